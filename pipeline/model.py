@@ -1,0 +1,102 @@
+"""The LSTM autoencoder: a healthy default, and the classic relu architecture kept as the `seed` variant.
+
+Both name their bottleneck layer `latent`, so the encoder is always `model.get_layer("latent").output`.
+Keras is imported inside the builders: importing TensorFlow costs seconds, and the Dagster code location
+(which imports this module's config) must load fast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+ARCHITECTURES = ("default", "seed")
+LATENT_LAYER = "latent"
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    architecture: str = "default"
+    latent_dim: int = 3
+    units: int = 32  # LSTM width of the default architecture; the seed one uses n_sensors, as it always did
+    epochs: int = 30
+    batch_size: int = 256
+    learning_rate: float = 2e-3
+    seed: int = 0
+    patience: int = 5
+
+    def __post_init__(self):
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}")
+        for name in ("latent_dim", "units", "epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.learning_rate <= 0:
+            raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def build_seed_autoencoder(window_length: int, n_sensors: int, latent_dim: int, learning_rate: float):
+    """The classic architecture, layer for layer. relu on the latent LSTM is what kills latent dimensions:
+    h = o * relu(c) is exactly 0 whenever the cell state c <= 0."""
+    import keras
+    from keras import layers
+
+    inputs = keras.Input((window_length, n_sensors), name="window")
+    x = layers.LSTM(n_sensors, activation="relu", return_sequences=True)(inputs)
+    x = layers.Dropout(0.3)(x)
+    z = layers.LSTM(latent_dim, activation="relu", name=LATENT_LAYER)(x)
+    x = layers.RepeatVector(window_length)(z)
+    x = layers.LSTM(latent_dim, activation="relu", return_sequences=True)(x)
+    x = layers.Dropout(0.3)(x)
+    x = layers.LSTM(n_sensors, activation="relu", return_sequences=True)(x)
+    outputs = layers.TimeDistributed(layers.Dense(n_sensors))(x)
+    model = keras.Model(inputs, outputs, name="seed_autoencoder")
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mae")
+    return model
+
+
+def build_default_autoencoder(window_length: int, n_sensors: int, latent_dim: int, units: int,
+                              learning_rate: float):
+    """tanh LSTMs (the fused kernel on GPU) around a linear latent layer, which cannot be clamped to zero."""
+    import keras
+    from keras import layers
+
+    inputs = keras.Input((window_length, n_sensors), name="window")
+    x = layers.LSTM(units)(inputs)
+    z = layers.Dense(latent_dim, name=LATENT_LAYER)(x)
+    x = layers.RepeatVector(window_length)(z)
+    x = layers.LSTM(units, return_sequences=True)(x)
+    outputs = layers.TimeDistributed(layers.Dense(n_sensors))(x)
+    model = keras.Model(inputs, outputs, name="default_autoencoder")
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse", metrics=["mae"])
+    return model
+
+
+def build_autoencoder(config: TrainingConfig, window_length: int, n_sensors: int):
+    if config.architecture == "seed":
+        return build_seed_autoencoder(window_length, n_sensors, config.latent_dim, config.learning_rate)
+    return build_default_autoencoder(window_length, n_sensors, config.latent_dim, config.units,
+                                     config.learning_rate)
+
+
+@dataclass
+class TrainedAutoencoder:
+    """A fitted model with what is needed to use it on new readings: sensors, window length, scaler."""
+
+    model: object  # keras.Model
+    config: TrainingConfig
+    history: dict
+    sensors: tuple[str, ...]
+    window_length: int
+    scaler: object  # pipeline.windows.Scaler
+
+    def summary(self) -> dict:
+        h = self.history
+        out = {"architecture": self.config.architecture, "latent_dim": self.config.latent_dim,
+               "epochs_run": h["epochs_run"], "best_epoch": h["best_epoch"],
+               "final_loss": h["loss"][-1]}
+        if "val_loss" in h:
+            out["best_val_loss"] = min(h["val_loss"])
+        return out

@@ -1,0 +1,144 @@
+"""Artifacts on disk, written atomically: no pickles, a folder per artifact, a manifest written last.
+
+Each artifact is built in a temporary sibling folder and swapped into place by renames, so a reader sees
+either the previous complete artifact or the new complete one, never a half-written one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline.contract import Contract
+from pipeline.ingest import SensorReadings
+from pipeline.model import TrainedAutoencoder, TrainingConfig
+from pipeline.windows import Scaler, TrainingWindows, WindowSplit
+
+MANIFEST = "manifest.json"
+LATENTS_FILE = "latents.parquet"
+MODEL_FILE = "model.keras"
+
+
+class ArtifactMissing(FileNotFoundError):
+    pass
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write a temp file in the same folder, fsync it, then rename over the target."""
+    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex}")
+    try:
+        with open(tmp, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _swap_into_place(tmp: Path, final: Path) -> None:
+    if final.exists():
+        old = final.with_name(f".{final.name}.old-{uuid.uuid4().hex}")
+        os.rename(final, old)
+        os.rename(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.rename(tmp, final)
+
+
+def _save_readings(r: SensorReadings, d: Path) -> None:
+    r.frame.to_parquet(d / "readings.parquet", index=False)
+    (d / "contract.json").write_text(r.contract.to_json())
+
+
+def _load_readings(d: Path) -> SensorReadings:
+    return SensorReadings(pd.read_parquet(d / "readings.parquet"),
+                          Contract.from_json((d / "contract.json").read_text()))
+
+
+def _save_windows(w: TrainingWindows, d: Path) -> None:
+    np.save(d / "values.npy", w.values)
+    np.save(d / "timestamps.npy", w.timestamps.astype("datetime64[ns]").view(np.int64))
+    np.save(d / "train_starts.npy", w.split.train_starts)
+    np.save(d / "validation_starts.npy", w.split.validation_starts)
+    meta = {"sensors": list(w.sensors), "scaler": asdict(w.scaler), "window_length": w.window_length,
+            "stride": w.stride, "split_row": w.split.split_row}
+    (d / "windows.json").write_text(json.dumps(meta, indent=2))
+
+
+def _load_windows(d: Path) -> TrainingWindows:
+    meta = json.loads((d / "windows.json").read_text())
+    split = WindowSplit(np.load(d / "train_starts.npy"), np.load(d / "validation_starts.npy"), meta["split_row"])
+    return TrainingWindows(
+        np.load(d / "values.npy", mmap_mode="r"),  # memory-mapped: batches are gathered from disk pages
+        np.load(d / "timestamps.npy").view("datetime64[ns]"),
+        tuple(meta["sensors"]), _scaler(meta["scaler"]), meta["window_length"], meta["stride"], split,
+    )
+
+
+def _scaler(d: dict) -> Scaler:
+    return Scaler(d["method"], tuple(d["mean"]), tuple(d["std"]))
+
+
+def _save_model(m: TrainedAutoencoder, d: Path) -> None:
+    m.model.save(d / MODEL_FILE)
+    params = {"config": m.config.to_dict(), "sensors": list(m.sensors), "window_length": m.window_length,
+              "scaler": asdict(m.scaler)}
+    (d / "params.json").write_text(json.dumps(params, indent=2))
+    (d / "history.json").write_text(json.dumps(m.history, indent=2))
+
+
+def _load_model(d: Path) -> TrainedAutoencoder:
+    import keras
+
+    params = json.loads((d / "params.json").read_text())
+    return TrainedAutoencoder(
+        keras.saving.load_model(d / MODEL_FILE), TrainingConfig(**params["config"]),
+        json.loads((d / "history.json").read_text()), tuple(params["sensors"]), params["window_length"],
+        _scaler(params["scaler"]),
+    )
+
+
+def _save_latents(table: pd.DataFrame, d: Path) -> None:
+    table.to_parquet(d / LATENTS_FILE, index=False)
+
+
+_KINDS = {
+    "sensor_readings": (SensorReadings, _save_readings, _load_readings),
+    "training_windows": (TrainingWindows, _save_windows, _load_windows),
+    "autoencoder": (TrainedAutoencoder, _save_model, _load_model),
+    "latent_table": (pd.DataFrame, _save_latents, lambda d: pd.read_parquet(d / LATENTS_FILE)),
+}
+
+
+def save_artifact(obj, folder: Path) -> Path:
+    """Write `obj` as a complete artifact folder at `folder`, replacing any previous one atomically."""
+    kind = next((k for k, (cls, _, _) in _KINDS.items() if isinstance(obj, cls)), None)
+    if kind is None:
+        raise TypeError(f"no on-disk format for {type(obj).__name__}")
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = folder.with_name(f".{folder.name}.tmp-{uuid.uuid4().hex}")
+    tmp.mkdir()
+    try:
+        _KINDS[kind][1](obj, tmp)
+        (tmp / MANIFEST).write_text(json.dumps({"kind": kind}))
+        _swap_into_place(tmp, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return folder
+
+
+def load_artifact(folder: Path):
+    manifest = Path(folder) / MANIFEST
+    if not manifest.is_file():
+        raise ArtifactMissing(f"no complete artifact at {folder}: materialise the upstream asset first")
+    kind = json.loads(manifest.read_text())["kind"]
+    return _KINDS[kind][2](Path(folder))
