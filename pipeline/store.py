@@ -30,19 +30,6 @@ class ArtifactMissing(FileNotFoundError):
     pass
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write a temp file in the same folder, fsync it, then rename over the target."""
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex}")
-    try:
-        with open(tmp, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _swap_into_place(tmp: Path, final: Path) -> None:
     if final.exists():
         old = final.with_name(f".{final.name}.old-{uuid.uuid4().hex}")
@@ -110,17 +97,19 @@ def _save_latents(table: pd.DataFrame, d: Path) -> None:
     table.to_parquet(d / LATENTS_FILE, index=False)
 
 
+# kind: (type, save, load, the file a user opens)
 _KINDS = {
-    "sensor_readings": (SensorReadings, _save_readings, _load_readings),
-    "training_windows": (TrainingWindows, _save_windows, _load_windows),
-    "autoencoder": (TrainedAutoencoder, _save_model, _load_model),
-    "latent_table": (pd.DataFrame, _save_latents, lambda d: pd.read_parquet(d / LATENTS_FILE)),
+    "sensor_readings": (SensorReadings, _save_readings, _load_readings, "readings.parquet"),
+    "training_windows": (TrainingWindows, _save_windows, _load_windows, "windows.json"),
+    "autoencoder": (TrainedAutoencoder, _save_model, _load_model, MODEL_FILE),
+    "latent_table": (pd.DataFrame, _save_latents, lambda d: pd.read_parquet(d / LATENTS_FILE), LATENTS_FILE),
 }
 
 
 def save_artifact(obj, folder: Path) -> Path:
-    """Write `obj` as a complete artifact folder at `folder`, replacing any previous one atomically."""
-    kind = next((k for k, (cls, _, _) in _KINDS.items() if isinstance(obj, cls)), None)
+    """Write `obj` as a complete artifact folder at `folder`, replacing any previous one atomically.
+    Returns the path of the artifact's main file (e.g. the latents Parquet)."""
+    kind = next((k for k, (cls, *_) in _KINDS.items() if isinstance(obj, cls)), None)
     if kind is None:
         raise TypeError(f"no on-disk format for {type(obj).__name__}")
     folder = Path(folder)
@@ -133,7 +122,7 @@ def save_artifact(obj, folder: Path) -> Path:
         _swap_into_place(tmp, folder)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return folder
+    return folder / _KINDS[kind][3]
 
 
 def load_artifact(folder: Path):

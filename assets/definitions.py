@@ -1,0 +1,41 @@
+"""The code location: assets, the blocking check, the pipeline job and its nightly schedule."""
+
+import os
+
+import dagster as dg
+
+from assets.ingest import raw_readings
+from assets.latents import latent_dimensions_alive, latent_vectors
+from assets.resources import ArtifactIOManager, DataRoot, default_data_root
+from assets.train import autoencoder
+from assets.validate import validated_readings
+from assets.windows import training_windows
+
+TIMEZONE_ENV = "PIPELINE_TIMEZONE"
+
+latent_pipeline_job = dg.define_asset_job(
+    "latent_pipeline", selection=dg.AssetSelection.all(),
+    description="Ingest, validate, window, train, export latents and check them.",
+)
+
+nightly_retrain = dg.ScheduleDefinition(
+    name="nightly_retrain", job=latent_pipeline_job, cron_schedule="0 2 * * *",
+    execution_timezone=os.environ.get(TIMEZONE_ENV, "UTC"),
+    description=f"Retrain every night at 02:00 (timezone from ${TIMEZONE_ENV}, default UTC).",
+)
+
+
+def build_definitions(data_root: str) -> dg.Definitions:
+    root = DataRoot(path=data_root)
+    return dg.Definitions(
+        assets=[raw_readings, validated_readings, training_windows, autoencoder, latent_vectors],
+        asset_checks=[latent_dimensions_alive],
+        jobs=[latent_pipeline_job],
+        schedules=[nightly_retrain],
+        resources={"data_root": root, "io_manager": ArtifactIOManager(data_root=root)},
+        # The chain is linear, so separate step processes buy no parallelism, only a TensorFlow import each.
+        executor=dg.in_process_executor,
+    )
+
+
+defs = build_definitions(default_data_root())

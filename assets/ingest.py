@@ -1,0 +1,41 @@
+"""Stage 1: raw sensor files -> one typed table (`raw_readings`)."""
+
+from pathlib import Path
+
+import dagster as dg
+from pydantic import Field
+
+from assets.resources import DataRoot
+from pipeline.contract import ContractError
+from pipeline.ingest import TIMESTAMP, IngestError, SensorReadings, read_raw_files
+
+
+class RawReadingsConfig(dg.Config):
+    raw_dir: str | None = Field(None, description="Folder of raw CSV/Parquet files (and optional sensors.yaml "
+                                                  "contract); unset means <data root>/raw")
+    pattern: str = Field("**/*", description="Glob, relative to raw_dir, of the files to read (.csv, .parquet)")
+    timestamp_column: str = Field(TIMESTAMP, description="Name of the timestamp column in the raw files")
+    separator: str = Field(",", description="CSV field separator, e.g. ';'")
+    exclude_columns: list[str] = Field([], description="Columns that are not sensors (labels, ids)")
+
+
+@dg.asset(group_name="latent_pipeline", kinds={"pandas", "parquet"},
+          description="Every raw sensor file, typed, files in time order, with the source file of each row.")
+def raw_readings(context: dg.AssetExecutionContext, config: RawReadingsConfig,
+                 data_root: DataRoot) -> SensorReadings:
+    raw_dir = Path(config.raw_dir) if config.raw_dir else data_root.raw_dir
+    try:
+        readings = read_raw_files(raw_dir, config.pattern, config.timestamp_column, config.separator,
+                                  tuple(config.exclude_columns), log=context.log.info)
+    except (IngestError, ContractError) as exc:
+        raise dg.Failure(description=str(exc)) from None
+    for note in readings.contract.notes:
+        context.log.info(note)
+    units = {s.name: s.unit or "-" for s in readings.contract.sensors}
+    context.add_output_metadata({
+        **readings.summary(),
+        "raw_dir": dg.MetadataValue.path(str(raw_dir)),
+        "sensor_units": dg.MetadataValue.json(units),
+        "dagster/row_count": len(readings.frame),
+    })
+    return readings
