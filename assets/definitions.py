@@ -25,14 +25,22 @@ nightly_retrain = dg.ScheduleDefinition(
 )
 
 
-def build_definitions(data_root: str) -> dg.Definitions:
+ASSETS = [raw_readings, validated_readings, training_windows, autoencoder, latent_vectors]
+CHECKS = [latent_dimensions_alive]
+
+
+def build_resources(data_root: str) -> dict:
     root = DataRoot(path=data_root)
+    return {"data_root": root, "io_manager": ArtifactIOManager(data_root=root)}
+
+
+def build_definitions(data_root: str) -> dg.Definitions:
     return dg.Definitions(
-        assets=[raw_readings, validated_readings, training_windows, autoencoder, latent_vectors],
-        asset_checks=[latent_dimensions_alive],
+        assets=ASSETS,
+        asset_checks=CHECKS,
         jobs=[latent_pipeline_job],
         schedules=[nightly_retrain],
-        resources={"data_root": root, "io_manager": ArtifactIOManager(data_root=root)},
+        resources=build_resources(data_root),
         # The chain is linear, so separate step processes buy no parallelism, only a TensorFlow import each.
         executor=dg.in_process_executor,
     )

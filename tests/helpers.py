@@ -1,0 +1,37 @@
+"""Helpers shared by the tests: running the real assets in process, reading run results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+
+from assets.definitions import ASSETS, CHECKS, build_resources
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SHIPPED_CONTRACT = PROJECT_ROOT / "data" / "raw" / "sensors.yaml"
+SKAB = PROJECT_ROOT.parent / "shared" / "data" / "skab"
+
+# Small enough to train in seconds on 2 cores, big enough for real windows and a real validation span.
+TINY_RUN_CONFIG = {
+    "ops": {
+        "training_windows": {"config": {"window_length": 12}},
+        "autoencoder": {"config": {"epochs": 2, "units": 8, "batch_size": 128}},
+    }
+}
+
+
+def materialize(data_root: Path, selection: str = "*", run_config: dict | None = None):
+    """Materialise the real assets and check in process against `data_root`; failures are returned."""
+    return dg.materialize(
+        [*ASSETS, *CHECKS],
+        selection=selection,
+        resources=build_resources(str(data_root)),
+        run_config=run_config if run_config is not None else TINY_RUN_CONFIG,
+        raise_on_error=False,
+    )
+
+
+def materialized_keys(result) -> set[str]:
+    return {e.event_specific_data.materialization.asset_key.to_user_string()
+            for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION"}
