@@ -1,0 +1,33 @@
+import pytest
+
+from pipeline.contract import Contract, ContractError, infer_contract, load_contract
+from tests.helpers import SHIPPED_CONTRACT
+
+
+def test_shipped_contract_describes_nine_sensors_with_units_and_ranges():
+    c = load_contract(SHIPPED_CONTRACT)
+    assert len(c.sensors) == 9 and c.sampling_period_s == 20 and c.labels == ("regime",)
+    assert all(s.unit and s.min is not None and s.max is not None for s in c.sensors)
+    assert Contract.from_json(c.to_json()) == c
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("sensors: {a: {min: 5, max: 1}}", "sensors.a: min 5.0 is greater than max 1.0"),
+    ("sensors: {a: {min: low}}", "sensors.a.min: expected a number, got 'low'"),
+    ("sensors: {a: {unit: V, maxx: 3}}", "sensors.a: unknown keys ['maxx']"),
+    ("sensors: {}", "non-empty 'sensors'"),
+    ("sampling_period_s: -1\nsensors: {a: {}}", "sampling_period_s must be positive"),
+    ("sensors: [a, b", "not valid YAML"),
+])
+def test_bad_contract_names_file_and_key(tmp_path, text, problem):
+    path = tmp_path / "sensors.yaml"
+    path.write_text(text)
+    with pytest.raises(ContractError) as err:
+        load_contract(path)
+    assert str(path) in str(err.value) and problem in str(err.value)
+
+
+def test_inferred_contract_says_so():
+    c = infer_contract(["a", "b"], ["label"])
+    assert c.inferred and c.names == ["a", "b"] and c.labels == ("label",)
+    assert any("inferred" in n for n in c.notes) and any("label" in n for n in c.notes)

@@ -1,0 +1,64 @@
+import pandas as pd
+import pytest
+
+from pipeline.ingest import IngestError, read_raw_files
+from pipeline.synthetic import SENSORS
+from tests.helpers import SKAB
+
+
+def test_reads_csv_and_parquet_in_time_order_with_source_file(data_root, tmp_path):
+    raw = data_root / "raw"
+    later = pd.read_csv(raw / "machine01_2026-11-02.csv")
+    (raw / "machine01_2026-11-02.csv").unlink()
+    later.to_parquet(raw / "late.parquet")  # sorts first by name, but holds the later day
+    readings = read_raw_files(raw)
+    frame = readings.frame
+    assert list(frame.columns) == ["timestamp", *SENSORS, "source_file"]
+    assert list(dict.fromkeys(frame["source_file"])) == ["machine01_2026-11-01.csv", "late.parquet"]
+    assert frame["timestamp"].is_monotonic_increasing and len(frame) == 2880
+    assert all(frame[s].dtype == "float64" for s in SENSORS)
+    assert readings.contract.source.endswith("sensors.yaml")
+
+
+def test_separator_timestamp_column_and_excluded_columns_without_contract(tmp_path):
+    (tmp_path / "a.csv").write_text("when;temp;flow rate;label\n2026-01-01 00:00:00;1.5;3;0\n"
+                                    "2026-01-01 00:00:01;1.6;4;1\n")
+    readings = read_raw_files(tmp_path, timestamp_column="when", separator=";", exclude_columns=("label",))
+    assert readings.sensors == ["temp", "flow rate"] and readings.contract.inferred
+    assert readings.frame["timestamp"].iloc[1] == pd.Timestamp("2026-01-01 00:00:01")
+
+
+@pytest.mark.parametrize("content, problem", [
+    ("timestamp,a\n2026-01-01 00:00:00,1\n2026-01-01 00:00:01,oops\n", "column 'a': 1 value(s) are not numbers"),
+    ("timestamp,a\n2026-01-01 00:00:00,1\nyesterday,2\n", "column 'timestamp': 1 value(s) are not timestamps"),
+    ("timestamp;a\n2026-01-01 00:00:00;1\n", "no timestamp column 'timestamp'"),
+    ("timestamp,a\n", "no data rows"),
+    ("", "cannot be read"),
+])
+def test_bad_file_names_file_and_problem(tmp_path, content, problem):
+    (tmp_path / "good.csv").write_text("timestamp,a\n2025-01-01 00:00:00,1\n2025-01-01 00:00:01,2\n")
+    (tmp_path / "bad.csv").write_text(content)
+    with pytest.raises(IngestError) as err:
+        read_raw_files(tmp_path)
+    assert "bad.csv" in str(err.value) and problem in str(err.value)
+
+
+def test_missing_sensor_column_named_by_contract(data_root):
+    day = data_root / "raw" / "machine01_2026-11-01.csv"
+    pd.read_csv(day).drop(columns=["oil_pressure"]).to_csv(day, index=False)
+    with pytest.raises(IngestError, match=r"machine01_2026-11-01.csv: missing sensor column\(s\) \['oil_pressure'\]"):
+        read_raw_files(data_root / "raw")
+
+
+def test_empty_folder_and_missing_folder(tmp_path):
+    with pytest.raises(IngestError, match="no CSV or Parquet file"):
+        read_raw_files(tmp_path)
+    with pytest.raises(IngestError, match="does not exist"):
+        read_raw_files(tmp_path / "nope")
+
+
+@pytest.mark.skipif(not SKAB.exists(), reason="SKAB data not present beside the project")
+def test_skab_anomaly_free_by_configuration_only():
+    readings = read_raw_files(SKAB / "anomaly-free", timestamp_column="datetime", separator=";")
+    assert len(readings.sensors) == 8 and "Volume Flow RateRMS" in readings.sensors
+    assert len(readings.frame) == 9405 and readings.contract.inferred

@@ -1,0 +1,70 @@
+"""The architectures, trained for real on tiny windows, and the latent export."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.latents import encode_windows, latent_table
+from pipeline.model import TrainingConfig, build_autoencoder
+from pipeline.synthetic import SENSORS, generate
+from pipeline.train import train_autoencoder
+from pipeline.windows import make_training_windows
+
+
+@pytest.fixture(scope="module")
+def windows():
+    frame = generate(days=0.5, period_s=60, seed=5)
+    return make_training_windows(frame[list(SENSORS)].to_numpy(), frame["timestamp"].to_numpy(), list(SENSORS),
+                                 window_length=10, validation_fraction=0.25)
+
+
+def test_seed_architecture_is_the_classic_one_layer_for_layer():
+    model = build_autoencoder(TrainingConfig(architecture="seed", latent_dim=3), 30, 9)
+    layers = [(type(l).__name__, getattr(l, "units", None), getattr(getattr(l, "activation", None), "__name__",
+                                                                    None)) for l in model.layers[1:]]
+    assert layers == [("LSTM", 9, "relu"), ("Dropout", None, None), ("LSTM", 3, "relu"),
+                      ("RepeatVector", None, None), ("LSTM", 3, "relu"), ("Dropout", None, None),
+                      ("LSTM", 9, "relu"), ("TimeDistributed", None, None)]
+    assert [l.rate for l in model.layers if type(l).__name__ == "Dropout"] == [0.3, 0.3]
+    assert model.loss == "mae" and model.get_layer("latent").return_sequences is False
+
+
+def test_default_architecture_has_a_linear_latent_layer():
+    model = build_autoencoder(TrainingConfig(latent_dim=4, units=16), 30, 9)
+    latent = model.get_layer("latent")
+    assert type(latent).__name__ == "Dense" and latent.activation.__name__ == "linear"
+    assert latent.units == 4 and model.output_shape == (None, 30, 9)
+    assert all(l.activation.__name__ == "tanh" for l in model.layers if type(l).__name__ == "LSTM")
+
+
+def test_bad_training_config_is_explained():
+    with pytest.raises(ValueError, match="architecture must be one of"):
+        TrainingConfig(architecture="relu")
+    with pytest.raises(ValueError, match="latent_dim must be at least 1"):
+        TrainingConfig(latent_dim=0)
+
+
+def test_training_is_seeded_and_stops_early(windows):
+    config = TrainingConfig(epochs=3, units=8, batch_size=64, seed=3)
+    _, h1 = train_autoencoder(windows, config)
+    _, h2 = train_autoencoder(windows, config)
+    np.testing.assert_allclose(h1["val_loss"], h2["val_loss"], rtol=1e-5)
+    assert h1["epochs_run"] == 3 and h1["monitor"] == "val_loss"
+    # A learning rate far below float32 resolution leaves the weights, and so the validation loss, unchanged:
+    # no epoch improves on the first, so early stopping must end training after 1 + patience epochs.
+    _, h3 = train_autoencoder(windows, TrainingConfig(epochs=50, units=8, batch_size=64, learning_rate=1e-30,
+                                                      patience=2))
+    assert h3["epochs_run"] == 3 and h3["best_epoch"] == 1
+
+
+def test_latent_table_has_one_row_per_window(windows):
+    model, _ = train_autoencoder(windows, TrainingConfig(epochs=1, units=8, latent_dim=2))
+    z, err = encode_windows(model, windows, batch_size=100)  # several batches, a ragged last one
+    table = latent_table(windows, z, err)
+    assert list(table.columns) == ["window_start", "window_end", "z_0", "z_1", "reconstruction_error"]
+    assert len(table) == len(windows.starts) == 720 - 10 + 1
+    assert (table["window_end"] - table["window_start"] == pd.Timedelta(minutes=9)).all()
+    assert (table["reconstruction_error"] > 0).all() and np.isfinite(z).all()
+    # batching gives the same answer as encoding everything at once
+    z_all, _ = encode_windows(model, windows, batch_size=10_000)
+    np.testing.assert_allclose(z, z_all, rtol=1e-4, atol=1e-5)

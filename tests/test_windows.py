@@ -1,0 +1,62 @@
+import numpy as np
+import pytest
+
+from pipeline.windows import fit_scaler, gather_windows, make_training_windows, split_windows, window_view
+
+
+def series(n=200, c=3):
+    return np.arange(n * c, dtype=np.float64).reshape(n, c)
+
+
+def test_split_is_by_time_and_no_window_straddles_the_boundary():
+    s = split_windows(200, 10, 1, 0.25)
+    assert s.split_row == 150
+    assert (s.train_starts + 10 <= 150).all() and (s.validation_starts >= 150).all()
+    assert len(s.train_starts) == 141 and len(s.validation_starts) == 41
+
+
+def test_scaler_is_fit_on_the_training_span_only():
+    values = np.random.default_rng(0).normal(5.0, 2.0, (1000, 2))
+    spoiled = values.copy()
+    spoiled[800:] = 1e6  # validation span
+    a = make_training_windows(values, np.arange(1000), ["a", "b"], 20, 1, 0.2)
+    b = make_training_windows(spoiled, np.arange(1000), ["a", "b"], 20, 1, 0.2)
+    assert a.scaler == b.scaler
+    assert np.allclose(a.values[:800].mean(axis=0), 0, atol=1e-5)
+    assert np.allclose(a.values[:800].std(axis=0), 1, atol=1e-4)
+
+
+def test_constant_sensor_is_centred_not_divided_by_zero():
+    values = np.c_[np.ones(100) * 7, np.arange(100.0)]
+    scaler = fit_scaler(values, "zscore")
+    assert scaler.std[0] == 1.0 and np.isfinite(scaler.apply(values)).all()
+    assert fit_scaler(values, "none").apply(values)[5, 1] == 5
+
+
+def test_windows_are_a_view_and_batches_are_exact():
+    values = series()
+    view = window_view(values, 10)
+    assert view.shape == (191, 10, 3) and np.shares_memory(view, values)
+    batch = gather_windows(values, np.array([0, 57]), 10)
+    assert batch.dtype == np.float32 and batch.shape == (2, 10, 3)
+    assert np.array_equal(batch[1], values[57:67])
+
+
+def test_stride_and_window_index():
+    w = make_training_windows(series(100), np.arange(100), ["a", "b", "c"], window_length=10, stride=5,
+                              validation_fraction=0.2)
+    assert list(w.starts[:3]) == [0, 5, 10] and w.starts[-1] == 90
+    assert w.summary()["windows"] == 19
+
+
+@pytest.mark.parametrize("kwargs, problem", [
+    ({"window_length": 150}, "too few"),
+    ({"validation_fraction": 1.0}, "validation_fraction"),
+    ({"window_length": 1}, "window_length"),
+    ({"stride": 0}, "stride"),
+    ({"scaling": "minmax"}, "scaling"),
+])
+def test_bad_window_settings_are_explained(kwargs, problem):
+    args = {"window_length": 10, "stride": 1, "validation_fraction": 0.2, "scaling": "zscore", **kwargs}
+    with pytest.raises(ValueError, match=problem):
+        make_training_windows(series(100), np.arange(100), ["a", "b", "c"], **args)
