@@ -110,8 +110,8 @@ def load_contract(path: Path) -> Contract:
 
 def infer_contract(numeric_columns: list[str], other_columns: list[str]) -> Contract:
     """Without a contract file: every numeric column is a sensor, without units or ranges."""
-    notes = [f"sensors inferred: {len(numeric_columns)} numeric columns, no units or ranges "
-             f"(no {CONTRACT_FILE} in the raw folder)"]
+    notes = [(f"sensors inferred: {len(numeric_columns)} numeric columns, no units or ranges "
+              f"(no {CONTRACT_FILE} in the raw folder)")]
     if other_columns:
         notes.append(f"non-numeric columns ignored: {', '.join(other_columns)}")
     return Contract(tuple(Sensor(c) for c in numeric_columns), None, tuple(other_columns), notes=tuple(notes))

@@ -67,7 +67,7 @@ def generate(
 ) -> pd.DataFrame:
     """One machine's readings: `timestamp`, the 9 sensors in real units, and the `regime` label."""
     rng = np.random.default_rng(seed)
-    n = int(round(days * 86400 / period_s))
+    n = round(days * 86400 / period_s)
     t_s = np.arange(n) * period_s
     timestamps = pd.Timestamp(start) + pd.to_timedelta(t_s, unit="s")
     hours = (timestamps.hour + timestamps.minute / 60.0).to_numpy()

@@ -62,7 +62,7 @@ def split_windows(n_rows: int, window_length: int, stride: int, validation_fract
     if not 0.0 <= validation_fraction < 1.0:
         raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction}")
     starts = window_starts(n_rows, window_length, stride)
-    split_row = n_rows - int(round(n_rows * validation_fraction))
+    split_row = n_rows - round(n_rows * validation_fraction)
     train = starts[starts + window_length <= split_row]
     val = starts[starts >= split_row]
     if len(train) == 0 or (validation_fraction > 0 and len(val) == 0):
