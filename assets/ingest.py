@@ -6,15 +6,17 @@ import dagster as dg
 from pydantic import Field
 
 from assets.resources import DataRoot
-from pipeline.contract import ContractError
-from pipeline.ingest import TIMESTAMP, IngestError, SensorReadings, read_raw_files
+from pipeline.contract import CONTRACT_FILE, ContractError
+from pipeline.ingest import IngestError, SensorReadings, read_raw_files
 
 
 class RawReadingsConfig(dg.Config):
-    raw_dir: str | None = Field(None, description="Folder of raw CSV/Parquet files (and optional sensors.yaml "
-                                                  "contract); unset means <data root>/raw")
+    raw_dir: str | None = Field(None, description="Folder of raw CSV/Parquet files; unset means <data root>/raw")
     pattern: str = Field("**/*", description="Glob, relative to raw_dir, of the files to read (.csv, .parquet)")
-    timestamp_column: str = Field(TIMESTAMP, description="Name of the timestamp column in the raw files")
+    contract: str | None = Field(None, description=f"Sensor contract (YAML); unset means {CONTRACT_FILE} in "
+                                                   "raw_dir if there is one, else sensors are inferred")
+    timestamp_column: str | None = Field(None, description="Timestamp column in the raw files; unset means "
+                                                           "the contract's, else 'timestamp'")
     separator: str = Field(",", description="CSV field separator, e.g. ';'")
     exclude_columns: list[str] = Field([], description="Columns that are not sensors (labels, ids)")
 
@@ -26,7 +28,7 @@ def raw_readings(context: dg.AssetExecutionContext, config: RawReadingsConfig,
     raw_dir = Path(config.raw_dir) if config.raw_dir else data_root.raw_dir
     try:
         readings = read_raw_files(raw_dir, config.pattern, config.timestamp_column, config.separator,
-                                  tuple(config.exclude_columns), log=context.log.info)
+                                  tuple(config.exclude_columns), config.contract, log=context.log.info)
     except (IngestError, ContractError) as exc:
         raise dg.Failure(description=str(exc)) from None
     for note in readings.contract.notes:
@@ -36,6 +38,7 @@ def raw_readings(context: dg.AssetExecutionContext, config: RawReadingsConfig,
         **readings.summary(),
         "raw_dir": dg.MetadataValue.path(str(raw_dir)),
         "sensor_units": dg.MetadataValue.json(units),
+        "contract_notes": dg.MetadataValue.text("; ".join(readings.contract.notes) or "from file"),
         "dagster/row_count": len(readings.frame),
     })
     return readings

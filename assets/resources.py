@@ -31,6 +31,9 @@ class DataRoot(dg.ConfigurableResource):
     def store_dir(self) -> Path:
         return Path(self.path) / "store"
 
+    def path_of(self, *parts: str) -> Path:
+        return Path(self.path).joinpath(*parts)
+
 
 class ArtifactIOManager(dg.ConfigurableIOManager):
     """Each asset is one folder `<data root>/store/<asset>/`, replaced atomically (see pipeline.store)."""

@@ -1,22 +1,48 @@
-"""Stage 2: the Great Expectations suite from the sensor contract (`validated_readings`)."""
+"""Stage 2: the contract's Great Expectations suite (`validated_readings`)."""
 
 import dagster as dg
+from pydantic import Field
 
+from assets.resources import DataRoot
 from pipeline.ingest import SensorReadings
-from pipeline.validate import validate_readings
+from pipeline.store import atomic_write_text
+from pipeline.validate import Finding, finish_validated, segment_summary, validate_readings
+
+
+class ValidatedReadingsConfig(dg.Config):
+    engine: str = Field("fast", description="'fast': every expectation vectorised, GX reports the failures; "
+                                            "'gx': GX evaluates every expectation (slower, same verdict)")
+
+
+def _table(findings: list[Finding]) -> dg.MetadataValue:
+    columns = ["file", "column", "problem", "expectation", "bad_rows", "sample", "first_bad_timestamp"]
+    return dg.MetadataValue.table(
+        records=[dg.TableRecord({c: getattr(f, c) for c in columns}) for f in findings],
+        schema=dg.TableSchema(columns=[dg.TableColumn(c, "int" if c == "bad_rows" else "string") for c in columns]),
+    )
 
 
 @dg.asset(group_name="latent_pipeline", kinds={"great_expectations", "parquet"},
-          description="Readings that passed the contract's GX suite; a failure stops the run before any model work.")
-def validated_readings(context: dg.AssetExecutionContext, raw_readings: SensorReadings) -> SensorReadings:
-    report = validate_readings(raw_readings.frame, raw_readings.contract, log=context.log.info)
+          description="Readings that passed the contract's GX suite, split into continuous segments; a failure "
+                      "stops the run before any model work. The report is also <data root>/reports/validation.json.")
+def validated_readings(context: dg.AssetExecutionContext, config: ValidatedReadingsConfig, data_root: DataRoot,
+                       raw_readings: SensorReadings) -> SensorReadings:
+    try:
+        report = validate_readings(raw_readings, config.engine, log=context.log.info)
+    except ValueError as exc:
+        raise dg.Failure(description=f"validated_readings config: {exc}") from None
+    report_path = atomic_write_text(data_root.path_of("reports", "validation.json"), report.to_json())
+    for w in report.warnings:
+        context.log.warning(f"{w.file}, column {w.column!r}: {w.problem}")
+    common = {"report": dg.MetadataValue.path(str(report_path)), "expectations_run": report.expectations_run,
+              "warnings": _table(report.warnings)}
     if not report.success:
-        raise dg.Failure(
-            description=f"{report.summary()}\n\n{report.to_markdown()}",
-            metadata={"failures": dg.MetadataValue.md(report.to_markdown()),
-                      "failed_expectations": len(report.failures)},
-        )
+        raise dg.Failure(description=f"{report.summary()}\n\n{report.to_markdown()}",
+                         metadata={**common, "failures": _table(report.failures),
+                                   "failed_expectations": len(report.failures)})
     context.log.info(report.summary())
-    context.add_output_metadata({"expectations_run": report.expectations_run, "files": report.files,
-                                 "rows": report.rows, "contract": raw_readings.contract.source})
-    return raw_readings
+    validated = finish_validated(raw_readings)
+    segments = segment_summary(validated.frame)
+    context.add_output_metadata({**common, "files": report.files, "rows": report.rows, "segments": len(segments),
+                                 "contract": raw_readings.contract.source, "summary": report.summary()})
+    return validated

@@ -1,22 +1,25 @@
-"""Stage 3: scaling fit on the training span, windows by index (`training_windows`)."""
+"""Stage 3: scaling fit on the training span, windows by index within continuous segments
+(`training_windows`)."""
 
 import dagster as dg
 from pydantic import Field
 
 from pipeline.ingest import TIMESTAMP, SensorReadings
+from pipeline.segments import SEGMENT_COLUMN, segment_bounds
+from pipeline.validate import segment_summary
 from pipeline.windows import TrainingWindows, make_training_windows
 
 
 class TrainingWindowsConfig(dg.Config):
     window_length: int = Field(30, description="Rows per window (time steps the LSTM sees)")
     stride: int = Field(1, description="Rows between the starts of consecutive windows")
-    validation_fraction: float = Field(0.2, description="Last fraction of the time span held out for validation")
+    validation_fraction: float = Field(0.2, description="Last fraction of the rows held out for validation")
     scaling: str = Field("zscore", description="'zscore' (fit on the training span only) or 'none'")
 
 
 @dg.asset(group_name="latent_pipeline", kinds={"numpy"},
-          description="The scaled series and the index of its sliding windows, split by time into training "
-                      "and validation.")
+          description="The scaled series and the index of its sliding windows, which never cross a gap or a "
+                      "file boundary, split by time into training and validation.")
 def training_windows(context: dg.AssetExecutionContext, config: TrainingWindowsConfig,
                      validated_readings: SensorReadings) -> TrainingWindows:
     frame = validated_readings.frame
@@ -24,9 +27,23 @@ def training_windows(context: dg.AssetExecutionContext, config: TrainingWindowsC
         windows = make_training_windows(
             frame[validated_readings.sensors].to_numpy(), frame[TIMESTAMP].to_numpy(),
             validated_readings.sensors, config.window_length, config.stride, config.validation_fraction,
-            config.scaling,
+            config.scaling, segment_bounds(frame[SEGMENT_COLUMN].to_numpy()),
         )
     except ValueError as exc:
-        raise dg.Failure(description=str(exc)) from None
-    context.add_output_metadata(windows.summary())
+        longest = segment_summary(frame).nlargest(3, "rows")
+        where = ", ".join(f"{r.file} ({r.rows} rows from {r.start})" for r in longest.itertuples())
+        raise dg.Failure(description=f"{exc}. Longest continuous segments: {where}") from None
+    per_segment = windows.windows_per_segment()
+    bounds = windows.segments
+    records = [dg.TableRecord({"segment": i, "file": str(frame["source_file"].iat[lo]), "rows": int(hi - lo),
+                               "start": str(frame[TIMESTAMP].iat[lo]), "windows": int(n)})
+               for i, ((lo, hi), n) in enumerate(zip(bounds, per_segment, strict=True))]
+    context.log.info(f"{len(bounds)} continuous segment(s) gave {len(windows.starts)} windows; "
+                     f"{int((per_segment == 0).sum())} segment(s) shorter than one window")
+    context.add_output_metadata({
+        **windows.summary(),
+        "windows_per_segment": dg.MetadataValue.table(records[:500], schema=dg.TableSchema(columns=[
+            dg.TableColumn("segment", "int"), dg.TableColumn("file", "string"), dg.TableColumn("rows", "int"),
+            dg.TableColumn("start", "string"), dg.TableColumn("windows", "int")])),
+    })
     return windows

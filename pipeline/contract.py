@@ -1,26 +1,37 @@
-"""The sensor contract: which columns are sensors, their units and valid ranges, and the sampling period.
+"""The sensor contract: what a dataset's files must look like.
 
-A contract is a YAML file kept next to the raw files it describes (`sensors.yaml` in the raw folder):
+A contract is a YAML file, by default `sensors.yaml` in the raw folder it describes (see the README):
 
-    sampling_period_s: 20
-    labels: [regime]            # columns that are not sensors; read and ignored
+    timestamp_column: timestamp  # name of the time column in the raw files
+    timezone: UTC                # zone of timestamps written without a UTC offset
+    sampling_period_s: 20        # expected time between readings
+    max_gap_s: 60                # a longer pause starts a new continuous segment (default 3 periods)
+    on_gap: split                # split: window each segment; fail: a gap fails validation
+    max_null_fraction: 0.0       # per sensor and file; allowed nulls are interpolated in time
+    flatline_s: 7200             # report a sensor stuck at one value for longer (default 100 periods)
+    labels: [regime]             # columns that are not sensors; read and ignored
     sensors:
       bearing_temperature: {unit: degC, min: -20, max: 120}
 
-Without a contract file, the sensors are inferred: every numeric column other than the timestamp and the
-excluded columns, with no ranges. The contract's `source` says which of the two happened.
+Without a contract file, the sensors are inferred (every numeric column other than the timestamp, the labels
+and the excluded columns, with no units or ranges) and the sampling period is the median interval; `source`
+and `notes` say so.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
 CONTRACT_FILE = "sensors.yaml"
+GAP_POLICIES = ("split", "fail")
+_KEYS = {"timestamp_column", "timezone", "sampling_period_s", "max_gap_s", "on_gap", "max_null_fraction",
+         "flatline_s", "labels", "sensors"}
 
 
 class ContractError(ValueError):
@@ -40,6 +51,12 @@ class Contract:
     sensors: tuple[Sensor, ...]
     sampling_period_s: float | None = None
     labels: tuple[str, ...] = ()
+    timestamp_column: str = "timestamp"
+    timezone: str = "UTC"
+    max_gap_s: float | None = None
+    on_gap: str = "split"
+    max_null_fraction: float = 0.0
+    flatline_s: float | None = None
     source: str = "inferred"  # the contract file's path, or "inferred"
     notes: tuple[str, ...] = field(default=(), compare=False)
 
@@ -51,67 +68,114 @@ class Contract:
     def inferred(self) -> bool:
         return self.source == "inferred"
 
+    @property
+    def gap_s(self) -> float | None:
+        """Longest pause that still counts as continuous sampling."""
+        if self.max_gap_s is not None:
+            return self.max_gap_s
+        return 3 * self.sampling_period_s if self.sampling_period_s else None
+
+    @property
+    def flatline_limit_s(self) -> float | None:
+        if self.flatline_s is not None:
+            return self.flatline_s
+        return 100 * self.sampling_period_s if self.sampling_period_s else None
+
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
 
     @classmethod
     def from_json(cls, text: str) -> Contract:
         d = json.loads(text)
-        return cls(
-            sensors=tuple(Sensor(**s) for s in d["sensors"]),
-            sampling_period_s=d.get("sampling_period_s"),
-            labels=tuple(d.get("labels", ())),
-            source=d.get("source", "inferred"),
-            notes=tuple(d.get("notes", ())),
-        )
+        d["sensors"] = tuple(Sensor(**s) for s in d["sensors"])
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
 
-def _number(value, where: str) -> float | None:
+def _number(value, where: str, positive: bool = False) -> float | None:
     if value is None:
         return None
+    if isinstance(value, bool):
+        raise ContractError(f"{where}: expected a number, got {value!r}")
     try:
         out = float(value)
     except (TypeError, ValueError):
         raise ContractError(f"{where}: expected a number, got {value!r}") from None
     if math.isnan(out):
         raise ContractError(f"{where}: expected a number, got NaN")
+    if positive and out <= 0:
+        raise ContractError(f"{where} must be positive, got {out:g}")
     return out
+
+
+def _sensor(path: Path, name, spec) -> Sensor:
+    spec = spec or {}
+    if not isinstance(spec, dict):
+        raise ContractError(f"{path}: sensors.{name}: expected a mapping of unit/min/max")
+    unknown = set(spec) - {"unit", "min", "max"}
+    if unknown:
+        raise ContractError(f"{path}: sensors.{name}: unknown keys {sorted(unknown)}")
+    lo = _number(spec.get("min"), f"{path}: sensors.{name}.min")
+    hi = _number(spec.get("max"), f"{path}: sensors.{name}.max")
+    if lo is not None and hi is not None and lo > hi:
+        raise ContractError(f"{path}: sensors.{name}: min {lo} is greater than max {hi}")
+    return Sensor(str(name), str(spec.get("unit", "")), lo, hi)
 
 
 def load_contract(path: Path) -> Contract:
     """Read a contract file; every problem is reported with the file and the key that holds it."""
+    path = Path(path)
     try:
-        doc = yaml.safe_load(Path(path).read_text())
+        doc = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         raise ContractError(f"{path}: not valid YAML ({exc})") from None
+    except OSError as exc:
+        raise ContractError(f"{path}: cannot be read ({exc.strerror})") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("sensors"), dict) or not doc["sensors"]:
         raise ContractError(f"{path}: expected a mapping with a non-empty 'sensors' mapping")
-    sensors = []
-    for name, spec in doc["sensors"].items():
-        spec = spec or {}
-        if not isinstance(spec, dict):
-            raise ContractError(f"{path}: sensors.{name}: expected a mapping of unit/min/max")
-        unknown = set(spec) - {"unit", "min", "max"}
-        if unknown:
-            raise ContractError(f"{path}: sensors.{name}: unknown keys {sorted(unknown)}")
-        lo = _number(spec.get("min"), f"{path}: sensors.{name}.min")
-        hi = _number(spec.get("max"), f"{path}: sensors.{name}.max")
-        if lo is not None and hi is not None and lo > hi:
-            raise ContractError(f"{path}: sensors.{name}: min {lo} is greater than max {hi}")
-        sensors.append(Sensor(str(name), str(spec.get("unit", "")), lo, hi))
-    period = _number(doc.get("sampling_period_s"), f"{path}: sampling_period_s")
-    if period is not None and period <= 0:
-        raise ContractError(f"{path}: sampling_period_s must be positive, got {period}")
+    unknown = set(doc) - _KEYS
+    if unknown:
+        raise ContractError(f"{path}: unknown keys {sorted(unknown)} (known: {sorted(_KEYS)})")
     labels = doc.get("labels") or []
     if not isinstance(labels, list):
         raise ContractError(f"{path}: labels: expected a list of column names")
-    return Contract(tuple(sensors), period, tuple(str(c) for c in labels), source=str(path))
+    timezone = str(doc.get("timezone", "UTC"))
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ContractError(f"{path}: timezone: unknown time zone {timezone!r}") from None
+    on_gap = str(doc.get("on_gap", "split"))
+    if on_gap not in GAP_POLICIES:
+        raise ContractError(f"{path}: on_gap must be one of {GAP_POLICIES}, got {on_gap!r}")
+    null_fraction = _number(doc.get("max_null_fraction"), f"{path}: max_null_fraction") or 0.0
+    if not 0 <= null_fraction < 1:
+        raise ContractError(f"{path}: max_null_fraction must be in [0, 1), got {null_fraction:g}")
+    return Contract(
+        sensors=tuple(_sensor(path, n, s) for n, s in doc["sensors"].items()),
+        sampling_period_s=_number(doc.get("sampling_period_s"), f"{path}: sampling_period_s", positive=True),
+        labels=tuple(str(c) for c in labels),
+        timestamp_column=str(doc.get("timestamp_column", "timestamp")),
+        timezone=timezone,
+        max_gap_s=_number(doc.get("max_gap_s"), f"{path}: max_gap_s", positive=True),
+        on_gap=on_gap,
+        max_null_fraction=null_fraction,
+        flatline_s=_number(doc.get("flatline_s"), f"{path}: flatline_s", positive=True),
+        source=str(path),
+    )
 
 
-def infer_contract(numeric_columns: list[str], other_columns: list[str]) -> Contract:
+def infer_contract(numeric_columns: list[str], other_columns: list[str], timestamp_column: str,
+                   sampling_period_s: float | None) -> Contract:
     """Without a contract file: every numeric column is a sensor, without units or ranges."""
     notes = [(f"sensors inferred: {len(numeric_columns)} numeric columns, no units or ranges "
-              f"(no {CONTRACT_FILE} in the raw folder)")]
+              f"(no {CONTRACT_FILE} found)")]
+    if sampling_period_s:
+        notes.append(f"sampling period inferred: {sampling_period_s:g} s (median interval)")
     if other_columns:
         notes.append(f"non-numeric columns ignored: {', '.join(other_columns)}")
-    return Contract(tuple(Sensor(c) for c in numeric_columns), None, tuple(other_columns), notes=tuple(notes))
+    return Contract(tuple(Sensor(c) for c in numeric_columns), sampling_period_s, tuple(other_columns),
+                    timestamp_column=timestamp_column, notes=tuple(notes))
+
+
+def with_timestamp_column(contract: Contract, column: str | None) -> Contract:
+    """The contract with the timestamp column a user configured, if any."""
+    return contract if not column else replace(contract, timestamp_column=column)

@@ -30,6 +30,22 @@ class ArtifactMissing(FileNotFoundError):
     pass
 
 
+def atomic_write_text(path: Path, text: str) -> Path:
+    """Write a temp file in the same folder, fsync it, then rename it over `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex}")
+    try:
+        with open(tmp, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
 def _swap_into_place(tmp: Path, final: Path) -> None:
     if final.exists():
         old = final.with_name(f".{final.name}.old-{uuid.uuid4().hex}")
@@ -43,11 +59,13 @@ def _swap_into_place(tmp: Path, final: Path) -> None:
 def _save_readings(r: SensorReadings, d: Path) -> None:
     r.frame.to_parquet(d / "readings.parquet", index=False)
     (d / "contract.json").write_text(r.contract.to_json())
+    (d / "files.json").write_text(r.files_json())
 
 
 def _load_readings(d: Path) -> SensorReadings:
     return SensorReadings(pd.read_parquet(d / "readings.parquet"),
-                          Contract.from_json((d / "contract.json").read_text()))
+                          Contract.from_json((d / "contract.json").read_text()),
+                          SensorReadings.files_from_json((d / "files.json").read_text()))
 
 
 def _save_windows(w: TrainingWindows, d: Path) -> None:
@@ -55,6 +73,7 @@ def _save_windows(w: TrainingWindows, d: Path) -> None:
     np.save(d / "timestamps.npy", w.timestamps.astype("datetime64[ns]").view(np.int64))
     np.save(d / "train_starts.npy", w.split.train_starts)
     np.save(d / "validation_starts.npy", w.split.validation_starts)
+    np.save(d / "segments.npy", w.segments)
     meta = {"sensors": list(w.sensors), "scaler": asdict(w.scaler), "window_length": w.window_length,
             "stride": w.stride, "split_row": w.split.split_row}
     (d / "windows.json").write_text(json.dumps(meta, indent=2))
@@ -67,6 +86,7 @@ def _load_windows(d: Path) -> TrainingWindows:
         np.load(d / "values.npy", mmap_mode="r"),  # memory-mapped: batches are gathered from disk pages
         np.load(d / "timestamps.npy").view("datetime64[ns]"),
         tuple(meta["sensors"]), _scaler(meta["scaler"]), meta["window_length"], meta["stride"], split,
+        np.load(d / "segments.npy"),
     )
 
 

@@ -49,26 +49,31 @@ class WindowSplit:
     split_row: int  # first row of the validation span
 
 
-def window_starts(n_rows: int, window_length: int, stride: int = 1) -> np.ndarray:
-    """Start row of every window: every `stride`-th row that leaves room for a whole window."""
+def window_starts(bounds: np.ndarray, window_length: int, stride: int = 1) -> np.ndarray:
+    """Start row of every window: every `stride`-th row of each segment that leaves room for a whole window
+    inside that segment. `bounds` is (segments, 2) of [first row, end row)."""
     if window_length < 2:
         raise ValueError(f"window_length must be at least 2, got {window_length}")
     if stride < 1:
         raise ValueError(f"stride must be at least 1, got {stride}")
-    return np.arange(0, max(n_rows - window_length + 1, 0), stride, dtype=np.int64)
+    parts = [np.arange(lo, hi - window_length + 1, stride, dtype=np.int64) for lo, hi in bounds]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
 
-def split_windows(n_rows: int, window_length: int, stride: int, validation_fraction: float) -> WindowSplit:
+def split_windows(bounds: np.ndarray, window_length: int, stride: int, validation_fraction: float) -> WindowSplit:
     if not 0.0 <= validation_fraction < 1.0:
         raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction}")
-    starts = window_starts(n_rows, window_length, stride)
+    starts = window_starts(bounds, window_length, stride)
+    n_rows = int(bounds[-1, 1]) if len(bounds) else 0
     split_row = n_rows - round(n_rows * validation_fraction)
     train = starts[starts + window_length <= split_row]
     val = starts[starts >= split_row]
     if len(train) == 0 or (validation_fraction > 0 and len(val) == 0):
+        longest = int((bounds[:, 1] - bounds[:, 0]).max()) if len(bounds) else 0
         raise ValueError(
-            f"{n_rows} rows are too few for windows of {window_length} rows with validation_fraction "
-            f"{validation_fraction}: got {len(train)} training and {len(val)} validation windows"
+            f"too few rows for windows of {window_length} rows: {n_rows} rows in {len(bounds)} continuous "
+            f"segment(s), the longest {longest} rows, give {len(train)} training and {len(val)} validation "
+            f"windows (validation_fraction {validation_fraction}); use a shorter window_length or more data"
         )
     return WindowSplit(train, val, split_row)
 
@@ -95,15 +100,22 @@ class TrainingWindows:
     window_length: int
     stride: int
     split: WindowSplit
+    segments: np.ndarray  # (segments, 2) [first row, end row) of each continuous segment
 
     @property
     def starts(self) -> np.ndarray:
         """Every window, in time order (training, boundary-straddling and validation windows alike)."""
-        return window_starts(len(self.values), self.window_length, self.stride)
+        return window_starts(self.segments, self.window_length, self.stride)
+
+    def windows_per_segment(self) -> np.ndarray:
+        return np.searchsorted(self.starts, self.segments[:, 1]) - np.searchsorted(self.starts, self.segments[:, 0])
 
     def summary(self) -> dict:
+        per_segment = self.windows_per_segment()
         return {
             "rows": len(self.values),
+            "segments": len(self.segments),
+            "segments_too_short": int((per_segment == 0).sum()),
             "windows": len(self.starts),
             "training_windows": len(self.split.train_starts),
             "validation_windows": len(self.split.validation_starts),
@@ -121,11 +133,14 @@ def make_training_windows(
     stride: int = 1,
     validation_fraction: float = 0.2,
     scaling: str = "zscore",
+    segments: np.ndarray | None = None,
 ) -> TrainingWindows:
-    """Split by time, fit the scaler on the training span only, and scale the whole series once."""
-    split = split_windows(len(values), window_length, stride, validation_fraction)
+    """Split by time, fit the scaler on the training span only, and scale the whole series once.
+    `segments` is the (segments, 2) row bounds of continuous stretches; default: one segment."""
+    bounds = np.array([[0, len(values)]], dtype=np.int64) if segments is None else np.asarray(segments, np.int64)
+    split = split_windows(bounds, window_length, stride, validation_fraction)
     scaler = fit_scaler(values[: split.split_row], scaling)
     return TrainingWindows(
         scaler.apply(values), np.asarray(timestamps, dtype="datetime64[ns]"), tuple(sensors), scaler,
-        window_length, stride, split,
+        window_length, stride, split, bounds,
     )

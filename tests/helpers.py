@@ -7,6 +7,7 @@ from pathlib import Path
 import dagster as dg
 
 from assets.definitions import ASSETS, CHECKS, build_resources
+from pipeline.synthetic import generate, write_daily_files
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHIPPED_CONTRACT = PROJECT_ROOT / "data" / "raw" / "sensors.yaml"
@@ -21,7 +22,7 @@ TINY_RUN_CONFIG = {
 }
 
 
-def materialize(data_root: Path, selection: str = "*", run_config: dict | None = None):
+def materialize(data_root: Path, selection: str | list[str] = "*", run_config: dict | None = None):
     """Materialise the real assets and check in process against `data_root`; failures are returned."""
     return dg.materialize(
         [*ASSETS, *CHECKS],
@@ -35,3 +36,14 @@ def materialize(data_root: Path, selection: str = "*", run_config: dict | None =
 def materialized_keys(result) -> set[str]:
     return {e.event_specific_data.materialization.asset_key.to_user_string()
             for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION"}
+
+
+def make_sample_root(base: Path) -> Path:
+    """A data root under `base` holding two days of sample files at 60 s (2 x 1440 rows) and the shipped
+    contract, its sampling period set to 60 s."""
+    raw = base / "data" / "raw"
+    write_daily_files(generate(days=2, period_s=60, seed=11), raw)
+    contract = SHIPPED_CONTRACT.read_text()
+    assert "sampling_period_s: 20\n" in contract
+    (raw / "sensors.yaml").write_text(contract.replace("sampling_period_s: 20\n", "sampling_period_s: 60\n"))
+    return base / "data"

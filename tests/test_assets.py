@@ -17,8 +17,8 @@ def test_whole_chain_materialises_and_check_passes(data_root):
     assert check.check_name == "latent_dimensions_alive" and check.passed
     table = pd.read_parquet(data_root.joinpath(*LATENTS))
     assert list(table.columns) == ["window_start", "window_end", "z_0", "z_1", "z_2", "reconstruction_error"]
-    # 2 days at 60 s = 2880 rows, windows of 12 rows with stride 1 -> 2869 windows, one row each
-    assert len(table) == 2880 - 12 + 1
+    # 2 daily files of 1440 rows at 60 s; windows of 12 rows never cross a file: 1429 windows per file
+    assert len(table) == 2 * (1440 - 12 + 1)
     assert (table["window_end"] - table["window_start"] == pd.Timedelta(minutes=11)).all()
     assert table["window_start"].is_monotonic_increasing
     assert (table["reconstruction_error"] > 0).all()

@@ -28,6 +28,7 @@ def test_bad_contract_names_file_and_key(tmp_path, text, problem):
 
 
 def test_inferred_contract_says_so():
-    c = infer_contract(["a", "b"], ["label"])
-    assert c.inferred and c.names == ["a", "b"] and c.labels == ("label",)
+    c = infer_contract(["a", "b"], ["label"], "when", 1.0)
+    assert c.inferred and c.names == ["a", "b"] and c.labels == ("label",) and c.timestamp_column == "when"
+    assert c.sampling_period_s == 1.0 and c.gap_s == 3.0
     assert any("inferred" in n for n in c.notes) and any("label" in n for n in c.notes)

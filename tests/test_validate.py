@@ -1,30 +1,50 @@
+import numpy as np
+
 from pipeline.ingest import read_raw_files
-from pipeline.validate import validate_readings
+from pipeline.segments import SEGMENT_COLUMN
+from pipeline.validate import finish_validated, segment_summary, validate_readings
 
 
 def test_sample_passes_every_expectation(data_root):
-    r = read_raw_files(data_root / "raw")
-    report = validate_readings(r.frame, r.contract)
-    assert report.success and report.files == 2 and report.rows == 2880
-    # 3 timestamp expectations + 4 per sensor (exists, numeric, not null, range), per file
-    assert report.expectations_run == 2 * (3 + 4 * 9)
+    readings = read_raw_files(data_root / "raw")
+    report = validate_readings(readings)
+    assert report.success and report.files == 2 and report.rows == 2880 and not report.warnings
+    # per file: 3 timestamp rules + sampling period + 5 per sensor (exists, numeric, not null, finite, range);
+    # plus one overlap check between the two files
+    assert report.expectations_run == 2 * (4 + 5 * 9) + 1
 
 
-def test_failures_name_file_column_expectation_and_bad_rows(data_root):
-    r = read_raw_files(data_root / "raw")
-    f = r.frame
+def test_failures_name_file_column_problem_and_first_bad_timestamp(data_root):
+    readings = read_raw_files(data_root / "raw")
+    f = readings.frame
     day2 = f.index[f["source_file"] == "machine01_2026-11-02.csv"]
     f.loc[day2[10], "motor_current"] = 999.0
-    f.loc[day2[11], "oil_pressure"] = float("nan")
+    f.loc[day2[11], "oil_pressure"] = np.nan
     f.loc[day2[20], "timestamp"] = f.loc[day2[19], "timestamp"]
-    report = validate_readings(f, r.contract)
-    assert not report.success
-    got = {(x.file, x.column, x.expectation, x.bad_rows) for x in report.failures}
-    assert got == {
-        ("machine01_2026-11-02.csv", "motor_current", "expect_column_values_to_be_between", 1),
-        ("machine01_2026-11-02.csv", "oil_pressure", "expect_column_values_to_not_be_null", 1),
-        ("machine01_2026-11-02.csv", "timestamp", "expect_column_values_to_be_unique", 2),
-        ("machine01_2026-11-02.csv", "timestamp", "expect_column_values_to_be_increasing", 1),
-    }
-    assert report.summary().startswith("validation failed: 4 failed expectation(s) in 1 file(s)")
-    assert "999.0" in report.to_markdown()
+    for engine in ("fast", "gx"):
+        report = validate_readings(readings, engine)
+        got = {(x.file, x.column, x.expectation, x.bad_rows, x.first_bad_timestamp) for x in report.failures}
+        assert got == {
+            ("machine01_2026-11-02.csv", "motor_current", "expect_column_values_to_be_between", 1,
+             "2026-11-02 00:10:00"),
+            ("machine01_2026-11-02.csv", "oil_pressure", "expect_column_values_to_not_be_null", 1,
+             "2026-11-02 00:11:00"),
+            ("machine01_2026-11-02.csv", "timestamp", "expect_column_values_to_be_unique", 2, "2026-11-02 00:19:00"),
+            ("machine01_2026-11-02.csv", "timestamp", "expect_column_values_to_be_increasing", 1,
+             "2026-11-02 00:19:00"),
+        }, engine
+        assert report.summary().startswith("validation failed: 4 failed expectation(s) in 1 file(s)")
+        assert "999.0" in report.to_markdown() and "values outside [0, 80] A" in report.to_markdown()
+
+
+def test_segments_split_at_files_and_gaps(data_root):
+    readings = read_raw_files(data_root / "raw")
+    keep = np.ones(len(readings.frame), bool)
+    keep[100:110] = False  # a 11-minute pause in the first file; the contract allows 3 periods (60 s)
+    readings.frame = readings.frame[keep].reset_index(drop=True)
+    assert validate_readings(readings).success
+    validated = finish_validated(readings)
+    summary = segment_summary(validated.frame)
+    assert list(summary["rows"]) == [100, 1330, 1440]
+    assert list(summary["file"]) == ["machine01_2026-11-01.csv"] * 2 + ["machine01_2026-11-02.csv"]
+    assert validated.frame[SEGMENT_COLUMN].is_monotonic_increasing

@@ -9,7 +9,7 @@ def series(n=200, c=3):
 
 
 def test_split_is_by_time_and_no_window_straddles_the_boundary():
-    s = split_windows(200, 10, 1, 0.25)
+    s = split_windows(np.array([[0, 200]]), 10, 1, 0.25)
     assert s.split_row == 150
     assert (s.train_starts + 10 <= 150).all() and (s.validation_starts >= 150).all()
     assert len(s.train_starts) == 141 and len(s.validation_starts) == 41
@@ -42,6 +42,17 @@ def test_windows_are_a_view_and_batches_are_exact():
     assert np.array_equal(batch[1], values[57:67])
 
 
+def test_windows_stay_inside_segments_and_count_per_segment():
+    bounds = np.array([[0, 50], [50, 58], [58, 200]])  # the middle segment is shorter than a window
+    w = make_training_windows(series(), np.arange(200), ["a", "b", "c"], window_length=10, stride=1,
+                              validation_fraction=0.2, segments=bounds)
+    assert list(w.windows_per_segment()) == [41, 0, 133]
+    for lo, hi in bounds:
+        inside = w.starts[(w.starts >= lo) & (w.starts < hi)]
+        assert (inside + 10 <= hi).all()
+    assert w.summary()["segments_too_short"] == 1
+
+
 def test_stride_and_window_index():
     w = make_training_windows(series(100), np.arange(100), ["a", "b", "c"], window_length=10, stride=5,
                               validation_fraction=0.2)
@@ -50,7 +61,7 @@ def test_stride_and_window_index():
 
 
 @pytest.mark.parametrize("kwargs, problem", [
-    ({"window_length": 150}, "too few"),
+    ({"window_length": 150}, "too few rows for windows of 150 rows: 100 rows in 1 continuous segment"),
     ({"validation_fraction": 1.0}, "validation_fraction"),
     ({"window_length": 1}, "window_length"),
     ({"stride": 0}, "stride"),

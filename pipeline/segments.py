@@ -1,0 +1,36 @@
+"""Continuous segments: stretches of readings from one file with no pause longer than the gap policy allows.
+
+Windows never cross a segment boundary, so a model never sees a window that silently jumps over a gap or
+from one file into another.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from pipeline.ingest import SOURCE_COLUMN, TIMESTAMP
+
+SEGMENT_COLUMN = "segment"
+
+
+def assign_segments(frame: pd.DataFrame, max_gap_s: float | None) -> np.ndarray:
+    """Segment number of every row (0, 1, ...): a new segment at each file change and each long pause."""
+    if frame.empty:
+        return np.zeros(0, dtype=np.int64)
+    new = np.zeros(len(frame), dtype=bool)
+    new[0] = True
+    source = frame[SOURCE_COLUMN].to_numpy()
+    new[1:] |= source[1:] != source[:-1]
+    if max_gap_s is not None:
+        step_s = np.diff(frame[TIMESTAMP].to_numpy().astype("int64")) / 1e9
+        new[1:] |= step_s > max_gap_s
+    return np.cumsum(new) - 1
+
+
+def segment_bounds(segment: np.ndarray) -> np.ndarray:
+    """(n_segments, 2) array of [first row, end row) of each segment, from the per-row segment numbers."""
+    if len(segment) == 0:
+        return np.zeros((0, 2), dtype=np.int64)
+    starts = np.flatnonzero(np.r_[True, segment[1:] != segment[:-1]])
+    return np.c_[starts, np.r_[starts[1:], len(segment)]].astype(np.int64)

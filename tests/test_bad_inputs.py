@@ -1,0 +1,157 @@
+"""The bad-input corpus: malformed raw files, each generated here from the real sample.
+
+Each must stop the run with a `dagster.Failure` (never an unrelated exception) whose message names the file and
+the problem, with nothing downstream of the failing stage materialised and the previously written latents
+byte-identical. Where the failure is a validation one, both validation engines must agree on it.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.ingest import read_raw_files
+from pipeline.validate import validate_readings
+from tests.helpers import make_sample_root, materialize, materialized_keys
+
+DAY = "machine01_2026-11-02.csv"
+LATENTS = ("store", "latent_vectors", "latents.parquet")
+STAGES = ["raw_readings", "validated_readings", "training_windows"]
+
+
+def rewrite(raw: Path, change, name: str = DAY) -> None:
+    frame = pd.read_csv(raw / name)
+    change(frame)
+    frame.to_csv(raw / name, index=False)
+
+
+def set_value(column: str, row: int, value):
+    def change(f):
+        f[column] = f[column].astype(object)
+        f.loc[row, column] = value
+    return change
+
+
+def edit_text(raw: Path, edit, name: str = DAY) -> None:
+    path = raw / name
+    path.write_text(edit(path.read_text()))
+
+
+def overlapping_file(raw: Path) -> None:
+    frame = pd.read_csv(raw / DAY, parse_dates=["timestamp"])
+    frame["timestamp"] += pd.Timedelta(hours=6)
+    frame.to_csv(raw / "machine01_late_export.csv", index=False)
+
+
+def swap_rows(f: pd.DataFrame) -> None:
+    f.loc[[50, 51], "timestamp"] = f.loc[[51, 50], "timestamp"].to_numpy()
+
+
+def contract_edit(old: str, new: str):
+    def apply(raw: Path):
+        text = (raw / "sensors.yaml").read_text()
+        assert old in text
+        (raw / "sensors.yaml").write_text(text.replace(old, new))
+    return apply
+
+
+def with_gap_policy_fail(raw: Path) -> None:
+    contract_edit("labels:", "on_gap: fail\nlabels:")(raw)
+    rewrite(raw, lambda f: f.drop(index=range(200, 220), inplace=True))
+
+
+def keep_few_rows(raw: Path) -> None:
+    rewrite(raw, lambda f: f.drop(index=range(5, len(f)), inplace=True), "machine01_2026-11-01.csv")
+    rewrite(raw, lambda f: f.drop(index=range(6, len(f)), inplace=True))
+
+
+# name: (how to break the raw folder, failing stage, words the message must contain besides the file name)
+CASES = {
+    "missing column": (lambda raw: rewrite(raw, lambda f: f.drop(columns="oil_pressure", inplace=True)),
+                       "validated_readings", ["oil_pressure", "sensor column missing"]),
+    "renamed column": (lambda raw: rewrite(raw, lambda f: f.rename(columns={"oil_pressure": "oil_press"},
+                                                                    inplace=True)),
+                       "validated_readings", ["oil_pressure", "sensor column missing", "oil_press", "renamed?"]),
+    "NaN burst": (lambda raw: rewrite(raw, lambda f: f.__setitem__("flow_rate", f["flow_rate"].where(
+        ~f.index.isin(range(300, 330))))), "validated_readings", ["flow_rate", "missing values", "30 bad row"]),
+    "infinite value": (lambda raw: rewrite(raw, set_value("vibration_x", 77, "inf")),
+                       "validated_readings", ["vibration_x", "infinite values"]),
+    "text in a numeric column": (lambda raw: rewrite(raw, set_value("shaft_speed", 12, "error 42")),
+                                 "raw_readings", ["shaft_speed", "not numbers", "'error 42'"]),
+    "duplicated timestamps": (lambda raw: rewrite(raw, lambda f: f.__setitem__("timestamp", f["timestamp"].where(
+        f.index != 40, f["timestamp"].shift(1)))), "validated_readings", ["duplicated timestamps"]),
+    "non-monotonic timestamps": (lambda raw: rewrite(raw, swap_rows), "validated_readings",
+                                 ["timestamps not strictly increasing"]),
+    "overlapping files": (overlapping_file, "validated_readings", ["machine01_late_export.csv", "overlaps"]),
+    "wrong separator": (lambda raw: edit_text(raw, lambda t: t.replace(",", ";")), "raw_readings",
+                        ["no timestamp column", "separator"]),
+    "empty file": (lambda raw: edit_text(raw, lambda t: ""), "raw_readings", ["cannot be read"]),
+    "header only": (lambda raw: edit_text(raw, lambda t: t.splitlines()[0] + "\n"), "raw_readings",
+                    ["no data rows"]),
+    "truncated last line": (lambda raw: edit_text(raw, lambda t: t.rstrip("\n")[:-40]), "raw_readings",
+                            ["cannot be read", "columns"]),
+    "unparseable timestamps": (lambda raw: rewrite(raw, set_value("timestamp", 5, "2026-13-45 25:00:00")),
+                               "raw_readings", ["timestamp", "not timestamps", "2026-13-45"]),
+    "mixed time zones": (lambda raw: rewrite(raw, set_value("timestamp", 9, "2026-11-02 00:09:00+01:00")),
+                         "raw_readings", ["mixes timestamps with and without a UTC offset"]),
+    "out-of-range value": (lambda raw: rewrite(raw, set_value("motor_current", 100, 250.0)), "validated_readings",
+                           ["motor_current", "values outside [0, 80] A", "250"]),
+    "too few rows": (keep_few_rows, "training_windows", ["too few rows", "windows of 12 rows", "(6 rows from 2026-11-02 00:00:00)"]),
+    "wrong sampling period": (lambda raw: rewrite(raw, lambda f: f.__setitem__("timestamp", (
+        pd.Timestamp("2026-11-02") + pd.to_timedelta(np.arange(len(f)), unit="s")).astype(str))),
+                              "validated_readings", ["sampling period differs from 60 s", "observed 1"]),
+    "duplicate column names": (lambda raw: edit_text(raw, lambda t: t.replace("flow_rate", "motor_current", 1)),
+                               "raw_readings", ["duplicate column name", "motor_current"]),
+    "not text": (lambda raw: (raw / DAY).write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe" * 50),
+                 "raw_readings", ["cannot be read"]),
+    "corrupt Parquet": (lambda raw: (raw / "machine01_2026-11-03.parquet").write_bytes(b"PAR1 not really"),
+                        "raw_readings", ["machine01_2026-11-03.parquet", "cannot be read"]),
+    "gap with on_gap fail": (with_gap_policy_fail, "validated_readings", ["gaps longer than 180 s"]),
+    "invalid contract": (contract_edit("{unit: A, min: 0, max: 80}", "{unit: A, min: 90, max: 80}"),
+                         "raw_readings", ["sensors.yaml", "motor_current", "min 90.0 is greater than max 80.0"]),
+}
+FILE_NAMED = {"overlapping files": "machine01_late_export.csv", "corrupt Parquet": "machine01_2026-11-03.parquet",
+              "invalid contract": "sensors.yaml"}
+
+
+@pytest.fixture(scope="module")
+def good_root(tmp_path_factory) -> Path:
+    """A data root whose pipeline ran to the end: the latents a bad file must not disturb."""
+    root = make_sample_root(tmp_path_factory.mktemp("good"))
+    assert materialize(root).success
+    return root
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_input_stops_the_run_and_names_file_and_problem(case, good_root, tmp_path):
+    breaker, stage, words = CASES[case]
+    root = tmp_path / "data"
+    shutil.copytree(good_root, root)
+    latents_before = root.joinpath(*LATENTS).read_bytes()
+    breaker(root / "raw")
+
+    result = materialize(root)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert failure.step_key == stage
+    user = failure.step_failure_data.user_failure_data
+    assert user is not None, f"not a dagster.Failure: {failure.step_failure_data.error.message}"
+    for word in [FILE_NAMED.get(case, DAY), *words]:
+        assert word in user.description, f"{word!r} not in: {user.description[:600]}"
+    assert materialized_keys(result) == set(STAGES[: STAGES.index(stage)])
+    assert result.get_asset_check_evaluations() == []
+    assert root.joinpath(*LATENTS).read_bytes() == latents_before
+
+
+@pytest.mark.parametrize("case", [c for c, (_, stage, _) in CASES.items() if stage == "validated_readings"])
+def test_fast_and_gx_engines_agree(case, tmp_path):
+    root = make_sample_root(tmp_path)
+    CASES[case][0](root / "raw")
+    readings = read_raw_files(root / "raw")
+    fast, full = validate_readings(readings, "fast"), validate_readings(readings, "gx")
+    assert fast.failures and fast.failures == full.failures
+    assert fast.warnings == full.warnings and fast.expectations_run == full.expectations_run

@@ -1,0 +1,60 @@
+"""The real SKAB recordings (beside the project in ../shared), by configuration only."""
+
+import numpy as np
+import pytest
+
+from pipeline.ingest import read_raw_files
+from pipeline.segments import SEGMENT_COLUMN, segment_bounds
+from pipeline.validate import finish_validated, validate_readings
+from pipeline.windows import make_training_windows
+from tests.helpers import SKAB, materialize, materialized_keys
+
+pytestmark = pytest.mark.skipif(not SKAB.exists(), reason="SKAB data not present beside the project")
+SKAB_SETTINGS = {"timestamp_column": "datetime", "separator": ";", "exclude_columns": ("anomaly", "changepoint")}
+
+
+def test_every_file_validates_and_is_windowed_segment_by_segment():
+    files = sorted(SKAB.glob("**/*.csv"))
+    assert len(files) == 35
+    segments_total = 0
+    for path in files:
+        readings = read_raw_files(path.parent, pattern=path.name, **SKAB_SETTINGS)
+        assert len(readings.sensors) == 8 and readings.contract.sampling_period_s == 1.0
+        report = validate_readings(readings)
+        assert report.success, report.summary()
+        assert not report.warnings or all(w.expectation == "flat_line" for w in report.warnings)
+        frame = finish_validated(readings).frame
+        bounds = segment_bounds(frame[SEGMENT_COLUMN].to_numpy())
+        steps = np.diff(frame["timestamp"].to_numpy().astype("int64")) / 1e9
+        assert (steps[bounds[1:, 0] - 1] > 3).all()  # every segment boundary is a pause beyond 3 periods
+        windows = make_training_windows(frame[readings.sensors].to_numpy(), frame["timestamp"].to_numpy(),
+                                        readings.sensors, window_length=30, segments=bounds)
+        assert windows.windows_per_segment().sum() == len(windows.starts) > 0
+        segments_total += len(bounds)
+    assert segments_total > 35  # several recordings pause for longer than the gap policy allows
+
+
+def test_whole_dataset_fails_on_overlapping_files_and_names_them():
+    readings = read_raw_files(SKAB, pattern="**/*.csv", **SKAB_SETTINGS)
+    report = validate_readings(readings)
+    overlaps = {(f.file, f.problem.split(",")[0]) for f in report.failures}
+    assert overlaps == {
+        ("other/5.csv", "overlaps anomaly-free/anomaly-free.csv"), ("other/11.csv", "overlaps other/10.csv"),
+        ("other/13.csv", "overlaps other/12.csv"), ("other/3.csv", "overlaps other/2.csv"),
+        ("other/4.csv", "overlaps other/3.csv"),
+    }
+
+
+def test_valve1_folder_through_the_assets_by_configuration(tmp_path):
+    config = {"ops": {"raw_readings": {"config": {"raw_dir": str(SKAB / "valve1"), "pattern": "*.csv",
+                                                  "timestamp_column": "datetime", "separator": ";",
+                                                  "exclude_columns": ["anomaly", "changepoint"]}}}}
+    result = materialize(tmp_path / "data", selection=["raw_readings", "validated_readings", "training_windows"],
+                         run_config=config)
+    assert result.success
+    assert materialized_keys(result) == {"raw_readings", "validated_readings", "training_windows"}
+    windows = result.asset_materializations_for_node("training_windows")[0].metadata
+    # 16 files, three of which pause for longer than 3 s once: 19 continuous segments, all long enough
+    assert windows["segments"].value == 19 and windows["segments_too_short"].value == 0
+    per_segment = [r.data["windows"] for r in windows["windows_per_segment"].value.records]
+    assert len(per_segment) == 19 and sum(per_segment) == windows["windows"].value
