@@ -40,10 +40,12 @@ def materialized_keys(result) -> set[str]:
 
 def make_sample_root(base: Path) -> Path:
     """A data root under `base` holding two days of sample files at 60 s (2 x 1440 rows) and the shipped
-    contract, its sampling period set to 60 s."""
+    contract, its sampling period set to 60 s and its gap limit to 3 periods."""
     raw = base / "data" / "raw"
     write_daily_files(generate(days=2, period_s=60, seed=11), raw)
     contract = SHIPPED_CONTRACT.read_text()
-    assert "sampling_period_s: 20\n" in contract
-    (raw / "sensors.yaml").write_text(contract.replace("sampling_period_s: 20\n", "sampling_period_s: 60\n"))
+    for old, new in [("sampling_period_s: 20\n", "sampling_period_s: 60\n"), ("max_gap_s: 60 ", "max_gap_s: 180 ")]:
+        assert old in contract
+        contract = contract.replace(old, new)
+    (raw / "sensors.yaml").write_text(contract)
     return base / "data"

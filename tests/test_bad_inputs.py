@@ -60,7 +60,7 @@ def contract_edit(old: str, new: str):
 
 
 def with_gap_policy_fail(raw: Path) -> None:
-    contract_edit("labels:", "on_gap: fail\nlabels:")(raw)
+    contract_edit("on_gap: split", "on_gap: fail")(raw)
     rewrite(raw, lambda f: f.drop(index=range(200, 220), inplace=True))
 
 

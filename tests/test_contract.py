@@ -18,6 +18,10 @@ def test_shipped_contract_describes_nine_sensors_with_units_and_ranges():
     ("sensors: {}", "non-empty 'sensors'"),
     ("sampling_period_s: -1\nsensors: {a: {}}", "sampling_period_s must be positive"),
     ("sensors: [a, b", "not valid YAML"),
+    ("timezone: Mars/Olympus\nsensors: {a: {}}", "timezone: unknown time zone 'Mars/Olympus'"),
+    ("on_gap: ignore\nsensors: {a: {}}", "on_gap must be one of ('split', 'fail')"),
+    ("max_null_fraction: 1.5\nsensors: {a: {}}", "max_null_fraction must be in [0, 1)"),
+    ("sampling_period: 5\nsensors: {a: {}}", "unknown keys ['sampling_period']"),
 ])
 def test_bad_contract_names_file_and_key(tmp_path, text, problem):
     path = tmp_path / "sensors.yaml"

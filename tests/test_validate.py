@@ -1,4 +1,6 @@
 import numpy as np
+import pandas as pd
+import pytest
 
 from pipeline.ingest import read_raw_files
 from pipeline.segments import SEGMENT_COLUMN
@@ -48,3 +50,25 @@ def test_segments_split_at_files_and_gaps(data_root):
     assert list(summary["rows"]) == [100, 1330, 1440]
     assert list(summary["file"]) == ["machine01_2026-11-01.csv"] * 2 + ["machine01_2026-11-02.csv"]
     assert validated.frame[SEGMENT_COLUMN].is_monotonic_increasing
+
+
+def test_allowed_nulls_are_interpolated_and_warnings_do_not_fail(data_root):
+    contract = data_root / "raw" / "sensors.yaml"
+    contract.write_text(contract.read_text().replace("max_null_fraction: 0.0", "max_null_fraction: 0.01")
+                        .replace("flatline_s: 3600", "flatline_s: 1200"))
+    day = data_root / "raw" / "machine01_2026-11-01.csv"
+    frame = pd.read_csv(day)
+    frame.loc[[100, 101], "oil_pressure"] = np.nan  # 2 of 1440: within 1%
+    frame.loc[200:240, "supply_voltage"] = 398.0  # stuck for 40 minutes
+    frame["operator_note"] = "ok"
+    frame.to_csv(day, index=False)
+    readings = read_raw_files(data_root / "raw")
+    report = validate_readings(readings)
+    assert report.success
+    assert {(w.file, w.column, w.expectation) for w in report.warnings} == {
+        ("machine01_2026-11-01.csv", "operator_note", "known_columns"),
+        ("machine01_2026-11-01.csv", "supply_voltage", "flat_line")}
+    filled = finish_validated(readings).frame
+    before, after = filled.loc[99, "oil_pressure"], filled.loc[102, "oil_pressure"]
+    assert filled.loc[100, "oil_pressure"] == pytest.approx(before + (after - before) / 3)
+    assert not filled[readings.sensors].isna().any().any()
