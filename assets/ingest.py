@@ -28,7 +28,8 @@ def raw_readings(context: dg.AssetExecutionContext, config: RawReadingsConfig,
     raw_dir = Path(config.raw_dir) if config.raw_dir else data_root.raw_dir
     try:
         readings = read_raw_files(raw_dir, config.pattern, config.timestamp_column, config.separator,
-                                  tuple(config.exclude_columns), config.contract, log=context.log.info)
+                                  tuple(config.exclude_columns), config.contract,
+                                  cache_dir=data_root.path_of("cache", "parsed_files"), log=context.log.info)
     except (IngestError, ContractError) as exc:
         raise dg.Failure(description=str(exc)) from None
     for note in readings.contract.notes:

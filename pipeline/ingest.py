@@ -19,6 +19,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from pipeline.contract import CONTRACT_FILE, Contract, infer_contract, load_contract, with_timestamp_column
+from pipeline.parse_cache import ParseCache
 
 RAW_SUFFIXES = (".csv", ".parquet", ".pq")
 SOURCE_COLUMN = "source_file"
@@ -155,10 +156,12 @@ def read_raw_files(
     separator: str = ",",
     exclude_columns: tuple[str, ...] = (),
     contract_path: Path | None = None,
+    cache_dir: Path | None = None,
     log=lambda msg: None,
 ) -> SensorReadings:
     """All matching files as one table, and the contract (`contract_path`, else `sensors.yaml` in raw_dir,
-    else inferred). `timestamp_column`, when given, overrides the contract's."""
+    else inferred). `timestamp_column`, when given, overrides the contract's. With `cache_dir`, files
+    unchanged since an earlier read are taken from the parse cache instead of being parsed again."""
     raw_dir = Path(raw_dir)
     files = list_raw_files(raw_dir, pattern)
     contract_path = Path(contract_path) if contract_path else raw_dir / CONTRACT_FILE
@@ -169,19 +172,28 @@ def read_raw_files(
     timezone = contract.timezone if contract else "UTC"
     non_sensors = {ts_column, *exclude_columns, *(contract.labels if contract else ())}
 
+    cache = ParseCache(cache_dir)
     raw, infos, times = {}, [], {}
     for path in files:
-        frame = _read_table(path, separator)
         name = str(path.relative_to(raw_dir))
-        if ts_column not in frame.columns:
-            raise IngestError(f"{path}: no timestamp column {ts_column!r} (columns: {list(frame.columns)[:10]}); "
-                              f"check timestamp_column and the separator {separator!r}")
-        if frame.empty:
-            raise IngestError(f"{path}: no data rows (header only)")
+        key = cache.key(path, (separator, ts_column, timezone))
+        frame = cache.get(key)
+        if frame is None:
+            frame = _read_table(path, separator)
+            if ts_column not in frame.columns:
+                raise IngestError(f"{path}: no timestamp column {ts_column!r} (columns: {list(frame.columns)[:10]}); "
+                                  f"check timestamp_column and the separator {separator!r}")
+            if frame.empty:
+                raise IngestError(f"{path}: no data rows (header only)")
+            frame[ts_column] = _parse_timestamps(path, frame[ts_column], timezone).to_numpy()
+            cache.put(key, frame)
+            log(f"read {name}: {len(frame)} rows, {frame.shape[1]} columns")
         raw[name] = frame
-        times[name] = _parse_timestamps(path, frame[ts_column], timezone)
+        times[name] = frame[ts_column]
         infos.append(RawFile(name, len(frame), tuple(map(str, frame.columns))))
-        log(f"read {name}: {len(frame)} rows, {frame.shape[1]} columns")
+    cache.prune()
+    if cache.hits:
+        log(f"{cache.hits} of {len(files)} file(s) unchanged since the last read: taken from the parse cache")
 
     if contract is None:
         columns = list(dict.fromkeys(c for f in raw.values() for c in f.columns if c not in non_sensors))

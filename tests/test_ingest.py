@@ -55,3 +55,27 @@ def test_skab_anomaly_free_by_configuration_only():
     readings = read_raw_files(SKAB / "anomaly-free", timestamp_column="datetime", separator=";")
     assert len(readings.sensors) == 8 and "Volume Flow RateRMS" in readings.sensors
     assert len(readings.frame) == 9405 and readings.contract.inferred
+
+
+def test_parse_cache_reparses_only_new_or_changed_files(data_root, tmp_path):
+    raw, cache = data_root / "raw", tmp_path / "cache"
+    fresh = read_raw_files(raw)
+    logs = []
+    first = read_raw_files(raw, cache_dir=cache, log=logs.append)
+    assert sum(m.startswith("read ") for m in logs) == 2 and len(list(cache.glob("*.parquet"))) == 2
+    logs.clear()
+    second = read_raw_files(raw, cache_dir=cache, log=logs.append)
+    assert not any(m.startswith("read ") for m in logs) and "2 of 2 file(s) unchanged" in logs[-1]
+    pd.testing.assert_frame_equal(second.frame, fresh.frame)
+    pd.testing.assert_frame_equal(first.frame, fresh.frame)
+
+    day = raw / "machine01_2026-11-02.csv"
+    frame = pd.read_csv(day)
+    frame.loc[0, "motor_current"] = 33.3
+    frame.to_csv(day, index=False)
+    (raw / "machine01_2026-11-01.csv").unlink()
+    logs.clear()
+    third = read_raw_files(raw, cache_dir=cache, log=logs.append)
+    assert [m.split(":")[0] for m in logs] == ["read machine01_2026-11-02.csv"]
+    assert third.frame.loc[0, "motor_current"] == 33.3
+    assert len(list(cache.glob("*.parquet"))) == 1  # the deleted file's entry is pruned
