@@ -68,8 +68,23 @@ def test_bad_file_stops_the_run_before_any_model_work(data_root):
     assert latents.read_bytes() == before
 
 
-def test_dead_latent_dimension_fails_the_check_names_it_and_blocks_publishing(data_root):
-    assert materialize(data_root).success
+def test_duplicate_dimension_warns_without_blocking_then_a_dead_one_blocks_publishing(data_root):
+    assert materialize(data_root).success  # one trained model for both cases
+
+    def copy_z0_into_z2(kernel, bias):  # z_2 = z_0 for every window
+        kernel[:, 2], bias[2] = kernel[:, 0], bias[0]
+    edit_latent_layer(data_root, copy_z0_into_z2)
+
+    result = materialize(data_root, selection="latent_vectors*", run_config={})
+    assert result.success
+    assert materialized_keys(result) == {"latent_vectors", "published_latents"}
+    found = checks(result)
+    assert found["latent_dimensions_alive"].passed
+    warn = found["latent_space_healthy"]
+    assert not warn.passed and warn.severity.value == "WARN"
+    assert "z_0 and z_2" in warn.description and "Near-duplicate" in warn.description
+    assert warn.metadata["max_abs_correlation"].value == 1.0
+    assert len(warn.metadata["dimensions"].value.records) == 3
     published = data_root.joinpath(*PUBLISHED).read_bytes()
 
     def kill_z1(kernel, bias):  # the linear latent unit z_1 now outputs 0 for every window
@@ -89,22 +104,3 @@ def test_dead_latent_dimension_fails_the_check_names_it_and_blocks_publishing(da
     rows = {r.data["dimension"]: r.data for r in check.metadata["dimensions"].value.records}
     assert rows["z_1"]["zero_fraction"] == 1.0 and rows["z_1"]["std"] == 0.0 and not rows["z_1"]["active"]
     assert rows["z_0"]["std"] > 0
-
-
-def test_duplicate_latent_dimension_warns_without_blocking(data_root):
-    assert materialize(data_root).success
-
-    def copy_z0_into_z2(kernel, bias):  # z_2 = z_0 for every window
-        kernel[:, 2], bias[2] = kernel[:, 0], bias[0]
-    edit_latent_layer(data_root, copy_z0_into_z2)
-
-    result = materialize(data_root, selection="latent_vectors*", run_config={})
-    assert result.success
-    assert materialized_keys(result) == {"latent_vectors", "published_latents"}
-    found = checks(result)
-    assert found["latent_dimensions_alive"].passed
-    warn = found["latent_space_healthy"]
-    assert not warn.passed and warn.severity.value == "WARN"
-    assert "z_0 and z_2" in warn.description and "Near-duplicate" in warn.description
-    assert warn.metadata["max_abs_correlation"].value == 1.0
-    assert len(warn.metadata["dimensions"].value.records) == 3
