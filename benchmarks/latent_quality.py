@@ -48,8 +48,8 @@ class Dataset:
 
 
 DATASETS = [
-    Dataset("sample (data/raw)", PROJECT / "data" / "raw", "*.csv", stride=4),
-    Dataset("SKAB anomaly-free", SKAB / "anomaly-free", "anomaly-free.csv", 2, "datetime", ";"),
+    Dataset("sample (data/raw)", PROJECT / "data" / "raw", "*.csv", stride=8),
+    Dataset("SKAB anomaly-free", SKAB / "anomaly-free", "anomaly-free.csv", 4, "datetime", ";"),
     Dataset("SKAB valve1/0", SKAB / "valve1", "0.csv", 1, "datetime", ";", LABELS),
     Dataset("SKAB valve1/1", SKAB / "valve1", "1.csv", 1, "datetime", ";", LABELS),
 ]

@@ -17,10 +17,10 @@ LATENT_LAYER = "latent"
 class TrainingConfig:
     architecture: str = "default"
     latent_dim: int = 3
-    units: int = 32  # LSTM width of the default architecture; the seed one uses n_sensors, as it always did
+    units: int = 64  # LSTM width of the default architecture; the seed one uses n_sensors, as it always did
     epochs: int = 30
     batch_size: int = 256
-    learning_rate: float = 2e-3
+    learning_rate: float = 5e-3
     seed: int = 0
     patience: int = 5
 
