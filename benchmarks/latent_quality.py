@@ -22,14 +22,14 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from pipeline.ingest import TIMESTAMP, read_raw_files  # noqa: E402
-from pipeline.latents import encode_windows  # noqa: E402
-from pipeline.model import TrainingConfig  # noqa: E402
-from pipeline.quality import TrainingFacts, judge_latents  # noqa: E402
-from pipeline.train import train_autoencoder  # noqa: E402
-from pipeline.windows import make_training_windows  # noqa: E402
+from pipeline.ingest import TIMESTAMP, read_raw_files
+from pipeline.latents import encode_windows
+from pipeline.model import TrainingConfig
+from pipeline.quality import TrainingFacts, judge_latents
+from pipeline.train import train_autoencoder
+from pipeline.windows import make_training_windows
 
 PROJECT = Path(__file__).resolve().parents[1]
 SKAB = PROJECT.parent / "shared" / "data" / "skab"
