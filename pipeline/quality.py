@@ -134,9 +134,11 @@ class LatentVerdict:
 def _cause(facts: TrainingFacts, dead: bool) -> str:
     """The likely cause and the remedy, as specific as the training facts allow."""
     unscaled = facts.scaling == "none"
-    scaling_note = (" The inputs were not scaled (scaling 'none'): sensors measured in hundreds (volts, "
-                    "degrees, rpm) push the units far from zero, which kills relu units and inflates the "
-                    "latent scale." if unscaled else "")
+    effect = ("the reconstruction loss is dominated by the sensors with the largest values, so the latent "
+              "space describes them and little else" if facts.architecture == "default" else
+              "this pushes the units far from zero, which kills relu units and inflates the latent scale")
+    scaling_note = (" The inputs were not scaled (scaling 'none'): sensors are in their raw units (hundreds of "
+                    f"volts, degrees, rpm), and {effect}." if unscaled else "")
     scaling_fix = " and set training_windows scaling to 'zscore'" if unscaled else ""
     if facts.architecture == "seed":
         return ("Cause: the `seed` architecture puts relu on the latent LSTM, whose output o*relu(c) is "
