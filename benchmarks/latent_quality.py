@@ -1,8 +1,8 @@
 """The latent-quality experiment: the `seed` and `default` architectures over several seeds, on the sample
 data and on SKAB, with and without scaling. Prints progress, then a markdown table.
 
-    PYTHONPATH=. .venv/bin/python benchmarks/latent_quality.py            # full, ~20 min on 2 CPU cores
-    PYTHONPATH=. .venv/bin/python benchmarks/latent_quality.py --quick    # a few minutes
+    PYTHONPATH=. .venv/bin/python benchmarks/latent_quality.py            # full, ~13 min on 2 CPU cores
+    PYTHONPATH=. .venv/bin/python benchmarks/latent_quality.py --quick    # ~2 minutes
 
 Validation MAE is measured the same way for both architectures, after training: mean |x - x_hat| over the
 validation windows, in scaled units with scaling 'zscore' and in raw units with 'none'. A run "has a dead
