@@ -5,7 +5,7 @@ import os
 import dagster as dg
 
 from assets.ingest import raw_readings
-from assets.latents import latent_dimensions_alive, latent_vectors
+from assets.latents import latent_quality_checks, latent_vectors, published_latents
 from assets.resources import ArtifactIOManager, DataRoot, default_data_root
 from assets.train import autoencoder
 from assets.validate import validated_readings
@@ -25,8 +25,9 @@ nightly_retrain = dg.ScheduleDefinition(
 )
 
 
-ASSETS = [raw_readings, validated_readings, training_windows, autoencoder, latent_vectors]
-CHECKS = [latent_dimensions_alive]
+ASSETS = [raw_readings, validated_readings, training_windows, autoencoder, latent_vectors,
+          published_latents]
+CHECKS = [latent_quality_checks]
 
 
 def build_resources(data_root: str) -> dict:

@@ -17,10 +17,10 @@ LATENT_LAYER = "latent"
 class TrainingConfig:
     architecture: str = "default"
     latent_dim: int = 3
-    units: int = 32  # LSTM width of the default architecture; the seed one uses n_sensors, as it always did
+    units: int = 64  # LSTM width of the default architecture; the seed one uses n_sensors, as it always did
     epochs: int = 30
     batch_size: int = 256
-    learning_rate: float = 2e-3
+    learning_rate: float = 5e-3
     seed: int = 0
     patience: int = 5
 
@@ -58,27 +58,38 @@ def build_seed_autoencoder(window_length: int, n_sensors: int, latent_dim: int, 
 
 
 def build_default_autoencoder(window_length: int, n_sensors: int, latent_dim: int, units: int,
-                              learning_rate: float):
-    """tanh LSTMs (the fused kernel on GPU) around a linear latent layer, which cannot be clamped to zero."""
+                              learning_rate: float, mean=None, std=None):
+    """tanh LSTMs (the fused kernel on GPU) around a linear latent layer, which cannot be clamped to zero.
+
+    The model standardises its input with the training span's per-sensor `mean` and `std` and undoes it on
+    the output, so the LSTMs see unit-scale values even when the windows are not scaled (scaling 'none'):
+    raw sensors in the hundreds would otherwise saturate the tanh units and the model would barely learn.
+    With z-scored windows the two layers are close to the identity."""
     import keras
+    import numpy as np
     from keras import layers
 
+    mean = np.zeros(n_sensors) if mean is None else np.asarray(mean, dtype=np.float64)
+    var = np.ones(n_sensors) if std is None else np.square(np.where(np.asarray(std) > 1e-12, std, 1.0))
     inputs = keras.Input((window_length, n_sensors), name="window")
-    x = layers.LSTM(units)(inputs)
+    x = layers.Normalization(mean=mean, variance=var, name="standardise")(inputs)
+    x = layers.LSTM(units)(x)
     z = layers.Dense(latent_dim, name=LATENT_LAYER)(x)
     x = layers.RepeatVector(window_length)(z)
     x = layers.LSTM(units, return_sequences=True)(x)
-    outputs = layers.TimeDistributed(layers.Dense(n_sensors))(x)
+    x = layers.TimeDistributed(layers.Dense(n_sensors))(x)
+    outputs = layers.Normalization(mean=mean, variance=var, invert=True, name="unstandardise")(x)
     model = keras.Model(inputs, outputs, name="default_autoencoder")
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse", metrics=["mae"])
     return model
 
 
-def build_autoencoder(config: TrainingConfig, window_length: int, n_sensors: int):
+def build_autoencoder(config: TrainingConfig, window_length: int, n_sensors: int, mean=None, std=None):
+    """`mean`/`std`: per-sensor statistics of the training span, used by the default architecture only."""
     if config.architecture == "seed":
         return build_seed_autoencoder(window_length, n_sensors, config.latent_dim, config.learning_rate)
     return build_default_autoencoder(window_length, n_sensors, config.latent_dim, config.units,
-                                     config.learning_rate)
+                                     config.learning_rate, mean, std)
 
 
 @dataclass

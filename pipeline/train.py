@@ -53,8 +53,10 @@ def train_autoencoder(windows: TrainingWindows, config: TrainingConfig,
                       log: Callable[[str], None] = lambda msg: None):
     """Returns the fitted model (best weights by validation loss) and its history as plain lists."""
     keras.utils.set_random_seed(config.seed)
-    model = build_autoencoder(config, windows.window_length, len(windows.sensors))
     split = windows.split
+    span = np.asarray(windows.values[: split.split_row], dtype=np.float64)  # training span only
+    model = build_autoencoder(config, windows.window_length, len(windows.sensors), span.mean(axis=0),
+                              span.std(axis=0))
     train = WindowBatches(windows.values, split.train_starts, windows.window_length, config.batch_size,
                           shuffle=True, seed=config.seed)
     has_val = len(split.validation_starts) > 0

@@ -7,4 +7,4 @@ scripts/setup.sh
 export DAGSTER_HOME=${DAGSTER_HOME:-$PWD/data/dagster_home}  # keeps run history for `dagster dev`
 mkdir -p "$DAGSTER_HOME"
 .venv/bin/dagster asset materialize -m assets.definitions --select '*' "$@"
-echo "latents: ${PIPELINE_DATA_DIR:-$PWD/data}/store/latent_vectors/latents.parquet"
+echo "latents: ${PIPELINE_DATA_DIR:-$PWD/data}/store/published_latents/latents.parquet"

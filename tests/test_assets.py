@@ -6,16 +6,39 @@ from pipeline.store import load_artifact, save_artifact
 from tests.helpers import materialize, materialized_keys
 
 LATENTS = ("store", "latent_vectors", "latents.parquet")
+PUBLISHED = ("store", "published_latents", "latents.parquet")
+CHAIN = {"raw_readings", "validated_readings", "training_windows", "autoencoder", "latent_vectors",
+         "published_latents"}
+
+
+def checks(result) -> dict:
+    return {c.check_name: c for c in result.get_asset_check_evaluations()}
+
+
+def edit_latent_layer(data_root, edit) -> None:
+    """Rewrite the stored autoencoder's latent Dense layer: `edit(kernel, bias)` changes them in place."""
+    folder = data_root / "store" / "autoencoder"
+    trained = load_artifact(folder)
+    layer = trained.model.get_layer("latent")
+    kernel, bias = layer.get_weights()
+    edit(kernel, bias)
+    layer.set_weights([kernel, bias])
+    save_artifact(trained, folder)
 
 
 def test_whole_chain_materialises_and_check_passes(data_root):
     result = materialize(data_root)
     assert result.success
-    assert materialized_keys(result) == {"raw_readings", "validated_readings", "training_windows",
-                                         "autoencoder", "latent_vectors"}
-    [check] = result.get_asset_check_evaluations()
-    assert check.check_name == "latent_dimensions_alive" and check.passed
+    assert materialized_keys(result) == CHAIN
+    alive = checks(result)["latent_dimensions_alive"]
+    assert alive.passed and alive.metadata["dead_dimensions"].value == "none"
+    assert [r.data["dimension"] for r in alive.metadata["dimensions"].value.records] == ["z_0", "z_1", "z_2"]
     table = pd.read_parquet(data_root.joinpath(*LATENTS))
+    pd.testing.assert_frame_equal(pd.read_parquet(data_root.joinpath(*PUBLISHED)), table)
+    latents_event = next(e for e in result.get_asset_materialization_events()
+                         if e.asset_key.to_user_string() == "latent_vectors")
+    by_sensor = latents_event.materialization.metadata["reconstruction_error_by_sensor"].value.records
+    assert len(by_sensor) == 9 and all(r.data["all_windows"] > 0 for r in by_sensor)
     assert list(table.columns) == ["window_start", "window_end", "z_0", "z_1", "z_2", "reconstruction_error"]
     # 2 daily files of 1440 rows at 60 s; windows of 12 rows never cross a file: 1429 windows per file
     assert len(table) == 2 * (1440 - 12 + 1)
@@ -45,23 +68,39 @@ def test_bad_file_stops_the_run_before_any_model_work(data_root):
     assert latents.read_bytes() == before
 
 
-def test_dead_latent_dimension_fails_the_check_and_names_it(data_root):
-    assert materialize(data_root).success
-    # Force dimension z_1 dead: zero its weights and bias in the stored latent layer.
-    folder = data_root / "store" / "autoencoder"
-    trained = load_artifact(folder)
-    layer = trained.model.get_layer("latent")
-    kernel, bias = layer.get_weights()
-    kernel[:, 1], bias[1] = 0.0, 0.0
-    layer.set_weights([kernel, bias])
-    save_artifact(trained, folder)
+def test_duplicate_dimension_warns_without_blocking_then_a_dead_one_blocks_publishing(data_root):
+    assert materialize(data_root).success  # one trained model for both cases
 
-    result = materialize(data_root, selection="latent_vectors", run_config={})
+    def copy_z0_into_z2(kernel, bias):  # z_2 = z_0 for every window
+        kernel[:, 2], bias[2] = kernel[:, 0], bias[0]
+    edit_latent_layer(data_root, copy_z0_into_z2)
+
+    result = materialize(data_root, selection="latent_vectors*", run_config={})
+    assert result.success
+    assert materialized_keys(result) == {"latent_vectors", "published_latents"}
+    found = checks(result)
+    assert found["latent_dimensions_alive"].passed
+    warn = found["latent_space_healthy"]
+    assert not warn.passed and warn.severity.value == "WARN"
+    assert "z_0 and z_2" in warn.description and "Near-duplicate" in warn.description
+    assert warn.metadata["max_abs_correlation"].value == 1.0
+    assert len(warn.metadata["dimensions"].value.records) == 3
+    published = data_root.joinpath(*PUBLISHED).read_bytes()
+
+    def kill_z1(kernel, bias):  # the linear latent unit z_1 now outputs 0 for every window
+        kernel[:, 1], bias[1] = 0.0, 0.0
+    edit_latent_layer(data_root, kill_z1)
+
+    result = materialize(data_root, selection="latent_vectors*", run_config={})
     assert not result.success
-    [check] = result.get_asset_check_evaluations()
-    assert not check.passed
+    assert materialized_keys(result) == {"latent_vectors"}
+    assert data_root.joinpath(*PUBLISHED).read_bytes() == published
+    check = checks(result)["latent_dimensions_alive"]
+    assert not check.passed and check.severity.value == "ERROR"
     assert check.metadata["dead_dimensions"].value == "z_1"
-    assert "z_1" in check.description and "relu" in check.description
+    assert check.metadata["architecture"].value == "default"
+    # the default architecture has no relu to blame: the text says what a constant linear unit means
+    assert "z_1" in check.description and "linear" in check.description and "relu" not in check.description
     rows = {r.data["dimension"]: r.data for r in check.metadata["dimensions"].value.records}
-    assert rows["z_1"]["zero_fraction"] == 1.0 and rows["z_1"]["std"] == 0.0
+    assert rows["z_1"]["zero_fraction"] == 1.0 and rows["z_1"]["std"] == 0.0 and not rows["z_1"]["active"]
     assert rows["z_0"]["std"] > 0

@@ -16,5 +16,5 @@ def test_nightly_schedule_ticks_at_two_and_its_run_config_is_valid(tmp_path):
     assert dg.validate_run_config(job, request.run_config)
     graph = defs.resolve_asset_graph()
     assert {k.to_user_string() for k in graph.get_all_asset_keys()} == {
-        "raw_readings", "validated_readings", "training_windows", "autoencoder", "latent_vectors"}
-    assert [c.name for c in graph.asset_check_keys] == ["latent_dimensions_alive"]
+        "raw_readings", "validated_readings", "training_windows", "autoencoder", "latent_vectors", "published_latents"}
+    assert sorted(c.name for c in graph.asset_check_keys) == ["latent_dimensions_alive", "latent_space_healthy"]

@@ -8,7 +8,7 @@ from pipeline.latents import encode_windows, latent_table
 from pipeline.model import TrainingConfig, build_autoencoder
 from pipeline.synthetic import SENSORS, generate
 from pipeline.train import train_autoencoder
-from pipeline.windows import make_training_windows
+from pipeline.windows import gather_windows, make_training_windows
 
 
 @pytest.fixture(scope="module")
@@ -57,14 +57,33 @@ def test_training_is_seeded_and_stops_early(windows):
     assert h3["epochs_run"] == 3 and h3["best_epoch"] == 1
 
 
+def test_default_architecture_standardises_with_the_training_span_statistics():
+    mean, std = np.arange(9.0) * 100, np.arange(1.0, 10.0) * 10
+    model = build_autoencoder(TrainingConfig(units=4), 5, 9, mean=mean, std=std)
+    x = np.random.default_rng(0).normal(size=(2, 5, 9)) * std + mean
+    inner = model.get_layer("standardise")(x.astype(np.float32))
+    np.testing.assert_allclose(np.asarray(inner), (x - mean) / std, rtol=1e-4, atol=1e-4)
+    back = model.get_layer("unstandardise")(inner)
+    np.testing.assert_allclose(np.asarray(back), x, rtol=1e-4)
+
+
 def test_latent_table_has_one_row_per_window(windows):
     model, _ = train_autoencoder(windows, TrainingConfig(epochs=1, units=8, latent_dim=2))
-    z, err = encode_windows(model, windows, batch_size=100)  # several batches, a ragged last one
-    table = latent_table(windows, z, err)
+    enc = encode_windows(model, windows, batch_size=100)  # several batches, a ragged last one
+    z = enc.z
+    table = latent_table(windows, z, enc.errors)
     assert list(table.columns) == ["window_start", "window_end", "z_0", "z_1", "reconstruction_error"]
     assert len(table) == len(windows.starts) == 720 - 10 + 1
     assert (table["window_end"] - table["window_start"] == pd.Timedelta(minutes=9)).all()
     assert (table["reconstruction_error"] > 0).all() and np.isfinite(z).all()
     # batching gives the same answer as encoding everything at once
-    z_all, _ = encode_windows(model, windows, batch_size=10_000)
+    z_all = encode_windows(model, windows, batch_size=10_000).z
     np.testing.assert_allclose(z, z_all, rtol=1e-4, atol=1e-5)
+    # per-sensor error: mean |x - x_hat| over each window's rows, checked against a direct prediction
+    x = gather_windows(windows.values, windows.starts[:7], windows.window_length)
+    direct = np.abs(x - model.predict_on_batch(x)).mean(axis=1)
+    np.testing.assert_allclose(enc.sensor_errors[:7], direct, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(table["reconstruction_error"], enc.sensor_errors.mean(axis=1), rtol=1e-6)
+    by_sensor = enc.error_by_sensor(windows.sensors, np.arange(len(z)) < 7)
+    assert list(by_sensor) == list(windows.sensors)
+    np.testing.assert_allclose(list(by_sensor.values()), direct.mean(axis=0), rtol=1e-4)
