@@ -13,9 +13,13 @@ from assets.windows import training_windows
 
 TIMEZONE_ENV = "PIPELINE_TIMEZONE"
 
+# Runs carrying this tag are queued one at a time (dagster_home/dagster.yaml): never two writers of versions.
+WRITES_VERSIONS_TAG = {"sensor_latents/writes_versions": "true"}
+
 latent_pipeline_job = dg.define_asset_job(
-    "latent_pipeline", selection=dg.AssetSelection.all(),
-    description="Ingest, validate, window, train, export latents and check them.",
+    "latent_pipeline", selection=dg.AssetSelection.all(), tags=WRITES_VERSIONS_TAG,
+    description="Ingest, validate, window, train, export latents, check them, and publish the version if the "
+                "check passed.",
 )
 
 nightly_retrain = dg.ScheduleDefinition(

@@ -1,14 +1,20 @@
 """Stages 5 to 7: the latent table (`latent_vectors`), its two quality checks, and `published_latents`,
 which only a latent table that passed the blocking check reaches."""
 
+from pathlib import Path
+
 import dagster as dg
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 from pydantic import Field
 
+from assets.resources import VERSIONED, DataRoot
 from pipeline.latents import encode_windows, latent_columns, latent_table
 from pipeline.model import TrainedAutoencoder
 from pipeline.quality import TrainingFacts, judge_latents
+from pipeline.store import LATENTS_FILE
+from pipeline.versions import PUBLISHED, PublishError, complete_version, latest, publish, write_status
 from pipeline.windows import TrainingWindows
 
 ALIVE_CHECK = "latent_dimensions_alive"
@@ -30,9 +36,10 @@ def _table(frame: pd.DataFrame) -> dg.MetadataValue:
     )
 
 
-@dg.asset(group_name="latent_pipeline", kinds={"parquet"},
+@dg.asset(group_name="latent_pipeline", kinds={"parquet"}, metadata={VERSIONED: True},
           description="One row per window: window_start, window_end, z_0..z_{k-1}, reconstruction_error. "
-                      "Written to <data root>/store/latent_vectors/latents.parquet, checked or not.")
+                      "Written, checked or not, into this run's version folder "
+                      "<data root>/versions/<version>/latent_vectors/latents.parquet.")
 def latent_vectors(context: dg.AssetExecutionContext, config: LatentVectorsConfig,
                    autoencoder: TrainedAutoencoder, training_windows: TrainingWindows) -> pd.DataFrame:
     enc = encode_windows(autoencoder.model, training_windows, config.batch_size, log=context.log.info)
@@ -66,9 +73,15 @@ def latent_vectors(context: dg.AssetExecutionContext, config: LatentVectorsConfi
     # The autoencoder says how the latents were made, so the texts can name the actual cause.
     ins={"latent_vectors": dg.AssetIn("latent_vectors"), "autoencoder": dg.AssetIn("autoencoder")},
 )
-def latent_quality_checks(latent_vectors: pd.DataFrame, autoencoder: TrainedAutoencoder):
+def latent_quality_checks(latent_vectors: pd.DataFrame, autoencoder: TrainedAutoencoder, data_root: DataRoot):
     facts = TrainingFacts(autoencoder.config.architecture, autoencoder.scaler.method)
     verdict = judge_latents(latent_vectors[latent_columns(latent_vectors)].to_numpy(), facts)
+    # The audit's outcome is recorded on the version itself: only an audited version can be published.
+    version = latest(Path(data_root.path), "latent_vectors").parent
+    if verdict.passed:
+        write_status(version, "audited")
+    else:
+        write_status(version, "failed", reason=verdict.explanation())
     metadata = {**verdict.summary(), "architecture": facts.architecture, "scaling": facts.scaling,
                 "dimensions": _table(verdict.stats)}
     yield dg.AssetCheckResult(check_name=ALIVE_CHECK, asset_key="latent_vectors", passed=verdict.passed,
@@ -79,10 +92,30 @@ def latent_quality_checks(latent_vectors: pd.DataFrame, autoencoder: TrainedAuto
                               metadata={**metadata, "correlations": _table(verdict.pairs.head(10))})
 
 
-@dg.asset(group_name="latent_pipeline", kinds={"parquet"},
-          description="The latent table once no dimension is dead: what consumers should read. Written to "
-                      "<data root>/store/published_latents/latents.parquet; a failed check leaves the "
-                      "previous one in place.")
-def published_latents(context: dg.AssetExecutionContext, latent_vectors: pd.DataFrame) -> pd.DataFrame:
-    context.add_output_metadata({"dagster/row_count": len(latent_vectors)})
-    return latent_vectors
+class PublishedLatentsConfig(dg.Config):
+    keep_versions: int = Field(5, description="Version folders to keep; older ones are deleted, never the "
+                                              "published one nor the latest written")
+
+
+@dg.asset(group_name="latent_pipeline", kinds={"parquet"}, deps=[latent_vectors],
+          description="The published version: <data root>/published/ points at the newest version whose latents "
+                      "passed the blocking check (latents in published/latent_vectors/latents.parquet, the model "
+                      "in published/autoencoder/). Consumers read only there; a failed night leaves it as it was.")
+def published_latents(context: dg.AssetExecutionContext, config: PublishedLatentsConfig,
+                      data_root: DataRoot) -> dg.MaterializeResult:
+    root = Path(data_root.path)
+    version = latest(root, "latent_vectors").parent
+    if complete_version(root, version, "autoencoder"):
+        context.log.info(f"version {version.name} re-exported latents with an earlier model: linked it in")
+    try:
+        pruned = publish(root, version, config.keep_versions,
+                         in_use={p.parent for p in (latest(root, "autoencoder"), latest(root, "latent_vectors")) if p})
+    except PublishError as exc:
+        raise dg.Failure(description=str(exc)) from None
+    latents = root / PUBLISHED / "latent_vectors" / LATENTS_FILE
+    context.log.info(f"published version {version.name}: {latents}")
+    return dg.MaterializeResult(metadata={
+        "version": version.name, "path": dg.MetadataValue.path(str(latents)),
+        "pruned_versions": dg.MetadataValue.text(", ".join(p.name for p in pruned) or "none"),
+        "dagster/row_count": int(pq.ParquetFile(latents).metadata.num_rows),
+    })

@@ -5,6 +5,7 @@ import time
 import dagster as dg
 from pydantic import Field
 
+from assets.resources import VERSIONED
 from pipeline.model import TrainedAutoencoder, TrainingConfig
 from pipeline.windows import TrainingWindows
 
@@ -23,7 +24,7 @@ class AutoencoderConfig(dg.Config):
     patience: int = Field(_D.patience, description="Epochs without validation improvement before stopping")
 
 
-@dg.asset(group_name="latent_pipeline", kinds={"tensorflow", "keras"},
+@dg.asset(group_name="latent_pipeline", kinds={"tensorflow", "keras"}, metadata={VERSIONED: True},
           description="LSTM autoencoder fit on the training windows, best weights by validation loss.")
 def autoencoder(context: dg.AssetExecutionContext, config: AutoencoderConfig,
                 training_windows: TrainingWindows) -> TrainedAutoencoder:

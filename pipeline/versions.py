@@ -9,8 +9,8 @@ named so that versions sort by time and trace back to their run. Consumers read 
     <data root>/published/                             a symlink to the published version folder
 
 which is switched atomically (a new symlink renamed over the old one), under a lock, and only ever to a
-version newer than the one published. A version whose audit failed stays on disk, marked failed, and is
-never published. Old versions are pruned, never the published one nor any still in use.
+version newer than the one published, and only after the blocking latent check marked it audited. A version
+whose audit failed stays on disk, marked failed, and is never published. Old versions are pruned, never the published one nor any still in use.
 """
 
 from __future__ import annotations
@@ -27,22 +27,27 @@ from pathlib import Path
 VERSIONS = "versions"
 PUBLISHED = "published"
 STATUS_FILE = "status.json"
-STATUSES = ("written", "failed", "published")
+STATUSES = ("written", "audited", "failed", "published")  # audited: the blocking latent check passed
 
 
 class PublishError(RuntimeError):
     pass
 
 
+def find_version(root: Path, run_id: str) -> Path | None:
+    """The version folder a run has started, if any."""
+    base = Path(root) / VERSIONS
+    existing = sorted(base.glob(f"*_{run_id[:8]}")) if base.is_dir() else []
+    return existing[-1] if existing else None
+
+
 def version_folder(root: Path, run_id: str, now: datetime | None = None) -> Path:
     """The version folder of a run: the one it already started, else a new one named by the time now."""
-    base = Path(root) / VERSIONS
-    tag = run_id[:8]
-    existing = sorted(base.glob(f"*_{tag}")) if base.is_dir() else []
-    if existing:
-        return existing[-1]
+    existing = find_version(root, run_id)
+    if existing is not None:
+        return existing
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S%fZ")
-    folder = base / f"{stamp}_{tag}"
+    folder = Path(root) / VERSIONS / f"{stamp}_{run_id[:8]}"
     folder.mkdir(parents=True, exist_ok=True)
     write_status(folder, "written", run_id=run_id)
     return folder
@@ -64,6 +69,23 @@ def read_status(folder: Path) -> dict:
         return json.loads((Path(folder) / STATUS_FILE).read_text())
     except (OSError, ValueError):
         return {}
+
+
+def record_latest(root: Path, asset: str, folder: Path) -> None:
+    """Remember where an asset was last written (`<data root>/store/<asset>.json`), atomically."""
+    path = Path(root) / "store" / f"{asset}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex}")
+    tmp.write_text(json.dumps({"path": os.path.relpath(folder, root)}))
+    os.replace(tmp, path)
+
+
+def latest(root: Path, asset: str) -> Path | None:
+    """Where an asset was last written, if it was."""
+    try:
+        return Path(root) / json.loads((Path(root) / "store" / f"{asset}.json").read_text())["path"]
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 def published_version(root: Path) -> Path | None:
@@ -97,6 +119,9 @@ def publish(root: Path, folder: Path, keep: int, in_use: set[Path] = frozenset()
         status = read_status(folder).get("status")
         if status == "failed":
             raise PublishError(f"version {folder.name} failed its audit and cannot be published")
+        if status not in ("audited", "published"):
+            raise PublishError(f"version {folder.name} is {status or 'incomplete'}: its latents have not passed "
+                               "the latent check, so it cannot be published")
         current = published_version(root)
         if current is not None and current.name > folder.name:
             raise PublishError(f"version {current.name} is already published and newer than {folder.name}")
@@ -105,6 +130,16 @@ def publish(root: Path, folder: Path, keep: int, in_use: set[Path] = frozenset()
         os.replace(tmp, root / PUBLISHED)  # rename(2) is atomic: readers see the old or the new version
         write_status(folder, "published")
         return prune(root, keep, {folder, *[Path(p).resolve() for p in in_use]})
+
+
+def complete_version(root: Path, folder: Path, asset: str) -> bool:
+    """Give a version that lacks `asset` (latents re-exported with an earlier model) the latest one, as hard
+    links: a published version holds everything its consumers need. True if it had to."""
+    target, source = Path(folder) / asset, latest(root, asset)
+    if target.exists() or source is None or not source.exists():
+        return False
+    shutil.copytree(source, target, copy_function=os.link)
+    return True
 
 
 def prune(root: Path, keep: int, protected: set[Path]) -> list[Path]:

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-export DAGSTER_HOME=${DAGSTER_HOME:-$PWD/data/dagster_home}  # keeps run history for `dagster dev`
+export DAGSTER_HOME=${DAGSTER_HOME:-$PWD/dagster_home}  # run history for `dagster dev`, run-queue limits
 mkdir -p "$DAGSTER_HOME"
 .venv/bin/dagster asset materialize -m assets.definitions --select '*' "$@"
-echo "latents: ${PIPELINE_DATA_DIR:-$PWD/data}/store/published_latents/latents.parquet"
+echo "published latents: ${PIPELINE_DATA_DIR:-$PWD/data}/published/latent_vectors/latents.parquet"

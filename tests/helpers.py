@@ -7,7 +7,9 @@ from pathlib import Path
 import dagster as dg
 
 from assets.definitions import ASSETS, CHECKS, build_resources
+from pipeline.store import LATENTS_FILE, load_artifact, save_artifact
 from pipeline.synthetic import generate, write_daily_files
+from pipeline.versions import PUBLISHED, latest, record_latest, version_folder
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHIPPED_CONTRACT = PROJECT_ROOT / "data" / "raw" / "sensors.yaml"
@@ -49,3 +51,25 @@ def make_sample_root(base: Path) -> Path:
         contract = contract.replace(old, new)
     (raw / "sensors.yaml").write_text(contract)
     return base / "data"
+
+
+def published_latents(root: Path) -> Path:
+    """Where consumers read the latents."""
+    return root / PUBLISHED / "latent_vectors" / LATENTS_FILE
+
+
+def latest_latents(root: Path) -> Path:
+    """The latents most recently written, checked or not."""
+    return latest(root, "latent_vectors") / LATENTS_FILE
+
+
+def latest_autoencoder(root: Path):
+    return load_artifact(latest(root, "autoencoder"))
+
+
+def store_autoencoder(root: Path, trained, run_id: str = "ffffffff-forced") -> Path:
+    """Make `trained` the latest autoencoder, in a version folder of its own, as a training run would."""
+    folder = version_folder(root, run_id) / "autoencoder"
+    save_artifact(trained, folder)
+    record_latest(root, "autoencoder", folder)
+    return folder

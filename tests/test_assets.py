@@ -2,11 +2,15 @@
 
 import pandas as pd
 
-from pipeline.store import load_artifact, save_artifact
-from tests.helpers import materialize, materialized_keys
+from tests.helpers import (
+    latest_autoencoder,
+    latest_latents,
+    materialize,
+    materialized_keys,
+    published_latents,
+    store_autoencoder,
+)
 
-LATENTS = ("store", "latent_vectors", "latents.parquet")
-PUBLISHED = ("store", "published_latents", "latents.parquet")
 CHAIN = {"raw_readings", "validated_readings", "training_windows", "autoencoder", "latent_vectors",
          "published_latents"}
 
@@ -16,14 +20,14 @@ def checks(result) -> dict:
 
 
 def edit_latent_layer(data_root, edit) -> None:
-    """Rewrite the stored autoencoder's latent Dense layer: `edit(kernel, bias)` changes them in place."""
-    folder = data_root / "store" / "autoencoder"
-    trained = load_artifact(folder)
+    """Store, as the latest autoencoder, the latest one with its latent Dense layer changed by
+    `edit(kernel, bias)` in place."""
+    trained = latest_autoencoder(data_root)
     layer = trained.model.get_layer("latent")
     kernel, bias = layer.get_weights()
     edit(kernel, bias)
     layer.set_weights([kernel, bias])
-    save_artifact(trained, folder)
+    store_autoencoder(data_root, trained, run_id=edit.__name__)
 
 
 def test_whole_chain_materialises_and_check_passes(data_root):
@@ -33,8 +37,8 @@ def test_whole_chain_materialises_and_check_passes(data_root):
     alive = checks(result)["latent_dimensions_alive"]
     assert alive.passed and alive.metadata["dead_dimensions"].value == "none"
     assert [r.data["dimension"] for r in alive.metadata["dimensions"].value.records] == ["z_0", "z_1", "z_2"]
-    table = pd.read_parquet(data_root.joinpath(*LATENTS))
-    pd.testing.assert_frame_equal(pd.read_parquet(data_root.joinpath(*PUBLISHED)), table)
+    table = pd.read_parquet(latest_latents(data_root))
+    pd.testing.assert_frame_equal(pd.read_parquet(published_latents(data_root)), table)
     latents_event = next(e for e in result.get_asset_materialization_events()
                          if e.asset_key.to_user_string() == "latent_vectors")
     by_sensor = latents_event.materialization.metadata["reconstruction_error_by_sensor"].value.records
@@ -49,7 +53,7 @@ def test_whole_chain_materialises_and_check_passes(data_root):
 
 def test_bad_file_stops_the_run_before_any_model_work(data_root):
     assert materialize(data_root).success
-    latents = data_root.joinpath(*LATENTS)
+    latents = latest_latents(data_root)
     before = latents.read_bytes()
 
     day = data_root / "raw" / "machine01_2026-11-02.csv"
@@ -85,7 +89,7 @@ def test_duplicate_dimension_warns_without_blocking_then_a_dead_one_blocks_publi
     assert "z_0 and z_2" in warn.description and "Near-duplicate" in warn.description
     assert warn.metadata["max_abs_correlation"].value == 1.0
     assert len(warn.metadata["dimensions"].value.records) == 3
-    published = data_root.joinpath(*PUBLISHED).read_bytes()
+    published = published_latents(data_root).read_bytes()
 
     def kill_z1(kernel, bias):  # the linear latent unit z_1 now outputs 0 for every window
         kernel[:, 1], bias[1] = 0.0, 0.0
@@ -94,7 +98,7 @@ def test_duplicate_dimension_warns_without_blocking_then_a_dead_one_blocks_publi
     result = materialize(data_root, selection="latent_vectors*", run_config={})
     assert not result.success
     assert materialized_keys(result) == {"latent_vectors"}
-    assert data_root.joinpath(*PUBLISHED).read_bytes() == published
+    assert published_latents(data_root).read_bytes() == published
     check = checks(result)["latent_dimensions_alive"]
     assert not check.passed and check.severity.value == "ERROR"
     assert check.metadata["dead_dimensions"].value == "z_1"

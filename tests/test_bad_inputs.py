@@ -16,10 +16,9 @@ import pytest
 
 from pipeline.ingest import read_raw_files
 from pipeline.validate import validate_readings
-from tests.helpers import make_sample_root, materialize, materialized_keys
+from tests.helpers import latest_latents, make_sample_root, materialize, materialized_keys, published_latents
 
 DAY = "machine01_2026-11-02.csv"
-LATENTS = ("store", "latent_vectors", "latents.parquet")
 STAGES = ["raw_readings", "validated_readings", "training_windows"]
 
 
@@ -131,7 +130,8 @@ def test_bad_input_stops_the_run_and_names_file_and_problem(case, good_root, tmp
     breaker, stage, words = CASES[case]
     root = tmp_path / "data"
     shutil.copytree(good_root, root)
-    latents_before = root.joinpath(*LATENTS).read_bytes()
+    published_before = published_latents(root).read_bytes()
+    written_before = latest_latents(root).read_bytes()
     breaker(root / "raw")
 
     result = materialize(root)
@@ -144,7 +144,8 @@ def test_bad_input_stops_the_run_and_names_file_and_problem(case, good_root, tmp
         assert word in user.description, f"{word!r} not in: {user.description[:600]}"
     assert materialized_keys(result) == set(STAGES[: STAGES.index(stage)])
     assert result.get_asset_check_evaluations() == []
-    assert root.joinpath(*LATENTS).read_bytes() == latents_before
+    assert published_latents(root).read_bytes() == published_before
+    assert latest_latents(root).read_bytes() == written_before
 
 
 @pytest.mark.parametrize("case", [c for c, (_, stage, _) in CASES.items() if stage == "validated_readings"])

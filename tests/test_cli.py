@@ -10,8 +10,14 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.model import build_autoencoder
-from pipeline.store import load_artifact, save_artifact
-from tests.helpers import PROJECT_ROOT, TINY_RUN_CONFIG
+from tests.helpers import (
+    PROJECT_ROOT,
+    TINY_RUN_CONFIG,
+    latest_autoencoder,
+    latest_latents,
+    published_latents,
+    store_autoencoder,
+)
 
 DAGSTER = str(Path(sys.executable).with_name("dagster"))
 
@@ -31,10 +37,9 @@ def test_workspace_loads(data_root):
 
 
 def force_dead_seed_autoencoder(data_root: Path, unit: int) -> None:
-    """Replace the stored autoencoder by the `seed` architecture with latent unit `unit` dead by construction:
+    """Store, as the latest autoencoder, the `seed` architecture with latent unit `unit` dead by construction:
     its relu candidate input is -1 for every window, so its cell state stays 0 and o*relu(0) = 0 exactly."""
-    folder = data_root / "store" / "autoencoder"
-    trained = load_artifact(folder)
+    trained = latest_autoencoder(data_root)
     config = replace(trained.config, architecture="seed")
     model = build_autoencoder(config, trained.window_length, len(trained.sensors))
     latent = model.get_layer("latent")
@@ -42,16 +47,16 @@ def force_dead_seed_autoencoder(data_root: Path, unit: int) -> None:
     candidate = 2 * config.latent_dim + unit  # Keras gate order: input, forget, candidate, output
     kernel[:, candidate], recurrent[:, candidate], bias[candidate] = 0.0, 0.0, -1.0
     latent.set_weights([kernel, recurrent, bias])
-    save_artifact(replace(trained, model=model, config=config), folder)
+    store_autoencoder(data_root, replace(trained, model=model, config=config))
 
 
 def test_materialize_all_then_a_dead_latent_fails_the_cli_and_blocks_publishing(data_root):
     run = dagster("asset", "materialize", "-m", "assets.definitions", "--select", "*",
                   "--config-json", json.dumps(TINY_RUN_CONFIG), data_root=data_root)
     assert run.returncode == 0, run.stderr[-3000:]
-    latents = data_root / "store" / "latent_vectors" / "latents.parquet"
-    published = data_root / "store" / "published_latents" / "latents.parquet"
-    assert f"wrote latent_vectors: {latents}" in run.stderr and f"wrote published_latents: {published}" in run.stderr
+    latents, published = latest_latents(data_root), published_latents(data_root)
+    assert f"wrote latent_vectors: {latents}" in run.stderr and f"published version {latents.parent.parent.name}: "\
+        f"{published}" in run.stderr
     assert list(pd.read_parquet(latents).columns) == ["window_start", "window_end", "z_0", "z_1", "z_2",
                                                       "reconstruction_error"]
     before = published.read_bytes()
@@ -64,6 +69,7 @@ def test_materialize_all_then_a_dead_latent_fails_the_cli_and_blocks_publishing(
     assert "z_1" in run.stderr and "zero (|z| <= 1e-06) in all" in run.stderr
     assert "`seed` architecture puts relu on the latent LSTM" in run.stderr
     # the check blocks what is downstream of it: the latents are written, the published ones are not touched
-    assert f"wrote latent_vectors: {latents}" in run.stderr and "wrote published_latents" not in run.stderr
+    latents = latest_latents(data_root)
+    assert f"wrote latent_vectors: {latents}" in run.stderr and "published version" not in run.stderr
     assert (pd.read_parquet(latents)["z_1"] == 0.0).all()
     assert published.read_bytes() == before

@@ -18,6 +18,7 @@ from pipeline.versions import (
 def make_version(root: Path, run_id: str, second: int) -> Path:
     folder = version_folder(root, run_id, now=datetime(2026, 11, 30, 2, 0, second, tzinfo=UTC))
     (folder / "latents.parquet").write_text(run_id)
+    write_status(folder, "audited")
     return folder
 
 
@@ -42,6 +43,9 @@ def test_publish_switches_the_pointer_and_refuses_failed_or_older_versions(tmp_p
         publish(tmp_path, a, keep=10)
     assert published_version(tmp_path) == c.resolve()
     assert os.readlink(tmp_path / "published") == "versions/" + c.name  # relative: the data root can move
+    d = version_folder(tmp_path, "dddddddd")  # written, never audited: e.g. published_latents selected alone
+    with pytest.raises(PublishError, match="has not passed|have not passed"):
+        publish(tmp_path, d, keep=10)
 
 
 def test_prune_keeps_the_newest_the_published_and_those_in_use(tmp_path):
