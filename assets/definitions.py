@@ -22,11 +22,13 @@ latent_pipeline_job = dg.define_asset_job(
                 "check passed.",
 )
 
-nightly_retrain = dg.ScheduleDefinition(
-    name="nightly_retrain", job=latent_pipeline_job, cron_schedule="0 2 * * *",
-    execution_timezone=os.environ.get(TIMEZONE_ENV, "UTC"),
-    description=f"Retrain every night at 02:00 (timezone from ${TIMEZONE_ENV}, default UTC).",
-)
+
+
+def nightly_retrain(timezone: str) -> dg.ScheduleDefinition:
+    return dg.ScheduleDefinition(
+        name="nightly_retrain", job=latent_pipeline_job, cron_schedule="0 2 * * *", execution_timezone=timezone,
+        description=f"Retrain every night at 02:00 {timezone} (${TIMEZONE_ENV}; default UTC).",
+    )
 
 
 ASSETS = [raw_readings, validated_readings, training_windows, autoencoder, latent_vectors,
@@ -39,12 +41,12 @@ def build_resources(data_root: str) -> dict:
     return {"data_root": root, "io_manager": ArtifactIOManager(data_root=root)}
 
 
-def build_definitions(data_root: str) -> dg.Definitions:
+def build_definitions(data_root: str, timezone: str | None = None) -> dg.Definitions:
     return dg.Definitions(
         assets=ASSETS,
         asset_checks=CHECKS,
         jobs=[latent_pipeline_job],
-        schedules=[nightly_retrain],
+        schedules=[nightly_retrain(timezone or os.environ.get(TIMEZONE_ENV) or "UTC")],
         resources=build_resources(data_root),
         # The chain is linear, so separate step processes buy no parallelism, only a TensorFlow import each.
         executor=dg.in_process_executor,
