@@ -5,8 +5,9 @@ from pydantic import Field
 
 from assets.resources import DataRoot
 from pipeline.ingest import SensorReadings
+from pipeline.segments import segment_summary
 from pipeline.store import atomic_write_text
-from pipeline.validate import Finding, finish_validated, segment_summary, validate_readings
+from pipeline.validate import Finding, finish_validated, validate_readings
 
 
 class ValidatedReadingsConfig(dg.Config):

@@ -5,8 +5,7 @@ import dagster as dg
 from pydantic import Field
 
 from pipeline.ingest import TIMESTAMP, SensorReadings
-from pipeline.segments import SEGMENT_COLUMN, segment_bounds
-from pipeline.validate import segment_summary
+from pipeline.segments import SEGMENT_COLUMN, segment_bounds, segment_summary
 from pipeline.windows import TrainingWindows, make_training_windows
 
 

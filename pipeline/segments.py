@@ -34,3 +34,11 @@ def segment_bounds(segment: np.ndarray) -> np.ndarray:
         return np.zeros((0, 2), dtype=np.int64)
     starts = np.flatnonzero(np.r_[True, segment[1:] != segment[:-1]])
     return np.c_[starts, np.r_[starts[1:], len(segment)]].astype(np.int64)
+
+
+def segment_summary(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per continuous segment: file, rows, first and last timestamp."""
+    bounds = segment_bounds(frame[SEGMENT_COLUMN].to_numpy())
+    ts, src = frame[TIMESTAMP].to_numpy(), frame[SOURCE_COLUMN].to_numpy()
+    return pd.DataFrame({"segment": np.arange(len(bounds)), "file": src[bounds[:, 0]],
+                         "rows": bounds[:, 1] - bounds[:, 0], "start": ts[bounds[:, 0]], "end": ts[bounds[:, 1] - 1]})

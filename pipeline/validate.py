@@ -25,7 +25,7 @@ from pipeline.expectations import (
     with_intervals,
 )
 from pipeline.ingest import SOURCE_COLUMN, TIMESTAMP, RawFile, SensorReadings
-from pipeline.segments import SEGMENT_COLUMN, assign_segments, segment_bounds
+from pipeline.segments import SEGMENT_COLUMN, assign_segments
 
 ENGINES = ("fast", "gx")
 
@@ -210,11 +210,3 @@ def finish_validated(readings: SensorReadings) -> SensorReadings:
         frame[sensors] = filled.to_numpy()
     frame[SEGMENT_COLUMN] = assign_segments(frame, readings.contract.gap_s)
     return replace(readings, frame=frame)
-
-
-def segment_summary(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per continuous segment: file, rows, first and last timestamp."""
-    bounds = segment_bounds(frame[SEGMENT_COLUMN].to_numpy())
-    ts, src = frame[TIMESTAMP].to_numpy(), frame[SOURCE_COLUMN].to_numpy()
-    return pd.DataFrame({"segment": np.arange(len(bounds)), "file": src[bounds[:, 0]],
-                         "rows": bounds[:, 1] - bounds[:, 0], "start": ts[bounds[:, 0]], "end": ts[bounds[:, 1] - 1]})

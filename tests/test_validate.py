@@ -3,8 +3,8 @@ import pandas as pd
 import pytest
 
 from pipeline.ingest import read_raw_files
-from pipeline.segments import SEGMENT_COLUMN
-from pipeline.validate import finish_validated, segment_summary, validate_readings
+from pipeline.segments import SEGMENT_COLUMN, segment_summary
+from pipeline.validate import finish_validated, validate_readings
 
 
 def test_sample_passes_every_expectation(data_root):
