@@ -58,7 +58,7 @@ def loss_curve_png(history: dict) -> bytes:
     if "best_epoch" in history:
         ax.axvline(history["best_epoch"], color="grey", ls="--", lw=1, label=f"best epoch {history['best_epoch']}")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("loss (MSE, scaled units)")
+    ax.set_ylabel("loss (scaled units)")
     ax.set_title(f"Autoencoder training: {len(loss)} epoch(s)")
     if len(epochs) <= 12:
         ax.set_xticks(epochs)
