@@ -33,7 +33,7 @@ class LatentVectorsConfig(dg.Config):
           description="The latent space: one row per window, window_start, window_end, z_0..z_{k-1}, "
                       "reconstruction_error. Plots of the space, coloured by time and by reconstruction error, "
                       "and per-dimension statistics are on the materialisation. Written, checked or not, into this run's version folder "
-                      "<data root>/versions/<version>/latent_vectors/latents.parquet.")
+                      "`<data root>/versions/<version>/latent_vectors/latents.parquet`.")
 def latent_vectors(context: dg.AssetExecutionContext, config: LatentVectorsConfig,
                    autoencoder: TrainedAutoencoder, training_windows: TrainingWindows) -> pd.DataFrame:
     enc = encode_windows(autoencoder.model, training_windows, config.batch_size, log=context.log.info)
@@ -103,9 +103,9 @@ class PublishedLatentsConfig(dg.Config):
 
 @dg.asset(group_name=GROUP, kinds={"parquet"}, deps=[latent_vectors], code_version=CODE_VERSION, owners=OWNERS,
           tags=stage_tags("publish"),
-          description="The published version: <data root>/published/ points at the newest version whose latents "
-                      "passed the blocking check (latents in published/latent_vectors/latents.parquet, the model "
-                      "in published/autoencoder/). Consumers read only there; a failed night leaves it as it was.")
+          description="The published version: `<data root>/published/` points at the newest version whose latents "
+                      "passed the blocking check (latents in `published/latent_vectors/latents.parquet`, the "
+                      "model in `published/autoencoder/`). Consumers read only there; a failed night leaves it as it was.")
 def published_latents(context: dg.AssetExecutionContext, config: PublishedLatentsConfig,
                       data_root: DataRoot) -> dg.MaterializeResult:
     root = Path(data_root.path)

@@ -28,7 +28,7 @@ def _table(findings: list[Finding]) -> dg.MetadataValue:
 @dg.asset(group_name=GROUP, kinds={"great_expectations", "parquet"}, code_version=CODE_VERSION, owners=OWNERS,
           tags=stage_tags("validate"),
           description="Readings that passed the contract's GX suite, split into continuous segments; a failure "
-                      "stops the run before any model work. The report is also <data root>/reports/validation.json.")
+                      "stops the run before any model work. The report is also `<data root>/reports/validation.json`.")
 def validated_readings(context: dg.AssetExecutionContext, config: ValidatedReadingsConfig, data_root: DataRoot,
                        raw_readings: SensorReadings) -> SensorReadings:
     try:

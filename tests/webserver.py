@@ -21,10 +21,14 @@ LOCATION = "sensor_latents"
 REPOSITORY = "__repository__"
 
 # Direct launches start the run in a subprocess at once (no daemon); the project's own dagster_home queues
-# runs, which needs `dagster dev` or the daemon.
+# runs, which needs `dagster dev` or the daemon. No telemetry, no first-visit dialog in the UI.
 INSTANCE_YAML = """run_coordinator:
   module: dagster.core.run_coordinator
   class: DefaultRunCoordinator
+telemetry:
+  enabled: false
+nux:
+  enabled: false
 """
 
 
