@@ -34,8 +34,8 @@ from websockets.sync.client import connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.helpers import PROJECT_ROOT, TINY_RUN_CONFIG, make_sample_root  # noqa: E402
-from tests.webserver import Webserver, free_port  # noqa: E402
+from tests.helpers import PROJECT_ROOT, TINY_RUN_CONFIG, make_sample_root
+from tests.webserver import Webserver, free_port
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars"]

@@ -13,6 +13,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Self
 
 from tests.helpers import PROJECT_ROOT
 
@@ -48,13 +49,13 @@ class Webserver:
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
 
-    def __enter__(self) -> Webserver:
+    def __enter__(self) -> Self:
         self.home.mkdir(parents=True, exist_ok=True)
         if not (self.home / "dagster.yaml").exists():
             (self.home / "dagster.yaml").write_text(INSTANCE_YAML)
         env = {**os.environ, "PIPELINE_DATA_DIR": str(self.data_root), "DAGSTER_HOME": str(self.home),
                "PYTHONPATH": str(PROJECT_ROOT)}
-        self._log = open(self.log_file, "wb")  # noqa: SIM115 - closed in __exit__
+        self._log = open(self.log_file, "wb")
         self.proc = subprocess.Popen(
             [WEBSERVER, "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(self.port)],
             cwd=PROJECT_ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -109,7 +110,7 @@ class Webserver:
                 last = next((e for e in entries if e["name"] == LOCATION), None)
                 if last and last["loadStatus"] == "LOADED":
                     return last
-            except (urllib.error.URLError, ConnectionError, TimeoutError, socket.timeout):
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
                 pass
             time.sleep(0.5)
         raise AssertionError(f"code location {LOCATION} not loaded after {timeout} s: {last}\n{self.log_tail()}")
