@@ -11,7 +11,8 @@ screenshots, and stops the browser and the server:
 
     PYTHONPATH=. .venv/bin/python scripts/screenshot.py [--epochs 8]
 
-Needs Chromium (`apt-get install -y chromium`, or CHROMIUM=/path/to/chrome).
+Needs Chromium (`apt-get install -y chromium`, or CHROMIUM=/path/to/chrome); `websockets` comes with
+dagster-webserver (uvicorn).
 """
 
 from __future__ import annotations
