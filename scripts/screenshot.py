@@ -61,9 +61,8 @@ PLOT_SHOWN = "[...document.querySelectorAll('img')].some(i => i.src.startsWith('
 class Page:
     """One Chromium tab over the DevTools protocol."""
 
-    def __init__(self, ws_url: str):
-        self.ws = connect(ws_url, max_size=64 * 2**20, open_timeout=30)
-        self.next_id = 0
+    def __init__(self, ws):
+        self.ws, self.next_id = ws, 0
 
     def call(self, method: str, **params) -> dict:
         self.next_id += 1
@@ -147,12 +146,12 @@ def main() -> None:
                 sys.exit(f"run {run_id} ended {status}\n{server.log_tail()}")
             browser, ws_url = start_chromium(chromium, tmp / "chromium")
             try:
-                page = Page(ws_url)
-                page.call("Emulation.setDeviceMetricsOverride", width=WIDTH, height=HEIGHT, deviceScaleFactor=1,
-                          mobile=False)
-                for asset, key, name in SHOTS:
-                    shoot(page, f"{server.url}/assets/{asset}", key, Path(args.out_dir) / name)
-                page.ws.close()
+                with connect(ws_url, max_size=64 * 2**20, open_timeout=30) as ws:
+                    page = Page(ws)
+                    page.call("Emulation.setDeviceMetricsOverride", width=WIDTH, height=HEIGHT,
+                              deviceScaleFactor=1, mobile=False)
+                    for asset, key, name in SHOTS:
+                        shoot(page, f"{server.url}/assets/{asset}", key, Path(args.out_dir) / name)
             finally:
                 os.killpg(browser.pid, signal.SIGTERM)
                 try:
