@@ -5,9 +5,12 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
+from assets.metadata import GROUP, OWNERS, frame_table, stage_tags
 from assets.resources import DataRoot
 from pipeline.contract import CONTRACT_FILE, ContractError
 from pipeline.ingest import IngestError, SensorReadings, read_raw_files
+
+CODE_VERSION = "1"  # bump when what this module computes changes (assets/metadata.py)
 
 
 class RawReadingsConfig(dg.Config):
@@ -21,8 +24,10 @@ class RawReadingsConfig(dg.Config):
     exclude_columns: list[str] = Field([], description="Columns that are not sensors (labels, ids)")
 
 
-@dg.asset(group_name="latent_pipeline", kinds={"pandas", "parquet"},
-          description="Every raw sensor file, typed, files in time order, with the source file of each row.")
+@dg.asset(group_name=GROUP, kinds={"pandas", "parquet"}, code_version=CODE_VERSION, owners=OWNERS,
+          tags=stage_tags("ingest"),
+          description="Every raw sensor file of the machine, read into one typed table in time order, each row "
+                      "with its source file. Metadata: files, rows, time span and a per-sensor summary.")
 def raw_readings(context: dg.AssetExecutionContext, config: RawReadingsConfig,
                  data_root: DataRoot) -> SensorReadings:
     raw_dir = Path(config.raw_dir) if config.raw_dir else data_root.raw_dir
@@ -39,6 +44,8 @@ def raw_readings(context: dg.AssetExecutionContext, config: RawReadingsConfig,
         **readings.summary(),
         "raw_dir": dg.MetadataValue.path(str(raw_dir)),
         "sensor_units": dg.MetadataValue.json(units),
+        "time_span_hours": round(readings.time_span_hours(), 2),
+        "sensor_summary": frame_table(readings.sensor_summary()),
         "contract_notes": dg.MetadataValue.text("; ".join(readings.contract.notes) or "from file"),
         "dagster/row_count": len(readings.frame),
     })

@@ -9,37 +9,31 @@ import pandas as pd
 import pyarrow.parquet as pq
 from pydantic import Field
 
+from assets.metadata import GROUP, OWNERS, frame_table, image, stage_tags
 from assets.resources import VERSIONED, DataRoot
 from pipeline.latents import encode_windows, latent_columns, latent_table
 from pipeline.model import TrainedAutoencoder
-from pipeline.quality import TrainingFacts, judge_latents
+from pipeline.plots import hours_since_start, latent_scatter_png
+from pipeline.quality import TrainingFacts, dimension_stats, judge_latents
 from pipeline.store import LATENTS_FILE
 from pipeline.versions import PUBLISHED, PublishError, complete_version, latest, publish, write_status
 from pipeline.windows import TrainingWindows
 
 ALIVE_CHECK = "latent_dimensions_alive"
 HEALTHY_CHECK = "latent_space_healthy"
+CODE_VERSION = "1"  # bump when what this module computes changes (assets/metadata.py)
 
 
 class LatentVectorsConfig(dg.Config):
     batch_size: int = Field(2048, description="Windows encoded per batch (bounds memory)")
 
 
-def _table(frame: pd.DataFrame) -> dg.MetadataValue:
-    """A DataFrame as a table in the UI (numbers rounded for reading)."""
-    frame = frame.round(6)
-    kinds = {"b": "bool", "i": "int", "f": "float"}
-    return dg.MetadataValue.table(
-        records=[dg.TableRecord(row) for row in frame.to_dict("records")],
-        schema=dg.TableSchema(columns=[dg.TableColumn(c, kinds.get(t.kind, "string"))
-                                       for c, t in frame.dtypes.items()]),
-    )
-
-
-@dg.asset(group_name="latent_pipeline", kinds={"parquet"}, metadata={VERSIONED: True},
-          description="One row per window: window_start, window_end, z_0..z_{k-1}, reconstruction_error. "
-                      "Written, checked or not, into this run's version folder "
-                      "<data root>/versions/<version>/latent_vectors/latents.parquet.")
+@dg.asset(group_name=GROUP, kinds={"parquet"}, metadata={VERSIONED: True}, code_version=CODE_VERSION,
+          owners=OWNERS, tags=stage_tags("latents"),
+          description="The latent space: one row per window, window_start, window_end, z_0..z_{k-1}, "
+                      "reconstruction_error. Plots of the space, coloured by time and by reconstruction error, "
+                      "and per-dimension statistics are on the materialisation. Written, checked or not, into this run's version folder "
+                      "`<data root>/versions/<version>/latent_vectors/latents.parquet`.")
 def latent_vectors(context: dg.AssetExecutionContext, config: LatentVectorsConfig,
                    autoencoder: TrainedAutoencoder, training_windows: TrainingWindows) -> pd.DataFrame:
     enc = encode_windows(autoencoder.model, training_windows, config.batch_size, log=context.log.info)
@@ -51,12 +45,22 @@ def latent_vectors(context: dg.AssetExecutionContext, config: LatentVectorsConfi
         "validation_windows": (enc.error_by_sensor(training_windows.sensors, validation).values()
                                if validation.any() else np.nan),
     })
+    context.log.info(f"encoded {len(table)} windows into {enc.z.shape[1]} latent dimensions; plotting")
+    starts = training_windows.timestamps[training_windows.starts]
     context.add_output_metadata({
         "dagster/row_count": len(table),
+        "latent_dimensions": int(enc.z.shape[1]),
+        "latent_space_by_time": image(latent_scatter_png(enc.z, hours_since_start(starts), "hours since first "
+                                                         "window", "Latent space coloured by time"),
+                                      "latent space coloured by time"),
+        "latent_space_by_error": image(latent_scatter_png(enc.z, enc.errors, "reconstruction error (scaled)",
+                                                          "Latent space coloured by reconstruction error"),
+                                       "latent space coloured by reconstruction error"),
+        "dimension_stats": frame_table(dimension_stats(enc.z)),
         "dagster/column_schema": dg.TableSchema(
             columns=[dg.TableColumn(c, str(t)) for c, t in table.dtypes.items()]),
         "mean_reconstruction_error": float(enc.errors.mean()),
-        "reconstruction_error_by_sensor": _table(by_sensor),  # mean |x - x_hat|, scaled units
+        "reconstruction_error_by_sensor": frame_table(by_sensor),  # mean |x - x_hat|, scaled units
     })
     return table
 
@@ -83,13 +87,13 @@ def latent_quality_checks(latent_vectors: pd.DataFrame, autoencoder: TrainedAuto
     else:
         write_status(version, "failed", reason=verdict.explanation())
     metadata = {**verdict.summary(), "architecture": facts.architecture, "scaling": facts.scaling,
-                "dimensions": _table(verdict.stats)}
+                "dimensions": frame_table(verdict.stats)}
     yield dg.AssetCheckResult(check_name=ALIVE_CHECK, asset_key="latent_vectors", passed=verdict.passed,
                               severity=dg.AssetCheckSeverity.ERROR, description=verdict.explanation(),
                               metadata=metadata)
     yield dg.AssetCheckResult(check_name=HEALTHY_CHECK, asset_key="latent_vectors", passed=verdict.healthy,
                               severity=dg.AssetCheckSeverity.WARN, description=verdict.warning_text(),
-                              metadata={**metadata, "correlations": _table(verdict.pairs.head(10))})
+                              metadata={**metadata, "correlations": frame_table(verdict.pairs.head(10))})
 
 
 class PublishedLatentsConfig(dg.Config):
@@ -97,10 +101,11 @@ class PublishedLatentsConfig(dg.Config):
                                               "published one nor the latest written")
 
 
-@dg.asset(group_name="latent_pipeline", kinds={"parquet"}, deps=[latent_vectors],
-          description="The published version: <data root>/published/ points at the newest version whose latents "
-                      "passed the blocking check (latents in published/latent_vectors/latents.parquet, the model "
-                      "in published/autoencoder/). Consumers read only there; a failed night leaves it as it was.")
+@dg.asset(group_name=GROUP, kinds={"parquet"}, deps=[latent_vectors], code_version=CODE_VERSION, owners=OWNERS,
+          tags=stage_tags("publish"),
+          description="The published version: `<data root>/published/` points at the newest version whose latents "
+                      "passed the blocking check (latents in `published/latent_vectors/latents.parquet`, the "
+                      "model in `published/autoencoder/`). Consumers read only there; a failed night leaves it as it was.")
 def published_latents(context: dg.AssetExecutionContext, config: PublishedLatentsConfig,
                       data_root: DataRoot) -> dg.MaterializeResult:
     root = Path(data_root.path)

@@ -5,9 +5,12 @@ import time
 import dagster as dg
 from pydantic import Field
 
+from assets.metadata import GROUP, OWNERS, image, stage_tags
 from assets.resources import VERSIONED
 from pipeline.model import TrainedAutoencoder, TrainingConfig
 from pipeline.windows import TrainingWindows
+
+CODE_VERSION = "1"  # bump when what this module computes changes (assets/metadata.py)
 
 _D = TrainingConfig  # defaults live in one place: the core's TrainingConfig
 
@@ -24,10 +27,14 @@ class AutoencoderConfig(dg.Config):
     patience: int = Field(_D.patience, description="Epochs without validation improvement before stopping")
 
 
-@dg.asset(group_name="latent_pipeline", kinds={"tensorflow", "keras"}, metadata={VERSIONED: True},
-          description="LSTM autoencoder fit on the training windows, best weights by validation loss.")
+@dg.asset(group_name=GROUP, kinds={"tensorflow", "keras"}, metadata={VERSIONED: True}, code_version=CODE_VERSION,
+          owners=OWNERS, tags=stage_tags("train"),
+          description="LSTM autoencoder that learns to compress each window of sensor readings into a few "
+                      "latent numbers and back, fit on the training windows, best weights by validation loss. "
+                      "Each epoch is logged to the run as it ends; the loss curve is on the materialisation.")
 def autoencoder(context: dg.AssetExecutionContext, config: AutoencoderConfig,
                 training_windows: TrainingWindows) -> TrainedAutoencoder:
+    from pipeline.plots import loss_curve_png
     from pipeline.train import train_autoencoder  # imports TensorFlow: only in the step that trains
 
     try:
@@ -38,6 +45,14 @@ def autoencoder(context: dg.AssetExecutionContext, config: AutoencoderConfig,
     model, history = train_autoencoder(training_windows, training, log=context.log.info)
     trained = TrainedAutoencoder(model, training, history, training_windows.sensors,
                                  training_windows.window_length, training_windows.scaler)
-    context.add_output_metadata({**trained.summary(), "training_seconds": round(time.monotonic() - t0, 1),
-                                 "parameters": int(model.count_params())})
+    seconds = round(time.monotonic() - t0, 1)
+    context.log.info(f"trained in {seconds} s: {history['epochs_run']} epoch(s), best {history['best_epoch']}")
+    final = {"final_training_loss": history["loss"][-1]}
+    if "val_loss" in history:
+        final["final_validation_loss"] = history["val_loss"][-1]
+    context.add_output_metadata({
+        **trained.summary(), **final, "training_seconds": seconds, "parameters": int(model.count_params()),
+        "loss_curve": image(loss_curve_png(history), "loss curve"),
+        "config": dg.MetadataValue.json(config.model_dump()),
+    })
     return trained

@@ -3,11 +3,14 @@
 import dagster as dg
 from pydantic import Field
 
+from assets.metadata import GROUP, OWNERS, stage_tags
 from assets.resources import DataRoot
 from pipeline.ingest import SensorReadings
 from pipeline.segments import segment_summary
 from pipeline.store import atomic_write_text
 from pipeline.validate import Finding, finish_validated, validate_readings
+
+CODE_VERSION = "1"  # bump when what this module computes changes (assets/metadata.py)
 
 
 class ValidatedReadingsConfig(dg.Config):
@@ -23,9 +26,10 @@ def _table(findings: list[Finding]) -> dg.MetadataValue:
     )
 
 
-@dg.asset(group_name="latent_pipeline", kinds={"great_expectations", "parquet"},
+@dg.asset(group_name=GROUP, kinds={"great_expectations", "parquet"}, code_version=CODE_VERSION, owners=OWNERS,
+          tags=stage_tags("validate"),
           description="Readings that passed the contract's GX suite, split into continuous segments; a failure "
-                      "stops the run before any model work. The report is also <data root>/reports/validation.json.")
+                      "stops the run before any model work. The report is also `<data root>/reports/validation.json`.")
 def validated_readings(context: dg.AssetExecutionContext, config: ValidatedReadingsConfig, data_root: DataRoot,
                        raw_readings: SensorReadings) -> SensorReadings:
     try:
@@ -45,5 +49,7 @@ def validated_readings(context: dg.AssetExecutionContext, config: ValidatedReadi
     validated = finish_validated(raw_readings)
     segments = segment_summary(validated.frame)
     context.add_output_metadata({**common, "files": report.files, "rows": report.rows, "segments": len(segments),
+                                 "failed_expectations": 0, "warning_count": len(report.warnings),
+                                 "engine": report.engine,
                                  "contract": raw_readings.contract.source, "summary": report.summary()})
     return validated

@@ -4,9 +4,12 @@
 import dagster as dg
 from pydantic import Field
 
+from assets.metadata import GROUP, OWNERS, stage_tags
 from pipeline.ingest import TIMESTAMP, SensorReadings
 from pipeline.segments import SEGMENT_COLUMN, segment_bounds, segment_summary
 from pipeline.windows import TrainingWindows, make_training_windows
+
+CODE_VERSION = "1"  # bump when what this module computes changes (assets/metadata.py)
 
 
 class TrainingWindowsConfig(dg.Config):
@@ -16,7 +19,7 @@ class TrainingWindowsConfig(dg.Config):
     scaling: str = Field("zscore", description="'zscore' (fit on the training span only) or 'none'")
 
 
-@dg.asset(group_name="latent_pipeline", kinds={"numpy"},
+@dg.asset(group_name=GROUP, kinds={"numpy"}, code_version=CODE_VERSION, owners=OWNERS, tags=stage_tags("windows"),
           description="The scaled series and the index of its sliding windows, which never cross a gap or a "
                       "file boundary, split by time into training and validation.")
 def training_windows(context: dg.AssetExecutionContext, config: TrainingWindowsConfig,

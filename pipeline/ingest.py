@@ -64,6 +64,23 @@ class SensorReadings:
             "contract": self.contract.source,
         }
 
+    def sensor_summary(self) -> pd.DataFrame:
+        """Per sensor: unit, min, mean, max and missing values (nulls)."""
+        units = {s.name: s.unit or "" for s in self.contract.sensors}
+        frame = self.frame
+        return pd.DataFrame({
+            "sensor": self.sensors,
+            "unit": [units.get(s, "") for s in self.sensors],
+            "min": [float(frame[s].min()) for s in self.sensors],
+            "mean": [float(frame[s].mean()) for s in self.sensors],
+            "max": [float(frame[s].max()) for s in self.sensors],
+            "nulls": [int(frame[s].isna().sum()) for s in self.sensors],
+        })
+
+    def time_span_hours(self) -> float:
+        ts = self.frame[TIMESTAMP]
+        return float((ts.max() - ts.min()).total_seconds() / 3600.0) if len(ts) else 0.0
+
     def files_json(self) -> str:
         return json.dumps([asdict(f) for f in self.files], indent=2)
 

@@ -79,3 +79,16 @@ def test_parse_cache_reparses_only_new_or_changed_files(data_root, tmp_path):
     assert [m.split(":")[0] for m in logs] == ["read machine01_2026-11-02.csv"]
     assert third.frame.loc[0, "motor_current"] == 33.3
     assert len(list(cache.glob("*.parquet"))) == 1  # the deleted file's entry is pruned
+
+
+def test_sensor_summary_gives_unit_range_mean_and_nulls_per_sensor(tmp_path):
+    (tmp_path / "a.csv").write_text("timestamp,temp,flow\n2026-01-01 00:00:00,1.5,3\n"
+                                    "2026-01-01 00:00:10,,5\n2026-01-01 06:00:00,2.5,10\n")
+    (tmp_path / "sensors.yaml").write_text("sensors:\n  temp: {unit: degC}\n  flow: {}\n")
+    readings = read_raw_files(tmp_path)
+    summary = readings.sensor_summary().set_index("sensor")
+    assert list(summary.index) == ["temp", "flow"]
+    assert summary.loc["temp", "unit"] == "degC" and summary.loc["flow", "unit"] == ""
+    assert summary.loc["temp", ["min", "mean", "max", "nulls"]].tolist() == [1.5, 2.0, 2.5, 1]
+    assert summary.loc["flow", ["min", "mean", "max", "nulls"]].tolist() == [3.0, 6.0, 10.0, 0]
+    assert readings.time_span_hours() == 6.0

@@ -1,0 +1,35 @@
+"""What the assets attach to their materialisations: tables, inline plots, and the asset graph conventions.
+
+Code versions: every asset passes `code_version=` a short constant of its module (`CODE_VERSION`). Bump the
+constant whenever a change alters what the asset computes (not for refactors, logs or metadata): the UI then
+marks the asset, and everything below it, as stale until it is materialised again.
+"""
+
+import dagster as dg
+import pandas as pd
+
+from pipeline.plots import png_markdown
+
+OWNERS = ["team:sensor-analytics"]
+GROUP = "latent_pipeline"
+
+
+def stage_tags(stage: str) -> dict[str, str]:
+    """Tags shown on the asset and filterable in the asset catalogue."""
+    return {"stage": stage}
+
+
+def frame_table(frame: pd.DataFrame) -> dg.MetadataValue:
+    """A DataFrame as a table in the UI (numbers rounded for reading)."""
+    frame = frame.round(6)
+    kinds = {"b": "bool", "i": "int", "f": "float"}
+    return dg.MetadataValue.table(
+        records=[dg.TableRecord(row) for row in frame.to_dict("records")],
+        schema=dg.TableSchema(columns=[dg.TableColumn(c, kinds.get(t.kind, "string"))
+                                       for c, t in frame.dtypes.items()]),
+    )
+
+
+def image(png: bytes, alt: str) -> dg.MetadataValue:
+    """A PNG shown inline on the asset page (markdown with a data URI)."""
+    return dg.MetadataValue.md(png_markdown(png, alt))

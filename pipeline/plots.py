@@ -1,0 +1,114 @@
+"""Small PNG plots of what a run produced: the training loss curve and the latent space.
+
+Every function returns PNG bytes (matplotlib, Agg backend, imported inside the functions so that loading the
+code location does not import matplotlib). Figures are 6 x 4 in at 90 dpi so that they stay light enough to
+store as run metadata.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import numpy as np
+
+FIGSIZE = (6.0, 4.0)
+DPI = 90
+MAX_SCATTER_POINTS = 5000
+
+
+def png_markdown(png: bytes, alt: str) -> str:
+    """Markdown that shows `png` inline (a data URI), as the Dagster UI renders it."""
+    return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode('ascii')})"
+
+
+def even_sample(n: int, max_points: int = MAX_SCATTER_POINTS) -> np.ndarray:
+    """Indices of at most `max_points` of `n` items, evenly spaced, first and last included, in order."""
+    if n <= max_points:
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, max_points).round().astype(np.int64))
+
+
+def _figure(projection: str | None = None):
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    from matplotlib.figure import Figure  # a Figure without pyplot: no global state, no GUI
+
+    fig = Figure(figsize=FIGSIZE, dpi=DPI)
+    ax = fig.add_subplot(1, 1, 1, projection=projection)
+    return fig, ax
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png", dpi=DPI)
+    return buf.getvalue()
+
+
+def loss_curve_png(history: dict) -> bytes:
+    """Training (and validation, if any) loss per epoch, the best epoch marked."""
+    fig, ax = _figure()
+    loss = history["loss"]
+    epochs = np.arange(1, len(loss) + 1)
+    ax.plot(epochs, loss, marker="o", ms=3, label="training loss")
+    if history.get("val_loss"):
+        ax.plot(epochs, history["val_loss"], marker="o", ms=3, label="validation loss")
+    if "best_epoch" in history:
+        ax.axvline(history["best_epoch"], color="grey", ls="--", lw=1, label=f"best epoch {history['best_epoch']}")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss (scaled units)")
+    ax.set_title(f"Autoencoder training: {len(loss)} epoch(s)")
+    if len(epochs) <= 12:
+        ax.set_xticks(epochs)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return _png(fig)
+
+
+def project_3d(z: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """At most three coordinates to draw and their axis names: the dimensions themselves when there are at
+    most three, else the first three principal components."""
+    z = np.asarray(z, dtype=np.float64)
+    k = z.shape[1]
+    if k <= 3:
+        return z, [f"z_{d}" for d in range(k)]
+    centred = z - z.mean(axis=0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    return centred @ vt[:3].T, ["PC1", "PC2", "PC3"]
+
+
+def latent_scatter_png(z: np.ndarray, colour: np.ndarray, colour_label: str, title: str,
+                       max_points: int = MAX_SCATTER_POINTS) -> bytes:
+    """The latent space as a scatter (3-D when there are three or more dimensions), coloured by `colour`;
+    at most `max_points` windows, evenly spaced in time, which the title says."""
+    z = np.asarray(z, dtype=np.float64)
+    n = len(z)
+    keep = even_sample(n, max_points)
+    coords, names = project_3d(z[keep])
+    colour = np.asarray(colour, dtype=np.float64)[keep]
+    shown = f"all {n} windows" if len(keep) == n else f"{len(keep)} of {n} windows, evenly spaced"
+    fig, ax = _figure("3d" if coords.shape[1] >= 3 else None)
+    if coords.shape[1] >= 3:
+        points = ax.scatter(coords[:, 0], coords[:, 1], coords[:, 2], c=colour, s=4, cmap="viridis",
+                            depthshade=False)
+        ax.set_zlabel(names[2])
+    elif coords.shape[1] == 2:
+        points = ax.scatter(coords[:, 0], coords[:, 1], c=colour, s=4, cmap="viridis")
+    else:  # one dimension: against the window's position in time
+        points = ax.scatter(np.arange(len(coords)), coords[:, 0], c=colour, s=4, cmap="viridis")
+        names = ["window (time order)", names[0]]
+    ax.set_xlabel(names[0])
+    ax.set_ylabel(names[1])
+    ax.set_title(f"{title}\n({shown})", fontsize=10)
+    fig.colorbar(points, ax=ax, shrink=0.7, pad=0.12 if coords.shape[1] >= 3 else 0.02, label=colour_label)
+    return _png(fig)
+
+
+def hours_since_start(timestamps) -> np.ndarray:
+    """Hours since the first timestamp: a colour scale for time."""
+    ts = np.asarray(timestamps, dtype="datetime64[ns]")
+    if len(ts) == 0:
+        return np.zeros(0)
+    return (ts - ts.min()).astype("timedelta64[s]").astype(np.float64) / 3600.0

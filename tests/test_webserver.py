@@ -1,0 +1,62 @@
+"""The Dagster UI's own server: the code location loads, the job runs when launched through GraphQL, and what
+the UI shows (plots, numbers, tables, the epoch-by-epoch run log) is recorded."""
+
+import time
+
+from tests.helpers import TINY_RUN_CONFIG
+from tests.test_assets import CHAIN
+from tests.webserver import ASSETS_AND_CHECKS, LOCATION, Webserver
+
+PNG = "data:image/png;base64,iVBORw0KGgo"  # a data URI whose bytes start with the PNG signature
+KINDS = {"raw_readings": {"pandas", "parquet"}, "validated_readings": {"great_expectations", "parquet"},
+         "training_windows": {"numpy"}, "autoencoder": {"tensorflow", "keras"}, "latent_vectors": {"parquet"},
+         "published_latents": {"parquet"}}
+
+
+def test_webserver_loads_runs_and_records_plots_and_metadata(tmp_path, data_root):
+    t0 = time.monotonic()
+    with Webserver(data_root, tmp_path / "dagster_home", tmp_path / "webserver.log") as server:
+        server.wait_until_loaded(timeout=90)
+
+        nodes = {"/".join(n["assetKey"]["path"]): n for n in server.graphql(ASSETS_AND_CHECKS)["assetNodes"]}
+        assert set(nodes) == CHAIN
+        for name, node in nodes.items():
+            assert node["repository"]["location"]["name"] == LOCATION
+            assert node["groupName"] == "latent_pipeline" and node["description"], name
+            assert set(node["kinds"]) == KINDS[name], name
+            assert node["opVersion"], f"{name} has no code version"
+            assert node["owners"] == [{"__typename": "TeamAssetOwner", "team": "sensor-analytics"}]
+        assert sorted(c["name"] for c in nodes["latent_vectors"]["assetChecksOrError"]["checks"]) == [
+            "latent_dimensions_alive", "latent_space_healthy"]
+
+        run_id = server.launch_job("latent_pipeline", TINY_RUN_CONFIG)
+        assert server.wait_for_run(run_id, timeout=240) == "SUCCESS", server.log_tail()
+
+        # live progress: each epoch is in the run log of the training step
+        messages = server.run_messages(run_id)
+        epochs = [m for step, m in messages if step == "autoencoder" and m.startswith("epoch ")]
+        assert [m.split()[1] for m in epochs] == ["1/2", "2/2"], epochs
+        assert all("val_loss=" in m and "eta<=" in m for m in epochs)
+
+        model = server.latest_metadata("autoencoder")
+        assert model["loss_curve"]["mdStr"].startswith("![loss curve](" + PNG)
+        for number in ("final_training_loss", "final_validation_loss", "best_val_loss", "training_seconds"):
+            assert model[number]["floatValue"] > 0, number
+        assert model["epochs_run"]["intValue"] == 2 and model["parameters"]["intValue"] > 0
+
+        latents = server.latest_metadata("latent_vectors")
+        for plot in ("latent_space_by_time", "latent_space_by_error"):
+            assert PNG in latents[plot]["mdStr"], plot
+        assert latents["dagster/row_count"]["intValue"] == 2858  # 2 days at 60 s, windows of 12
+        assert [c["name"] for c in latents["dagster/column_schema"]["schema"]["columns"]] == [
+            "window_start", "window_end", "z_0", "z_1", "z_2", "reconstruction_error"]
+        assert len(latents["dimension_stats"]["table"]["records"]) == 3
+
+        raw = server.latest_metadata("raw_readings")
+        assert raw["rows"]["intValue"] == 2880 and raw["time_span_hours"]["floatValue"] > 47
+        assert len(raw["sensor_summary"]["table"]["records"]) == raw["sensors"]["intValue"] == 9
+        windows = server.latest_metadata("training_windows")
+        assert windows["windows"]["intValue"] == 2858 and windows["window_length"]["intValue"] == 12
+        assert windows["training_windows"]["intValue"] > windows["validation_windows"]["intValue"] > 0
+        assert server.latest_metadata("validated_readings")["failed_expectations"]["intValue"] == 0
+    assert time.monotonic() - t0 < 300
