@@ -39,11 +39,9 @@ def raw_readings(context: dg.AssetExecutionContext, config: RawReadingsConfig,
         raise dg.Failure(description=str(exc)) from None
     for note in readings.contract.notes:
         context.log.info(note)
-    units = {s.name: s.unit or "-" for s in readings.contract.sensors}
     context.add_output_metadata({
         **readings.summary(),
         "raw_dir": dg.MetadataValue.path(str(raw_dir)),
-        "sensor_units": dg.MetadataValue.json(units),
         "time_span_hours": round(readings.time_span_hours(), 2),
         "sensor_summary": frame_table(readings.sensor_summary()),
         "contract_notes": dg.MetadataValue.text("; ".join(readings.contract.notes) or "from file"),

@@ -1,9 +1,12 @@
 """Stage 2: the contract's Great Expectations suite (`validated_readings`)."""
 
+from dataclasses import asdict, fields
+
 import dagster as dg
+import pandas as pd
 from pydantic import Field
 
-from assets.metadata import GROUP, OWNERS, stage_tags
+from assets.metadata import GROUP, OWNERS, frame_table, stage_tags
 from assets.resources import DataRoot
 from pipeline.ingest import SensorReadings
 from pipeline.segments import segment_summary
@@ -19,11 +22,7 @@ class ValidatedReadingsConfig(dg.Config):
 
 
 def _table(findings: list[Finding]) -> dg.MetadataValue:
-    columns = ["file", "column", "problem", "expectation", "bad_rows", "sample", "first_bad_timestamp"]
-    return dg.MetadataValue.table(
-        records=[dg.TableRecord({c: getattr(f, c) for c in columns}) for f in findings],
-        schema=dg.TableSchema(columns=[dg.TableColumn(c, "int" if c == "bad_rows" else "string") for c in columns]),
-    )
+    return frame_table(pd.DataFrame([asdict(f) for f in findings], columns=[f.name for f in fields(Finding)]))
 
 
 @dg.asset(group_name=GROUP, kinds={"great_expectations", "parquet"}, code_version=CODE_VERSION, owners=OWNERS,
@@ -49,7 +48,7 @@ def validated_readings(context: dg.AssetExecutionContext, config: ValidatedReadi
     validated = finish_validated(raw_readings)
     segments = segment_summary(validated.frame)
     context.add_output_metadata({**common, "files": report.files, "rows": report.rows, "segments": len(segments),
-                                 "failed_expectations": 0, "warning_count": len(report.warnings),
+                                 "failed_expectations": len(report.failures), "warning_count": len(report.warnings),
                                  "engine": report.engine,
                                  "contract": raw_readings.contract.source, "summary": report.summary()})
     return validated

@@ -4,7 +4,7 @@
 import dagster as dg
 from pydantic import Field
 
-from assets.metadata import GROUP, OWNERS, stage_tags
+from assets.metadata import GROUP, OWNERS, frame_table, stage_tags
 from pipeline.ingest import TIMESTAMP, SensorReadings
 from pipeline.segments import SEGMENT_COLUMN, segment_bounds, segment_summary
 from pipeline.windows import TrainingWindows, make_training_windows
@@ -36,16 +36,9 @@ def training_windows(context: dg.AssetExecutionContext, config: TrainingWindowsC
         where = ", ".join(f"{r.file} ({r.rows} rows from {r.start})" for r in longest.itertuples())
         raise dg.Failure(description=f"{exc}. Longest continuous segments: {where}") from None
     per_segment = windows.windows_per_segment()
-    bounds = windows.segments
-    records = [dg.TableRecord({"segment": i, "file": str(frame["source_file"].iat[lo]), "rows": int(hi - lo),
-                               "start": str(frame[TIMESTAMP].iat[lo]), "windows": int(n)})
-               for i, ((lo, hi), n) in enumerate(zip(bounds, per_segment, strict=True))]
-    context.log.info(f"{len(bounds)} continuous segment(s) gave {len(windows.starts)} windows; "
+    segments = segment_summary(frame).assign(windows=per_segment)
+    segments[["start", "end"]] = segments[["start", "end"]].astype(str)
+    context.log.info(f"{len(segments)} continuous segment(s) gave {len(windows.starts)} windows; "
                      f"{int((per_segment == 0).sum())} segment(s) shorter than one window")
-    context.add_output_metadata({
-        **windows.summary(),
-        "windows_per_segment": dg.MetadataValue.table(records[:500], schema=dg.TableSchema(columns=[
-            dg.TableColumn("segment", "int"), dg.TableColumn("file", "string"), dg.TableColumn("rows", "int"),
-            dg.TableColumn("start", "string"), dg.TableColumn("windows", "int")])),
-    })
+    context.add_output_metadata({**windows.summary(), "windows_per_segment": frame_table(segments.head(500))})
     return windows

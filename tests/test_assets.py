@@ -69,6 +69,9 @@ def test_bad_file_stops_the_run_before_any_model_work(data_root):
     message = failure.step_failure_data.user_failure_data.description
     assert "machine01_2026-11-02.csv" in message and "motor_current" in message
     assert "expect_column_values_to_be_between" in message and "1 bad row" in message
+    [record] = failure.step_failure_data.user_failure_data.metadata["failures"].value.records
+    assert record.data["file"] == "machine01_2026-11-02.csv" and record.data["column"] == "motor_current"
+    assert record.data["bad_rows"] == 1 and record.data["first_bad_timestamp"] == "2026-11-02 01:40:00"
     assert latents.read_bytes() == before
 
 
