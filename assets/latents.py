@@ -11,7 +11,7 @@ from pydantic import Field
 
 from assets.metadata import GROUP, OWNERS, frame_table, image, stage_tags
 from assets.resources import VERSIONED, DataRoot
-from pipeline.latents import encode_windows, latent_columns, latent_table
+from pipeline.latents import LatentTable, encode_windows, latent_columns, latent_table
 from pipeline.model import TrainedAutoencoder
 from pipeline.plots import hours_since_start, latent_scatter_png
 from pipeline.quality import TrainingFacts, dimension_stats, judge_latents
@@ -25,7 +25,7 @@ CODE_VERSION = "1"  # bump when what this module computes changes (assets/metada
 
 
 class LatentVectorsConfig(dg.Config):
-    batch_size: int = Field(2048, description="Windows encoded per batch (bounds memory)")
+    batch_size: int = Field(4096, description="Windows encoded per batch (bounds memory)")
 
 
 @dg.asset(group_name=GROUP, kinds={"parquet"}, metadata={VERSIONED: True}, code_version=CODE_VERSION,
@@ -35,30 +35,27 @@ class LatentVectorsConfig(dg.Config):
                       "and per-dimension statistics are on the materialisation. Written, checked or not, into this run's version folder "
                       "`<data root>/versions/<version>/latent_vectors/latents.parquet`.")
 def latent_vectors(context: dg.AssetExecutionContext, config: LatentVectorsConfig,
-                   autoencoder: TrainedAutoencoder, training_windows: TrainingWindows) -> pd.DataFrame:
+                   autoencoder: TrainedAutoencoder, training_windows: TrainingWindows) -> LatentTable:
     enc = encode_windows(autoencoder.model, training_windows, config.batch_size, log=context.log.info)
-    table = latent_table(training_windows, enc.z, enc.errors)
-    validation = np.isin(training_windows.starts, training_windows.split.validation_starts)
+    table = latent_table(training_windows, enc)
+    sensors = training_windows.sensors
     by_sensor = pd.DataFrame({
-        "sensor": list(training_windows.sensors),
-        "all_windows": enc.error_by_sensor(training_windows.sensors).values(),
-        "validation_windows": (enc.error_by_sensor(training_windows.sensors, validation).values()
-                               if validation.any() else np.nan),
+        "sensor": list(sensors),
+        "all_windows": enc.error_by_sensor(sensors).values(),
+        "validation_windows": enc.error_by_sensor(sensors, validation_only=True).values(),
     })
     context.log.info(f"encoded {len(table)} windows into {enc.z.shape[1]} latent dimensions; plotting")
-    starts = training_windows.timestamps[training_windows.starts]
     context.add_output_metadata({
         "dagster/row_count": len(table),
         "latent_dimensions": int(enc.z.shape[1]),
-        "latent_space_by_time": image(latent_scatter_png(enc.z, hours_since_start(starts), "hours since first "
-                                                         "window", "Latent space coloured by time"),
+        "latent_space_by_time": image(latent_scatter_png(enc.z, hours_since_start(table.window_start), "hours since "
+                                                         "first window", "Latent space coloured by time"),
                                       "latent space coloured by time"),
         "latent_space_by_error": image(latent_scatter_png(enc.z, enc.errors, "reconstruction error (scaled)",
                                                           "Latent space coloured by reconstruction error"),
                                        "latent space coloured by reconstruction error"),
         "dimension_stats": frame_table(dimension_stats(enc.z)),
-        "dagster/column_schema": dg.TableSchema(
-            columns=[dg.TableColumn(c, str(t)) for c, t in table.dtypes.items()]),
+        "dagster/column_schema": dg.TableSchema(columns=[dg.TableColumn(f.name, str(f.type)) for f in table.schema()]),
         "mean_reconstruction_error": float(enc.errors.mean()),
         "reconstruction_error_by_sensor": frame_table(by_sensor),  # mean |x - x_hat|, scaled units
     })

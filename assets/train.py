@@ -25,6 +25,10 @@ class AutoencoderConfig(dg.Config):
     learning_rate: float = Field(_D.learning_rate, description="Adam learning rate")
     seed: int = Field(_D.seed, description="Seed of every random choice in training")
     patience: int = Field(_D.patience, description="Epochs without validation improvement before stopping")
+    windows_per_epoch: int = Field(_D.windows_per_epoch, description="Training windows per epoch, a fresh "
+                                   "random sample each epoch; 0 means all of them")
+    validation_windows: int = Field(_D.validation_windows, description="Validation windows (evenly spaced in "
+                                    "time) the validation loss is measured on; 0 means all of them")
 
 
 @dg.asset(group_name=GROUP, kinds={"tensorflow", "keras"}, metadata={VERSIONED: True}, code_version=CODE_VERSION,

@@ -36,9 +36,9 @@ def report(**figures) -> None:
     print(RESULT_PREFIX + json.dumps({"step_peak_rss_mb": round(peak_rss_mb(), 1), **figures}), flush=True)
 
 
-def run_step(args: list[str], env: dict | None = None, timeout: float = 3600) -> dict:
-    """Run `args` (a command) in a fresh process; its reported figures plus wall seconds and peak RSS (MB)
-    of the process tree's largest member."""
+def run_step(args: list[str], env: dict | None = None, keep_output: bool = False) -> dict:
+    """Run `args` (a command) in a fresh process; its reported figures plus wall seconds and peak RSS (MB),
+    and its whole output under "output" with `keep_output`."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(args, cwd=PROJECT, env={**os.environ, "PYTHONPATH": str(PROJECT),
                                                     "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})},
@@ -56,8 +56,11 @@ def run_step(args: list[str], env: dict | None = None, timeout: float = 3600) ->
     for line in lines:
         if line.startswith(RESULT_PREFIX):
             figures.update(json.loads(line[len(RESULT_PREFIX):]))
-    # ru_maxrss of the waited-for process covers it; children it waited for are folded into RUSAGE_CHILDREN.
-    return {"seconds": seconds, "peak_rss_mb": usage.ru_maxrss / 1024, **figures}
+    # ru_maxrss of the waited-for process: its own peak (the chain runs in the dagster process itself).
+    result = {"seconds": seconds, "peak_rss_mb": usage.ru_maxrss / 1024, **figures}
+    if keep_output:
+        result["output"] = "".join(lines)
+    return result
 
 
 def python_step(module: str, *args) -> list[str]:

@@ -66,7 +66,7 @@ def run_one(windows, config: TrainingConfig) -> dict:
     t0 = time.monotonic()
     model, history = train_autoencoder(windows, config)
     enc = encode_windows(model, windows)
-    val = np.isin(windows.starts, windows.split.validation_starts)
+    val = enc.validation
     errors = enc.errors
     verdict = judge_latents(enc.z, TrainingFacts(config.architecture, windows.scaler.method))
     zero = verdict.stats["zero_fraction"].to_numpy()

@@ -1,17 +1,25 @@
-"""Encode every window in batches into the latent table: one row per window."""
+"""Encode every window in batches into the latent table: one row per window.
+
+Encoding keeps, per window, only its latent vector and its reconstruction error (16 bytes at 3 dimensions);
+the per-sensor errors are summed as the batches pass. The table is written to Parquet in row groups
+(pipeline.store), never as one DataFrame, so exporting N windows costs a few bytes per window, not a copy of
+the windows.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from pipeline.model import LATENT_LAYER
 from pipeline.windows import TrainingWindows, gather_windows
 
 LATENT_PREFIX = "z_"
+ROW_GROUP = 1 << 17  # rows per Parquet row group of the latent table
 
 
 def latent_columns(frame: pd.DataFrame) -> list[str]:
@@ -24,46 +32,79 @@ def latent_columns(frame: pd.DataFrame) -> list[str]:
 class Encoding:
     """What encoding every window gives: the latents and how well each window is reconstructed."""
 
-    z: np.ndarray  # (windows, dims)
-    sensor_errors: np.ndarray  # (windows, sensors): mean |x - x_hat| over the window's rows, scaled units
+    z: np.ndarray  # (windows, dims) float32
+    errors: np.ndarray  # (windows,) mean |x - x_hat| over the window's rows and sensors, scaled units
+    validation: np.ndarray  # (windows,) bool: the window lies in the validation span
+    sensor_error_sum: np.ndarray  # (sensors,) sum over windows of each window's mean |x - x_hat| per sensor
+    sensor_error_sum_validation: np.ndarray  # the same over the validation windows
 
-    @property
-    def errors(self) -> np.ndarray:
-        """Mean absolute reconstruction error per window (over rows and sensors), scaled units."""
-        return self.sensor_errors.mean(axis=1)
-
-    def error_by_sensor(self, sensors, mask: np.ndarray | None = None) -> dict[str, float]:
-        """Mean absolute reconstruction error per sensor over all windows (or the masked ones)."""
-        errs = self.sensor_errors if mask is None else self.sensor_errors[mask]
-        return {s: float(e) for s, e in zip(sensors, errs.mean(axis=0), strict=True)}
+    def error_by_sensor(self, sensors, validation_only: bool = False) -> dict[str, float]:
+        """Mean absolute reconstruction error per sensor over all windows (or the validation ones)."""
+        total, n = ((self.sensor_error_sum_validation, self.validation.sum()) if validation_only
+                    else (self.sensor_error_sum, len(self.errors)))
+        return {s: float(e) / n if n else float("nan") for s, e in zip(sensors, total, strict=True)}
 
 
-def encode_windows(model, windows: TrainingWindows, batch_size: int = 2048,
+def encode_windows(model, windows: TrainingWindows, batch_size: int = 4096,
                    log: Callable[[str], None] = lambda msg: None) -> Encoding:
     """Encode every window (in time order) in batches; no more than one batch of windows is in memory."""
     import keras
 
     both = keras.Model(model.inputs, [model.get_layer(LATENT_LAYER).output, model.outputs[0]])
     starts = windows.starts
-    z_parts, err_parts = [], []
-    for i in range(0, len(starts), batch_size):
+    n, sensors = len(starts), len(windows.sensors)
+    z = np.empty((n, int(both.outputs[0].shape[-1])), dtype=np.float32)
+    errors = np.empty(n, dtype=np.float32)
+    validation = starts >= windows.split.split_row
+    sums, sums_val = np.zeros(sensors), np.zeros(sensors)
+    every = max(1, n // batch_size // 10)  # about ten progress lines
+    for b, i in enumerate(range(0, n, batch_size)):
         x = gather_windows(windows.values, starts[i : i + batch_size], windows.window_length)
-        z, x_hat = both.predict_on_batch(x)
-        z_parts.append(np.asarray(z, dtype=np.float32))
-        err_parts.append(np.abs(x - np.asarray(x_hat)).mean(axis=1).astype(np.float32))
-        if (i // batch_size) % 20 == 0:
-            log(f"encoded {min(i + batch_size, len(starts))}/{len(starts)} windows")
-    return Encoding(np.concatenate(z_parts), np.concatenate(err_parts))
+        z_batch, x_hat = both.predict_on_batch(x)
+        per_sensor = np.abs(x - np.asarray(x_hat)).mean(axis=1)  # (batch, sensors)
+        z[i : i + len(x)] = z_batch
+        errors[i : i + len(x)] = per_sensor.mean(axis=1)
+        sums += per_sensor.sum(axis=0)
+        sums_val += per_sensor[validation[i : i + len(x)]].sum(axis=0)
+        if b % every == 0 or i + batch_size >= n:
+            log(f"encoded {min(i + batch_size, n)}/{n} windows")
+    return Encoding(z, errors, validation, sums, sums_val)
 
 
-def latent_table(windows: TrainingWindows, z: np.ndarray, errors: np.ndarray) -> pd.DataFrame:
-    """window_start, window_end, z_0..z_{k-1}, reconstruction_error: one row per window."""
+@dataclass
+class LatentTable:
+    """window_start, window_end, z_0..z_{k-1}, reconstruction_error: one row per window, as columns."""
+
+    window_start: np.ndarray  # datetime64[ns]
+    window_end: np.ndarray
+    z: np.ndarray
+    reconstruction_error: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.z)
+
+    @property
+    def columns(self) -> list[str]:
+        return ["window_start", "window_end", *(f"{LATENT_PREFIX}{d}" for d in range(self.z.shape[1])),
+                "reconstruction_error"]
+
+    def schema(self) -> pa.Schema:
+        times = [pa.field(c, pa.timestamp("ns")) for c in self.columns[:2]]
+        return pa.schema(times + [pa.field(c, pa.float32()) for c in self.columns[2:]])
+
+    def record_batches(self, rows: int = ROW_GROUP) -> Iterator[pa.RecordBatch]:
+        schema = self.schema()
+        for i in range(0, len(self), rows):
+            part = slice(i, i + rows)
+            arrays = [self.window_start[part], self.window_end[part], *self.z[part].T, self.reconstruction_error[part]]
+            yield pa.RecordBatch.from_arrays([pa.array(a, type=f.type) for a, f in zip(arrays, schema, strict=True)],
+                                             schema=schema)
+
+    def to_frame(self) -> pd.DataFrame:
+        return pa.Table.from_batches(list(self.record_batches()), schema=self.schema()).to_pandas()
+
+
+def latent_table(windows: TrainingWindows, encoding: Encoding) -> LatentTable:
     starts = windows.starts
-    table = pd.DataFrame({
-        "window_start": windows.timestamps[starts],
-        "window_end": windows.timestamps[starts + windows.window_length - 1],
-    })
-    for d in range(z.shape[1]):
-        table[f"{LATENT_PREFIX}{d}"] = z[:, d]
-    table["reconstruction_error"] = errors
-    return table
+    return LatentTable(windows.timestamps[starts], windows.timestamps[starts + windows.window_length - 1],
+                       encoding.z, encoding.errors)

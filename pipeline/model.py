@@ -23,6 +23,10 @@ class TrainingConfig:
     learning_rate: float = 5e-3
     seed: int = 0
     patience: int = 5
+    # An epoch is at most this many training windows, a fresh seeded sample each epoch (0: all of them), so
+    # the time between validation checks, progress and early stopping does not grow with the data.
+    windows_per_epoch: int = 100_000
+    validation_windows: int = 20_000  # validation loss on at most this many, evenly spaced in time (0: all)
 
     def __post_init__(self):
         if self.architecture not in ARCHITECTURES:
@@ -30,6 +34,9 @@ class TrainingConfig:
         for name in ("latent_dim", "units", "epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("windows_per_epoch", "validation_windows"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be 0 (all) or positive, got {getattr(self, name)}")
         if self.learning_rate <= 0:
             raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
 

@@ -15,9 +15,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from pipeline.contract import Contract
 from pipeline.ingest import SensorReadings
+from pipeline.latents import LatentTable
 from pipeline.model import TrainedAutoencoder, TrainingConfig
 from pipeline.windows import Scaler, TrainingWindows, WindowSplit
 
@@ -71,8 +73,6 @@ def _load_readings(d: Path) -> SensorReadings:
 def _save_windows(w: TrainingWindows, d: Path) -> None:
     np.save(d / "values.npy", w.values)
     np.save(d / "timestamps.npy", w.timestamps.astype("datetime64[ns]").view(np.int64))
-    np.save(d / "train_starts.npy", w.split.train_starts)
-    np.save(d / "validation_starts.npy", w.split.validation_starts)
     np.save(d / "segments.npy", w.segments)
     meta = {"sensors": list(w.sensors), "scaler": asdict(w.scaler), "window_length": w.window_length,
             "stride": w.stride, "split_row": w.split.split_row}
@@ -81,12 +81,13 @@ def _save_windows(w: TrainingWindows, d: Path) -> None:
 
 def _load_windows(d: Path) -> TrainingWindows:
     meta = json.loads((d / "windows.json").read_text())
-    split = WindowSplit(np.load(d / "train_starts.npy"), np.load(d / "validation_starts.npy"), meta["split_row"])
+    segments = np.load(d / "segments.npy")
+    split = WindowSplit(segments, meta["window_length"], meta["stride"], meta["split_row"])
     return TrainingWindows(
         np.load(d / "values.npy", mmap_mode="r"),  # memory-mapped: batches are gathered from disk pages
         np.load(d / "timestamps.npy").view("datetime64[ns]"),
         tuple(meta["sensors"]), _scaler(meta["scaler"]), meta["window_length"], meta["stride"], split,
-        np.load(d / "segments.npy"),
+        segments,
     )
 
 
@@ -113,8 +114,13 @@ def _load_model(d: Path) -> TrainedAutoencoder:
     )
 
 
-def _save_latents(table: pd.DataFrame, d: Path) -> None:
-    table.to_parquet(d / LATENTS_FILE, index=False)
+def _save_latents(table: LatentTable | pd.DataFrame, d: Path) -> None:
+    if isinstance(table, pd.DataFrame):
+        table.to_parquet(d / LATENTS_FILE, index=False)
+        return
+    with pq.ParquetWriter(d / LATENTS_FILE, table.schema()) as writer:  # row group by row group
+        for batch in table.record_batches():
+            writer.write_batch(batch)
 
 
 # kind: (type, save, load, the file a user opens)
@@ -122,7 +128,7 @@ _KINDS = {
     "sensor_readings": (SensorReadings, _save_readings, _load_readings, "readings.parquet"),
     "training_windows": (TrainingWindows, _save_windows, _load_windows, "windows.json"),
     "autoencoder": (TrainedAutoencoder, _save_model, _load_model, MODEL_FILE),
-    "latent_table": (pd.DataFrame, _save_latents, lambda d: pd.read_parquet(d / LATENTS_FILE), LATENTS_FILE),
+    "latent_table": ((LatentTable, pd.DataFrame), _save_latents, lambda d: pd.read_parquet(d / LATENTS_FILE), LATENTS_FILE),
 }
 
 

@@ -1,31 +1,48 @@
-"""Fit the autoencoder on batches gathered from the window index, with early stopping and seeded randomness."""
+"""Fit the autoencoder on batches gathered from the window index, with early stopping and seeded randomness.
+
+The training windows are never copied out as one array: each batch is gathered from the scaled series when
+the model asks for it, and an epoch is a fresh seeded sample of at most `windows_per_epoch` of them, so a
+year of readings costs more epochs to see in full, not more memory, and validation, progress and early
+stopping keep their rhythm however large the data.
+"""
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import keras
 import numpy as np
 
 from pipeline.model import TrainingConfig, build_autoencoder
-from pipeline.windows import TrainingWindows, gather_windows
+from pipeline.windows import TrainingWindows, array_chunks, fit_scaler_chunks, gather_windows
+
+PROGRESS_EVERY_S = 30.0
 
 
 class WindowBatches(keras.utils.PyDataset):
-    """(x, x) batches gathered on demand, so the 3-D window array never exists in memory as a whole."""
+    """(x, x) batches gathered on demand, so the 3-D window array never exists in memory as a whole.
+    With `sample`, each epoch is a fresh random choice of that many of the windows."""
 
     def __init__(self, values: np.ndarray, starts: np.ndarray, window_length: int, batch_size: int,
-                 shuffle: bool, seed: int = 0):
+                 shuffle: bool, seed: int = 0, sample: int = 0):
         super().__init__()
         self.values, self.starts, self.window_length = values, starts, window_length
         self.batch_size, self.shuffle = batch_size, shuffle
+        self.size = min(sample, len(starts)) if sample else len(starts)
         self._rng = np.random.default_rng(seed)
-        self._order = self._rng.permutation(starts) if shuffle else starts
+        self._order = self._draw()
+
+    def _draw(self) -> np.ndarray:
+        if not self.shuffle:
+            return self.starts
+        if self.size < len(self.starts):
+            return self.starts[self._rng.choice(len(self.starts), self.size, replace=False)]
+        return self._rng.permutation(self.starts)
 
     def __len__(self) -> int:
-        return math.ceil(len(self.starts) / self.batch_size)
+        return math.ceil(self.size / self.batch_size)
 
     def __getitem__(self, i: int):
         x = gather_windows(self.values, self._order[i * self.batch_size : (i + 1) * self.batch_size],
@@ -33,41 +50,66 @@ class WindowBatches(keras.utils.PyDataset):
         return x, x
 
     def on_epoch_end(self):
-        if self.shuffle:
-            self._order = self._rng.permutation(self.starts)
+        self._order = self._draw()
 
 
-class _EpochProgress(keras.callbacks.Callback):
-    def __init__(self, epochs: int, report: Callable[[str], None]):
+def evenly_spaced(starts: np.ndarray, limit: int) -> np.ndarray:
+    """At most `limit` of the windows, spread evenly over time (all of them if limit is 0)."""
+    if not limit or len(starts) <= limit:
+        return starts
+    return starts[np.linspace(0, len(starts) - 1, limit).round().astype(np.int64)]
+
+
+class _Progress(keras.callbacks.Callback):
+    """A log line at each epoch's end, and every PROGRESS_EVERY_S seconds within a long epoch."""
+
+    def __init__(self, epochs: int, steps: int, batch_size: int, report: Callable[[str], None]):
         super().__init__()
-        self.epochs, self.report, self.t0 = epochs, report, time.monotonic()
+        self.epochs, self.steps, self.batch_size, self.report = epochs, steps, batch_size, report
+        self.t0 = self.last = time.monotonic()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch, self.epoch_t0 = epoch, time.monotonic()
+
+    def on_train_batch_end(self, batch, logs=None):
+        now = time.monotonic()
+        if now - self.last >= PROGRESS_EVERY_S:
+            self.last = now
+            rate = (batch + 1) * self.batch_size / (now - self.epoch_t0)
+            self.report(f"epoch {self.epoch + 1}/{self.epochs}: batch {batch + 1}/{self.steps}, "
+                        f"{rate:,.0f} windows/s, loss={(logs or {}).get('loss', float('nan')):.4f}")
 
     def on_epoch_end(self, epoch, logs=None):
-        elapsed = time.monotonic() - self.t0
+        self.last = now = time.monotonic()
+        elapsed = now - self.t0
         eta = elapsed / (epoch + 1) * (self.epochs - epoch - 1)
         losses = " ".join(f"{k}={v:.4f}" for k, v in (logs or {}).items() if "loss" in k or "mae" in k)
         self.report(f"epoch {epoch + 1}/{self.epochs} {losses} elapsed={elapsed:.1f}s eta<={eta:.0f}s")
 
 
 def train_autoencoder(windows: TrainingWindows, config: TrainingConfig,
-                      log: Callable[[str], None] = lambda msg: None):
+                      log: Callable[[str], None] = lambda msg: None,
+                      callbacks: Sequence[keras.callbacks.Callback] = ()):
     """Returns the fitted model (best weights by validation loss) and its history as plain lists."""
     keras.utils.set_random_seed(config.seed)
     split = windows.split
-    span = np.asarray(windows.values[: split.split_row], dtype=np.float64)  # training span only
-    model = build_autoencoder(config, windows.window_length, len(windows.sensors), span.mean(axis=0),
-                              span.std(axis=0))
+    # The model standardises with the training span's statistics, streamed: no float64 copy of the span.
+    stats = fit_scaler_chunks(array_chunks(windows.values), split.split_row, "zscore")
+    model = build_autoencoder(config, windows.window_length, len(windows.sensors), stats.mean, stats.std)
     train = WindowBatches(windows.values, split.train_starts, windows.window_length, config.batch_size,
-                          shuffle=True, seed=config.seed)
-    has_val = len(split.validation_starts) > 0
-    val = (WindowBatches(windows.values, split.validation_starts, windows.window_length, config.batch_size,
+                          shuffle=True, seed=config.seed, sample=config.windows_per_epoch)
+    val_starts = evenly_spaced(split.validation_starts, config.validation_windows)
+    has_val = len(val_starts) > 0
+    val = (WindowBatches(windows.values, val_starts, windows.window_length, max(config.batch_size, 1024),
                          shuffle=False) if has_val else None)
     monitor = "val_loss" if has_val else "loss"
     stop = keras.callbacks.EarlyStopping(monitor=monitor, patience=config.patience, restore_best_weights=True)
-    log(f"training {config.architecture} autoencoder: {len(split.train_starts)} training / "
-        f"{len(split.validation_starts)} validation windows, {model.count_params()} parameters")
+    log(f"training {config.architecture} autoencoder: {len(split.train_starts)} training windows "
+        f"({train.size} per epoch), validation on {len(val_starts)} of {len(split.validation_starts)}; "
+        f"{model.count_params()} parameters")
+    progress = _Progress(config.epochs, len(train), config.batch_size, log)
     fit = model.fit(train, validation_data=val, epochs=config.epochs, verbose=0,
-                    callbacks=[stop, _EpochProgress(config.epochs, log)])
+                    callbacks=[stop, progress, *callbacks])
     history = {k: [float(v) for v in vs] for k, vs in fit.history.items()}
     best = int(np.argmin(history[monitor]))
     history.update(monitor=monitor, best_epoch=best + 1, epochs_run=len(history[monitor]))

@@ -1,18 +1,27 @@
 """Scaling and sliding windows over a (time, sensor) array, without copying the data once per window.
 
 A window is identified by its start row; a batch of windows is gathered from the scaled array only when a
-model asks for it. The train/validation split is by time: the first rows form the training span, the last
+model asks for it, and the start rows themselves are derived from the segment bounds when needed, never
+stored. The train/validation split is by time: the first rows form the training span, the last
 `validation_fraction` of rows the validation span, and windows that straddle the boundary belong to neither,
 so no validation reading is ever seen in training, not even by the scaler.
+
+Scaling streams over the readings in chunks of rows into one float32 array, so windowing N rows needs the
+scaled array (4 bytes per reading) plus one chunk, not float64 copies of the whole series.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
 SCALINGS = ("zscore", "none")
+CHUNK_ROWS = 1 << 18
+
+Chunks = Callable[[], Iterator[np.ndarray]]  # a fresh pass over (rows, sensors) chunks, in row order
 
 
 @dataclass(frozen=True)
@@ -30,52 +39,130 @@ class Scaler:
         return scaled * np.asarray(self.std) + np.asarray(self.mean)
 
 
+def array_chunks(values: np.ndarray, rows: int = CHUNK_ROWS) -> Chunks:
+    return lambda: (values[i : i + rows] for i in range(0, len(values), rows))
+
+
 def fit_scaler(train_values: np.ndarray, method: str) -> Scaler:
+    return fit_scaler_chunks(array_chunks(train_values), len(train_values), method)
+
+
+def fit_scaler_chunks(chunks: Chunks, train_rows: int, method: str) -> Scaler:
+    """Mean and std of the first `train_rows` rows, merged chunk by chunk (Chan et al.) in float64."""
     if method not in SCALINGS:
         raise ValueError(f"scaling must be one of {SCALINGS}, got {method!r}")
-    n = train_values.shape[1]
+    n, mean, m2, seen = 0, None, None, 0
+    for chunk in chunks():
+        part = np.asarray(chunk[: max(train_rows - seen, 0)], dtype=np.float64)
+        seen += len(chunk)
+        if len(part):
+            k, mu = len(part), part.mean(axis=0)
+            sq = ((part - mu) ** 2).sum(axis=0)
+            if mean is None:
+                n, mean, m2 = k, mu, sq
+            else:
+                delta = mu - mean
+                mean = mean + delta * k / (n + k)
+                m2 = m2 + sq + delta**2 * n * k / (n + k)
+                n += k
+        if seen >= train_rows:
+            break
+    if mean is None:
+        raise ValueError("no training rows to fit the scaler on")
     if method == "none":
-        return Scaler(method, (0.0,) * n, (1.0,) * n)
-    mean = train_values.mean(axis=0)
-    std = train_values.std(axis=0)
+        return Scaler(method, (0.0,) * len(mean), (1.0,) * len(mean))
+    std = np.sqrt(m2 / n)
     std = np.where(std > 1e-12, std, 1.0)  # a constant sensor is centred, not divided by zero
     return Scaler(method, tuple(map(float, mean)), tuple(map(float, std)))
 
 
-@dataclass
-class WindowSplit:
-    train_starts: np.ndarray
-    validation_starts: np.ndarray
-    split_row: int  # first row of the validation span
+def scale_chunks(chunks: Chunks, scaler: Scaler, rows: int, sensors: int) -> np.ndarray:
+    """The whole series scaled into one float32 array, filled chunk by chunk."""
+    out = np.empty((rows, sensors), dtype=np.float32)
+    mean, std, at = np.asarray(scaler.mean), np.asarray(scaler.std), 0
+    for chunk in chunks():
+        out[at : at + len(chunk)] = (np.asarray(chunk, dtype=np.float64) - mean) / std
+        at += len(chunk)
+    if at != rows:
+        raise ValueError(f"expected {rows} rows of readings, got {at}")
+    return out
 
 
-def window_starts(bounds: np.ndarray, window_length: int, stride: int = 1) -> np.ndarray:
+def window_starts(bounds: np.ndarray, window_length: int, stride: int = 1, first_row: int = 0,
+                  end_row: int | None = None) -> np.ndarray:
     """Start row of every window: every `stride`-th row of each segment that leaves room for a whole window
-    inside that segment. `bounds` is (segments, 2) of [first row, end row)."""
+    inside that segment. `bounds` is (segments, 2) of [first row, end row). Only windows lying wholly in
+    [first_row, end_row) are returned (the training span) or, with `first_row`, starting at or after it."""
+    _check(window_length, stride)
+    parts = []
+    for lo, hi in bounds:
+        first = lo if lo >= first_row else lo + -(-(first_row - lo) // stride) * stride
+        last = hi if end_row is None else min(hi, end_row)
+        if first + window_length <= last:
+            parts.append(np.arange(first, last - window_length + 1, stride, dtype=np.int64))
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+
+def window_counts(bounds: np.ndarray, window_length: int, stride: int = 1) -> np.ndarray:
+    """Windows in each segment, counted without listing them."""
+    _check(window_length, stride)
+    rows = np.asarray(bounds[:, 1] - bounds[:, 0], dtype=np.int64) if len(bounds) else np.zeros(0, np.int64)
+    return np.maximum(rows - window_length, -1) // stride + 1
+
+
+def _check(window_length: int, stride: int) -> None:
     if window_length < 2:
         raise ValueError(f"window_length must be at least 2, got {window_length}")
     if stride < 1:
         raise ValueError(f"stride must be at least 1, got {stride}")
-    parts = [np.arange(lo, hi - window_length + 1, stride, dtype=np.int64) for lo, hi in bounds]
-    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class WindowSplit:
+    """Training windows end before `split_row`; validation windows start at or after it."""
+
+    bounds: np.ndarray
+    window_length: int
+    stride: int
+    split_row: int  # first row of the validation span
+
+    @cached_property
+    def train_starts(self) -> np.ndarray:
+        return window_starts(self.bounds, self.window_length, self.stride, end_row=self.split_row)
+
+    @cached_property
+    def validation_starts(self) -> np.ndarray:
+        return window_starts(self.bounds, self.window_length, self.stride, first_row=self.split_row)
+
+    @property
+    def counts(self) -> tuple[int, int]:
+        """(training, validation) windows, counted without listing them."""
+        train = np.minimum(self.bounds, self.split_row)
+        val = np.maximum(self.bounds, self.split_row)
+        # validation windows start on the segment's stride grid at or after the split row
+        val[:, 0] = np.where(self.bounds[:, 0] >= self.split_row, self.bounds[:, 0],
+                             self.bounds[:, 0] + -(-(self.split_row - self.bounds[:, 0]) // self.stride) * self.stride)
+        val[:, 0] = np.minimum(val[:, 0], val[:, 1])
+        return (int(window_counts(train, self.window_length, self.stride).sum()),
+                int(window_counts(val, self.window_length, self.stride).sum()))
 
 
 def split_windows(bounds: np.ndarray, window_length: int, stride: int, validation_fraction: float) -> WindowSplit:
     if not 0.0 <= validation_fraction < 1.0:
         raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction}")
-    starts = window_starts(bounds, window_length, stride)
+    _check(window_length, stride)
+    bounds = np.asarray(bounds, dtype=np.int64).reshape(-1, 2)
     n_rows = int(bounds[-1, 1]) if len(bounds) else 0
-    split_row = n_rows - round(n_rows * validation_fraction)
-    train = starts[starts + window_length <= split_row]
-    val = starts[starts >= split_row]
-    if len(train) == 0 or (validation_fraction > 0 and len(val) == 0):
+    split = WindowSplit(bounds, window_length, stride, n_rows - round(n_rows * validation_fraction))
+    n_train, n_val = split.counts
+    if n_train == 0 or (validation_fraction > 0 and n_val == 0):
         longest = int((bounds[:, 1] - bounds[:, 0]).max()) if len(bounds) else 0
         raise ValueError(
             f"too few rows for windows of {window_length} rows: {n_rows} rows in {len(bounds)} continuous "
-            f"segment(s), the longest {longest} rows, give {len(train)} training and {len(val)} validation "
+            f"segment(s), the longest {longest} rows, give {n_train} training and {n_val} validation "
             f"windows (validation_fraction {validation_fraction}); use a shorter window_length or more data"
         )
-    return WindowSplit(train, val, split_row)
+    return split
 
 
 def window_view(values: np.ndarray, window_length: int) -> np.ndarray:
@@ -108,17 +195,18 @@ class TrainingWindows:
         return window_starts(self.segments, self.window_length, self.stride)
 
     def windows_per_segment(self) -> np.ndarray:
-        return np.searchsorted(self.starts, self.segments[:, 1]) - np.searchsorted(self.starts, self.segments[:, 0])
+        return window_counts(self.segments, self.window_length, self.stride)
 
     def summary(self) -> dict:
         per_segment = self.windows_per_segment()
+        n_train, n_val = self.split.counts
         return {
             "rows": len(self.values),
             "segments": len(self.segments),
             "segments_too_short": int((per_segment == 0).sum()),
-            "windows": len(self.starts),
-            "training_windows": len(self.split.train_starts),
-            "validation_windows": len(self.split.validation_starts),
+            "windows": int(per_segment.sum()),
+            "training_windows": n_train,
+            "validation_windows": n_val,
             "window_length": self.window_length,
             "stride": self.stride,
             "scaling": self.scaler.method,
@@ -126,7 +214,7 @@ class TrainingWindows:
 
 
 def make_training_windows(
-    values: np.ndarray,
+    values: np.ndarray | Chunks,
     timestamps: np.ndarray,
     sensors: list[str],
     window_length: int = 30,
@@ -136,11 +224,15 @@ def make_training_windows(
     segments: np.ndarray | None = None,
 ) -> TrainingWindows:
     """Split by time, fit the scaler on the training span only, and scale the whole series once.
-    `segments` is the (segments, 2) row bounds of continuous stretches; default: one segment."""
-    bounds = np.array([[0, len(values)]], dtype=np.int64) if segments is None else np.asarray(segments, np.int64)
+    `values` is the (rows, sensors) readings, or a function giving a fresh pass over them in chunks of rows
+    (e.g. streamed from a Parquet file). `segments` is the (segments, 2) row bounds of continuous stretches;
+    default: one segment."""
+    rows = len(timestamps)
+    chunks = array_chunks(values) if isinstance(values, np.ndarray) else values
+    bounds = np.array([[0, rows]], dtype=np.int64) if segments is None else np.asarray(segments, np.int64)
     split = split_windows(bounds, window_length, stride, validation_fraction)
-    scaler = fit_scaler(values[: split.split_row], scaling)
+    scaler = fit_scaler_chunks(chunks, split.split_row, scaling)
     return TrainingWindows(
-        scaler.apply(values), np.asarray(timestamps, dtype="datetime64[ns]"), tuple(sensors), scaler,
-        window_length, stride, split, bounds,
+        scale_chunks(chunks, scaler, rows, len(sensors)), np.asarray(timestamps, dtype="datetime64[ns]"),
+        tuple(sensors), scaler, window_length, stride, split, bounds,
     )

@@ -6,6 +6,7 @@ import pytest
 
 from pipeline.latents import encode_windows, latent_table
 from pipeline.model import TrainingConfig, build_autoencoder
+from pipeline.store import load_artifact, save_artifact
 from pipeline.synthetic import SENSORS, generate
 from pipeline.train import train_autoencoder
 from pipeline.windows import gather_windows, make_training_windows
@@ -67,23 +68,26 @@ def test_default_architecture_standardises_with_the_training_span_statistics():
     np.testing.assert_allclose(np.asarray(back), x, rtol=1e-4)
 
 
-def test_latent_table_has_one_row_per_window(windows):
+def test_latent_table_has_one_row_per_window(windows, tmp_path):
     model, _ = train_autoencoder(windows, TrainingConfig(epochs=1, units=8, latent_dim=2))
     enc = encode_windows(model, windows, batch_size=100)  # several batches, a ragged last one
     z = enc.z
-    table = latent_table(windows, z, enc.errors)
+    save_artifact(latent_table(windows, enc), tmp_path / "latents")  # written row group by row group
+    table = load_artifact(tmp_path / "latents")
     assert list(table.columns) == ["window_start", "window_end", "z_0", "z_1", "reconstruction_error"]
     assert len(table) == len(windows.starts) == 720 - 10 + 1
     assert (table["window_end"] - table["window_start"] == pd.Timedelta(minutes=9)).all()
     assert (table["reconstruction_error"] > 0).all() and np.isfinite(z).all()
+    np.testing.assert_array_equal(table[["z_0", "z_1"]].to_numpy(), z)
     # batching gives the same answer as encoding everything at once
     z_all = encode_windows(model, windows, batch_size=10_000).z
     np.testing.assert_allclose(z, z_all, rtol=1e-4, atol=1e-5)
-    # per-sensor error: mean |x - x_hat| over each window's rows, checked against a direct prediction
-    x = gather_windows(windows.values, windows.starts[:7], windows.window_length)
-    direct = np.abs(x - model.predict_on_batch(x)).mean(axis=1)
-    np.testing.assert_allclose(enc.sensor_errors[:7], direct, rtol=1e-4, atol=1e-6)
-    np.testing.assert_allclose(table["reconstruction_error"], enc.sensor_errors.mean(axis=1), rtol=1e-6)
-    by_sensor = enc.error_by_sensor(windows.sensors, np.arange(len(z)) < 7)
-    assert list(by_sensor) == list(windows.sensors)
-    np.testing.assert_allclose(list(by_sensor.values()), direct.mean(axis=0), rtol=1e-4)
+    # errors: mean |x - x_hat| over each window's rows, checked against a direct prediction of every window
+    x = gather_windows(windows.values, windows.starts, windows.window_length)
+    direct = np.abs(x - model.predict_on_batch(x)).mean(axis=1)  # (windows, sensors)
+    np.testing.assert_allclose(table["reconstruction_error"], direct.mean(axis=1), rtol=1e-4, atol=1e-6)
+    validation = windows.starts >= windows.split.split_row
+    for only, rows in ((False, slice(None)), (True, validation)):
+        by_sensor = enc.error_by_sensor(windows.sensors, validation_only=only)
+        assert list(by_sensor) == list(windows.sensors)
+        np.testing.assert_allclose(list(by_sensor.values()), direct[rows].mean(axis=0), rtol=1e-4)

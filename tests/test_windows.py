@@ -1,7 +1,14 @@
 import numpy as np
 import pytest
 
-from pipeline.windows import fit_scaler, gather_windows, make_training_windows, split_windows, window_view
+from pipeline.windows import (
+    array_chunks,
+    fit_scaler,
+    gather_windows,
+    make_training_windows,
+    split_windows,
+    window_view,
+)
 
 
 def series(n=200, c=3):
@@ -24,6 +31,36 @@ def test_scaler_is_fit_on_the_training_span_only():
     assert a.scaler == b.scaler
     assert np.allclose(a.values[:800].mean(axis=0), 0, atol=1e-5)
     assert np.allclose(a.values[:800].std(axis=0), 1, atol=1e-4)
+
+
+def test_windows_are_counted_exactly_without_listing_them():
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        cuts = np.unique(rng.integers(1, 300, rng.integers(0, 6)))
+        edges = np.r_[0, cuts, 300]
+        bounds = np.c_[edges[:-1], edges[1:]]
+        length, stride, fraction = int(rng.integers(2, 40)), int(rng.integers(1, 9)), float(rng.uniform(0.05, 0.6))
+        try:
+            s = split_windows(bounds, length, stride, fraction)
+        except ValueError:
+            continue
+        assert s.counts == (len(s.train_starts), len(s.validation_starts))
+        everything = make_training_windows(series(300), np.arange(300), ["a", "b", "c"], length, stride,
+                                           fraction, segments=bounds)
+        assert everything.windows_per_segment().sum() == len(everything.starts)
+        assert set(s.train_starts) | set(s.validation_starts) <= set(everything.starts)
+
+
+def test_scaling_streamed_in_chunks_equals_scaling_at_once():
+    values = np.random.default_rng(1).normal([5.0, -300.0, 1e4], [2.0, 40.0, 1.0], (10_007, 3))
+    at_once = make_training_windows(values, np.arange(10_007), ["a", "b", "c"], 20, 1, 0.3)
+    chunked = make_training_windows(array_chunks(values, rows=999), np.arange(10_007), ["a", "b", "c"], 20, 1, 0.3)
+    train = values[: at_once.split.split_row]
+    np.testing.assert_allclose(at_once.scaler.mean, train.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(chunked.scaler.std, train.std(axis=0), rtol=1e-9)
+    assert at_once.values.dtype == np.float32
+    np.testing.assert_allclose(chunked.values, at_once.values, atol=1e-6)
+    np.testing.assert_allclose(at_once.values, ((values - train.mean(0)) / train.std(0)), atol=1e-5)
 
 
 def test_constant_sensor_is_centred_not_divided_by_zero():
