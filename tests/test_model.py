@@ -8,7 +8,7 @@ from pipeline.latents import encode_windows, latent_table
 from pipeline.model import TrainingConfig, build_autoencoder
 from pipeline.store import load_artifact, save_artifact
 from pipeline.synthetic import SENSORS, generate
-from pipeline.train import train_autoencoder
+from pipeline.train import WindowBatches, evenly_spaced, train_autoencoder
 from pipeline.windows import gather_windows, make_training_windows
 
 
@@ -91,3 +91,32 @@ def test_latent_table_has_one_row_per_window(windows, tmp_path):
         by_sensor = enc.error_by_sensor(windows.sensors, validation_only=only)
         assert list(by_sensor) == list(windows.sensors)
         np.testing.assert_allclose(list(by_sensor.values()), direct[rows].mean(axis=0), rtol=1e-4)
+
+
+def test_an_epoch_is_a_fresh_seeded_sample_of_the_training_windows():
+    values = np.arange(1000 * 2, dtype=np.float32).reshape(1000, 2)
+    starts = np.arange(0, 990, dtype=np.int64)
+
+    def epochs(seed, n=3):
+        data = WindowBatches(values, starts, 10, batch_size=64, shuffle=True, seed=seed, sample=200)
+        seen = []
+        for _ in range(n):
+            firsts = np.concatenate([data[i][0][:, 0, 0] for i in range(len(data))]) / 2
+            seen.append(firsts.astype(np.int64))
+            data.on_epoch_end()
+        return seen
+
+    a, b = epochs(seed=1), epochs(seed=1)
+    assert len(a[0]) == 200 and len(set(a[0])) == 200 and set(a[0]) <= set(starts)  # no window twice
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))  # seeded
+    assert not np.array_equal(np.sort(a[0]), np.sort(a[1]))  # each epoch draws anew
+    everything = WindowBatches(values, starts, 10, batch_size=64, shuffle=True, sample=0)
+    assert everything.size == len(starts) and len(everything) == 16
+
+
+def test_validation_windows_are_evenly_spaced_in_time():
+    starts = np.arange(0, 10_000, 3)
+    picked = evenly_spaced(starts, 100)
+    assert len(picked) == 100 and picked[0] == starts[0] and picked[-1] == starts[-1]
+    assert np.ptp(np.diff(picked)) <= 3 * 2  # gaps differ by at most a rounding step
+    assert evenly_spaced(starts, 0) is starts and len(evenly_spaced(starts[:50], 100)) == 50
