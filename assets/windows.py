@@ -24,21 +24,21 @@ class TrainingWindowsConfig(dg.Config):
                       "file boundary, split by time into training and validation.")
 def training_windows(context: dg.AssetExecutionContext, config: TrainingWindowsConfig,
                      validated_readings: SensorReadings) -> TrainingWindows:
-    frame = validated_readings.frame
+    readings = validated_readings  # stored readings stream from Parquet: the frame is never loaded here
     try:
         windows = make_training_windows(
-            frame[validated_readings.sensors].to_numpy(), frame[TIMESTAMP].to_numpy(),
-            validated_readings.sensors, config.window_length, config.stride, config.validation_fraction,
-            config.scaling, segment_bounds(frame[SEGMENT_COLUMN].to_numpy()),
+            readings.sensor_chunks, readings.column(TIMESTAMP), readings.sensors, config.window_length,
+            config.stride, config.validation_fraction, config.scaling,
+            segment_bounds(readings.column(SEGMENT_COLUMN)),
         )
     except ValueError as exc:
-        longest = segment_summary(frame).nlargest(3, "rows")
+        longest = segment_summary(readings.frame).nlargest(3, "rows")
         where = ", ".join(f"{r.file} ({r.rows} rows from {r.start})" for r in longest.itertuples())
         raise dg.Failure(description=f"{exc}. Longest continuous segments: {where}") from None
     per_segment = windows.windows_per_segment()
-    segments = segment_summary(frame).assign(windows=per_segment)
+    segments = segment_table(readings, windows.segments).assign(windows=per_segment)
     segments[["start", "end"]] = segments[["start", "end"]].astype(str)
-    context.log.info(f"{len(segments)} continuous segment(s) gave {len(windows.starts)} windows; "
+    context.log.info(f"{len(segments)} continuous segment(s) gave {int(per_segment.sum())} windows; "
                      f"{int((per_segment == 0).sum())} segment(s) shorter than one window")
     context.add_output_metadata({**windows.summary(), "windows_per_segment": frame_table(segments.head(500))})
     return windows
