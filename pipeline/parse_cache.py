@@ -45,7 +45,9 @@ class ParseCache:
         self.folder.mkdir(parents=True, exist_ok=True)
         tmp = self.folder / f".{key}.tmp-{uuid.uuid4().hex}"
         try:
-            pq.write_table(table, tmp)
+            repeating = [f.name for f in table.schema if not (pa.types.is_floating(f.type) or
+                                                              pa.types.is_timestamp(f.type))]
+            pq.write_table(table, tmp, use_dictionary=repeating)  # dictionaries of readings cost time for little
             os.replace(tmp, self.folder / f"{key}.parquet")
         except (OSError, ValueError, pa.ArrowException):  # a table Parquet cannot hold is simply not cached
             pass
