@@ -10,7 +10,7 @@ from assets.resources import DataRoot
 from pipeline.contract import CONTRACT_FILE, ContractError
 from pipeline.ingest import IngestError, SensorReadings, read_raw_files
 
-CODE_VERSION = "1"  # bump when what this module computes changes (assets/metadata.py)
+CODE_VERSION = "2"  # bump when what this module computes changes (assets/metadata.py)
 
 
 class RawReadingsConfig(dg.Config):

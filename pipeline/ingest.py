@@ -8,22 +8,23 @@ sensor column is read here and reported there. All timestamps are stored as naiv
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from pipeline.contract import CONTRACT_FILE, Contract, infer_contract, load_contract, with_timestamp_column
 from pipeline.parse_cache import ParseCache
+from pipeline.readings import SOURCE_COLUMN, TIMESTAMP, RawFile, SensorReadings, fill, sensor_frame
+
+__all__ = ["SOURCE_COLUMN", "TIMESTAMP", "IngestError", "RawFile", "SensorReadings", "read_raw_files"]
 
 RAW_SUFFIXES = (".csv", ".parquet", ".pq")
-SOURCE_COLUMN = "source_file"
-TIMESTAMP = "timestamp"  # the timestamp column's name in every table the pipeline writes
 _UTC_OFFSET = r"(?:Z|[+-]\d{2}:?\d{2})$"
 
 
@@ -31,62 +32,16 @@ class IngestError(ValueError):
     """A raw file that cannot be ingested; the message names the file, the column and the problem."""
 
 
-@dataclass(frozen=True)
-class RawFile:
-    """What a raw file held, before any selection: kept so validation can report missing/unexpected columns."""
-
-    name: str  # path relative to the raw folder
-    rows: int
-    columns: tuple[str, ...]
-
-
 @dataclass
-class SensorReadings:
-    """Readings of all files: `timestamp`, one float column per sensor, `source_file`; their contract and
-    what each file held."""
+class _Part:
+    """A file reduced to what the frame keeps: its timestamps and the columns that are, or may be, sensors."""
 
-    frame: pd.DataFrame
-    contract: Contract
-    files: tuple[RawFile, ...] = ()
-
-    @property
-    def sensors(self) -> list[str]:
-        return self.contract.names
-
-    def summary(self) -> dict:
-        ts = self.frame[TIMESTAMP]
-        return {
-            "files": len(self.files),
-            "rows": len(self.frame),
-            "sensors": len(self.sensors),
-            "first_timestamp": str(ts.min()) if len(ts) else "",
-            "last_timestamp": str(ts.max()) if len(ts) else "",
-            "contract": self.contract.source,
-        }
-
-    def sensor_summary(self) -> pd.DataFrame:
-        """Per sensor: unit, min, mean, max and missing values (nulls)."""
-        units = {s.name: s.unit or "" for s in self.contract.sensors}
-        frame = self.frame
-        return pd.DataFrame({
-            "sensor": self.sensors,
-            "unit": [units.get(s, "") for s in self.sensors],
-            "min": [float(frame[s].min()) for s in self.sensors],
-            "mean": [float(frame[s].mean()) for s in self.sensors],
-            "max": [float(frame[s].max()) for s in self.sensors],
-            "nulls": [int(frame[s].isna().sum()) for s in self.sensors],
-        })
-
-    def time_span_hours(self) -> float:
-        ts = self.frame[TIMESTAMP]
-        return float((ts.max() - ts.min()).total_seconds() / 3600.0) if len(ts) else 0.0
-
-    def files_json(self) -> str:
-        return json.dumps([asdict(f) for f in self.files], indent=2)
-
-    @staticmethod
-    def files_from_json(text: str) -> tuple[RawFile, ...]:
-        return tuple(RawFile(f["name"], f["rows"], tuple(f["columns"])) for f in json.loads(text))
+    path: Path
+    info: RawFile
+    timestamps: pa.ChunkedArray  # naive UTC, ns
+    columns: dict  # name -> float64 values; without a contract, other columns as read until sensors are known
+    numeric: set[str]  # columns of a numeric type (what inference calls sensors)
+    first: int | None  # first reading (ns): files are ordered by it
 
 
 def list_raw_files(raw_dir: Path, pattern: str) -> list[Path]:
@@ -99,21 +54,16 @@ def list_raw_files(raw_dir: Path, pattern: str) -> list[Path]:
     return files
 
 
-def _read_table(path: Path, separator: str) -> pd.DataFrame:
-    try:
-        if path.suffix.lower() == ".csv":
-            table = pa_csv.read_csv(path, parse_options=pa_csv.ParseOptions(delimiter=separator))
-        else:
-            table = pq.read_table(path)
-        names = table.column_names  # decodes the header: fails here on bytes that are not UTF-8 text
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise IngestError(f"{path}: duplicate column name(s) {dupes} in the header")
-        return table.to_pandas()
-    except (pa.ArrowException, OSError, ValueError) as exc:  # ValueError covers UnicodeDecodeError
-        if isinstance(exc, IngestError):
-            raise
-        raise IngestError(f"{path}: cannot be read ({str(exc).strip().splitlines()[0]})") from None
+def _read_table(path: Path, separator: str) -> pa.Table:
+    if path.suffix.lower() == ".csv":  # Arrow's multithreaded parser, types inferred per column
+        table = pa_csv.read_csv(path, parse_options=pa_csv.ParseOptions(delimiter=separator))
+    else:
+        table = pq.read_table(path)
+    names = table.column_names  # decodes the header: fails here on bytes that are not UTF-8 text
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise IngestError(f"{path}: duplicate column name(s) {dupes} in the header")
+    return table
 
 
 def _bad_values(path: Path, column: pd.Series, bad: np.ndarray, what: str) -> IngestError:
@@ -159,11 +109,90 @@ def _to_float(path: Path, column: pd.Series) -> np.ndarray:
     return numbers.to_numpy(dtype="float64", na_value=np.nan)
 
 
-def _median_interval_s(timestamps: list[pd.Series]) -> float | None:
+def _is_numeric(kind: pa.DataType) -> bool:
+    """Numeric as pandas sees the column (bool included), the test for an inferred sensor."""
+    try:
+        return pd.api.types.is_numeric_dtype(kind.to_pandas_dtype())
+    except NotImplementedError:  # e.g. dictionary-encoded text
+        return False
+
+
+def _floats(path: Path, name: str, column: pa.ChunkedArray | np.ndarray) -> pa.ChunkedArray | np.ndarray:
+    """A sensor column as float64: numeric types cast by Arrow (no copy for float64), text parsed by pandas."""
+    if isinstance(column, np.ndarray) or column.type == pa.float64():
+        return column
+    if _is_numeric(column.type):
+        return column.cast(pa.float64(), safe=False)  # like numpy: large integers may round
+    return _to_float(path, column.to_pandas().rename(name))
+
+
+def _parse(path: Path, separator: str, ts_column: str, timezone: str) -> pa.Table:
+    """The file as read, its timestamp column parsed to naive UTC (what the parse cache keeps)."""
+    table = _read_table(path, separator)
+    if ts_column not in table.column_names:
+        raise IngestError(f"{path}: no timestamp column {ts_column!r} (columns: {table.column_names[:10]}); "
+                          f"check timestamp_column and the separator {separator!r}")
+    if table.num_rows == 0:
+        raise IngestError(f"{path}: no data rows (header only)")
+    column = table.column(ts_column)
+    if pa.types.is_timestamp(column.type) and column.type.tz is None and timezone == "UTC":
+        parsed = column.cast(pa.timestamp("ns"))  # already naive UTC: no pandas round trip
+    else:
+        parsed = pa.array(_parse_timestamps(path, column.to_pandas().rename(ts_column), timezone).to_numpy())
+    return table.set_column(table.column_names.index(ts_column), ts_column, parsed)
+
+
+def _reduce(path: Path, name: str, table: pa.Table, ts_column: str, sensors: list[str] | None,
+            non_sensors: set[str]) -> _Part:
+    """Keep the timestamps and the sensor columns, as float64 in one exactly sized block (Arrow's buffers
+    carry spare capacity); with `sensors` unknown (no contract), every column that is not a timestamp or
+    label: numeric ones in the block, others as read until the sensors are known."""
+    names = table.column_names
+    numeric = {c for c in names if _is_numeric(table.schema.field(c).type)}
+    keep = [s for s in sensors if s in names] if sensors is not None else [c for c in names if c not in non_sensors]
+    floats = [c for c in keep if sensors is not None or c in numeric]
+    block = np.empty((len(floats), table.num_rows))
+    for j, c in enumerate(floats):
+        fill(block[j], _floats(path, c, table.column(c)))
+    columns = {c: block[floats.index(c)] if c in floats else table.column(c) for c in keep}
+    timestamps = table.column(ts_column)
+    return _Part(path, RawFile(name, table.num_rows, tuple(names)), timestamps, columns, numeric,
+                 pc.min(timestamps).value)
+
+
+def _median_interval_s(timestamps: list[pa.ChunkedArray]) -> float | None:
     diffs = [np.diff(t.to_numpy().astype("int64")) for t in timestamps if len(t) > 1]
     diffs = np.concatenate(diffs) if diffs else np.array([])
     diffs = diffs[diffs > 0]
     return float(np.median(diffs)) / 1e9 if len(diffs) else None
+
+
+def _assemble(parts: list[_Part], sensors: list[str]) -> tuple[pd.DataFrame, tuple[RawFile, ...]]:
+    """One frame, files in the order of their first reading, rows in their recorded order (so validation can
+    see it). Filled file by file into preallocated columns, each file dropped once copied: the peak is about
+    one copy of the frame plus one file."""
+    order = sorted(parts, key=lambda p: (p.first is None, p.first or 0, p.info.name))
+    parts.clear()
+    n = sum(p.info.rows for p in order)
+    values, stamps = np.empty((len(sensors), n)), np.empty(n, "datetime64[ns]")
+    code = np.int8 if len(order) < 2**7 else np.int16 if len(order) < 2**15 else np.int32
+    codes = np.repeat(np.arange(len(order), dtype=code), [p.info.rows for p in order])
+    infos, pos = tuple(p.info for p in order), 0
+    for i in range(len(order)):
+        part, order[i] = order[i], None
+        end = pos + part.info.rows
+        fill(stamps[pos:end], part.timestamps)
+        for j, s in enumerate(sensors):  # a missing sensor stays empty here; validation reports it by file
+            column = part.columns.pop(s, None)
+            if column is None:
+                values[j, pos:end] = np.nan
+            else:
+                fill(values[j, pos:end], _floats(part.path, s, column))
+        pos, part = end, None
+        pa.default_memory_pool().release_unused()  # Arrow's allocator keeps freed memory unless asked
+    source = pd.Categorical.from_codes(codes, categories=[f.name for f in infos])
+    return sensor_frame(values, sensors, {TIMESTAMP: stamps, SOURCE_COLUMN: source},
+                        [TIMESTAMP, *sensors, SOURCE_COLUMN]), infos
 
 
 def read_raw_files(
@@ -190,46 +219,35 @@ def read_raw_files(
     non_sensors = {ts_column, *exclude_columns, *(contract.labels if contract else ())}
 
     cache = ParseCache(cache_dir)
-    raw, infos, times = {}, [], {}
+    parts = []
     for path in files:
         name = str(path.relative_to(raw_dir))
         key = cache.key(path, (separator, ts_column, timezone))
-        frame = cache.get(key)
-        if frame is None:
-            frame = _read_table(path, separator)
-            if ts_column not in frame.columns:
-                raise IngestError(f"{path}: no timestamp column {ts_column!r} (columns: {list(frame.columns)[:10]}); "
-                                  f"check timestamp_column and the separator {separator!r}")
-            if frame.empty:
-                raise IngestError(f"{path}: no data rows (header only)")
-            frame[ts_column] = _parse_timestamps(path, frame[ts_column], timezone).to_numpy()
-            cache.put(key, frame)
-            log(f"read {name}: {len(frame)} rows, {frame.shape[1]} columns")
-        raw[name] = frame
-        times[name] = frame[ts_column]
-        infos.append(RawFile(name, len(frame), tuple(map(str, frame.columns))))
+        try:
+            table = cache.get(key)
+            if table is None:
+                table = _parse(path, separator, ts_column, timezone)
+                cache.put(key, table)
+                log(f"read {name}: {table.num_rows} rows, {table.num_columns} columns")
+            parts.append(_reduce(path, name, table, ts_column, contract.names if contract else None, non_sensors))
+        except (pa.ArrowException, OSError, ValueError) as exc:  # ValueError covers UnicodeDecodeError
+            if isinstance(exc, IngestError):
+                raise
+            raise IngestError(f"{path}: cannot be read ({str(exc).strip().splitlines()[0]})") from None
+        del table  # only the reduced columns stay
+        pa.default_memory_pool().release_unused()
     cache.prune()
     if cache.hits:
         log(f"{cache.hits} of {len(files)} file(s) unchanged since the last read: taken from the parse cache")
 
     if contract is None:
-        columns = list(dict.fromkeys(c for f in raw.values() for c in f.columns if c not in non_sensors))
-        numeric = [c for c in columns if any(c in f and pd.api.types.is_numeric_dtype(f[c]) for f in raw.values())]
-        period = _median_interval_s(list(times.values()))
+        columns = list(dict.fromkeys(c for p in parts for c in p.info.columns if c not in non_sensors))
+        numeric = [c for c in columns if any(c in p.numeric for p in parts)]
+        period = _median_interval_s([p.timestamps for p in parts])
         contract = infer_contract(numeric, [c for c in columns if c not in numeric], ts_column, period)
     # Excluded columns are labels too: known, not sensors, never reported as unexpected.
     contract = replace(contract, labels=tuple(dict.fromkeys([*contract.labels, *exclude_columns])))
     if not contract.sensors:
         raise IngestError(f"{raw_dir}: no sensor columns (no numeric column besides {sorted(non_sensors)})")
-
-    parts = []
-    for name, frame in raw.items():
-        part = pd.DataFrame({TIMESTAMP: times[name].to_numpy()})
-        for s in contract.names:  # a missing sensor stays empty here; validation reports it by file
-            part[s] = _to_float(raw_dir / name, frame[s]) if s in frame.columns else np.nan
-        part[SOURCE_COLUMN] = name
-        parts.append(part)
-    # Files in the order of their first reading; rows keep their recorded order so validation can see it.
-    order = sorted(range(len(parts)), key=lambda i: (parts[i][TIMESTAMP].min(), infos[i].name))
-    frame = pd.concat([parts[i] for i in order], ignore_index=True)
-    return SensorReadings(frame, contract, tuple(infos[i] for i in order))
+    frame, infos = _assemble(parts, contract.names)
+    return SensorReadings(frame, contract, infos)

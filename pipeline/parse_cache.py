@@ -12,7 +12,8 @@ import os
 import uuid
 from pathlib import Path
 
-import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 
 class ParseCache:
@@ -26,27 +27,29 @@ class ParseCache:
         text = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{settings!r}"
         return hashlib.sha256(text.encode()).hexdigest()[:32]
 
-    def get(self, key: str) -> pd.DataFrame | None:
+    def get(self, key: str) -> pa.Table | None:
         if self.folder is None:
             return None
         self.used.add(key)
         entry = self.folder / f"{key}.parquet"
         try:
-            frame = pd.read_parquet(entry)
-        except (OSError, ValueError):  # absent, or unreadable: parse the file again
+            table = pq.read_table(entry)
+        except (OSError, ValueError, pa.ArrowException):  # absent, or unreadable: parse the file again
             return None
         self.hits += 1
-        return frame
+        return table
 
-    def put(self, key: str, frame: pd.DataFrame) -> None:
+    def put(self, key: str, table: pa.Table) -> None:
         if self.folder is None:
             return
         self.folder.mkdir(parents=True, exist_ok=True)
         tmp = self.folder / f".{key}.tmp-{uuid.uuid4().hex}"
         try:
-            frame.to_parquet(tmp, index=False)
+            repeating = [f.name for f in table.schema if not (pa.types.is_floating(f.type) or
+                                                              pa.types.is_timestamp(f.type))]
+            pq.write_table(table, tmp, use_dictionary=repeating)  # dictionaries of readings cost time for little
             os.replace(tmp, self.folder / f"{key}.parquet")
-        except (OSError, ValueError):  # a frame Parquet cannot hold is simply not cached
+        except (OSError, ValueError, pa.ArrowException):  # a table Parquet cannot hold is simply not cached
             pass
         finally:
             tmp.unlink(missing_ok=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipeline.ingest import SOURCE_COLUMN, TIMESTAMP
+from pipeline.readings import TIMESTAMP, source_codes
 
 SEGMENT_COLUMN = "segment"
 
@@ -20,12 +20,14 @@ def assign_segments(frame: pd.DataFrame, max_gap_s: float | None) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     new = np.zeros(len(frame), dtype=bool)
     new[0] = True
-    source = frame[SOURCE_COLUMN].to_numpy()
+    source, _ = source_codes(frame)  # small integers: no string compared
     new[1:] |= source[1:] != source[:-1]
     if max_gap_s is not None:
-        step_s = np.diff(frame[TIMESTAMP].to_numpy().astype("int64")) / 1e9
-        new[1:] |= step_s > max_gap_s
-    return np.cumsum(new) - 1
+        ns = frame[TIMESTAMP].to_numpy().astype("datetime64[ns]", copy=False).view(np.int64)
+        new[1:] |= np.diff(ns) > max_gap_s * 1e9
+    out = np.cumsum(new)
+    out -= 1  # in place: this array is as long as the readings
+    return out
 
 
 def segment_bounds(segment: np.ndarray) -> np.ndarray:
@@ -39,6 +41,7 @@ def segment_bounds(segment: np.ndarray) -> np.ndarray:
 def segment_summary(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per continuous segment: file, rows, first and last timestamp."""
     bounds = segment_bounds(frame[SEGMENT_COLUMN].to_numpy())
-    ts, src = frame[TIMESTAMP].to_numpy(), frame[SOURCE_COLUMN].to_numpy()
-    return pd.DataFrame({"segment": np.arange(len(bounds)), "file": src[bounds[:, 0]],
+    ts, (codes, names) = frame[TIMESTAMP].to_numpy(), source_codes(frame)
+    files = np.asarray(names, dtype=object)[codes[bounds[:, 0]]]
+    return pd.DataFrame({"segment": np.arange(len(bounds)), "file": files,
                          "rows": bounds[:, 1] - bounds[:, 0], "start": ts[bounds[:, 0]], "end": ts[bounds[:, 1] - 1]})

@@ -18,9 +18,9 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from pipeline.contract import Contract
-from pipeline.ingest import SensorReadings
 from pipeline.latents import LatentTable
 from pipeline.model import TrainedAutoencoder, TrainingConfig
+from pipeline.readings import SensorReadings, write_parquet
 from pipeline.windows import Scaler, TrainingWindows, WindowSplit
 
 MANIFEST = "manifest.json"
@@ -59,15 +59,15 @@ def _swap_into_place(tmp: Path, final: Path) -> None:
 
 
 def _save_readings(r: SensorReadings, d: Path) -> None:
-    r.frame.to_parquet(d / "readings.parquet", index=False)
+    write_parquet(r.frame, d / "readings.parquet")
     (d / "contract.json").write_text(r.contract.to_json())
     (d / "files.json").write_text(r.files_json())
 
 
 def _load_readings(d: Path) -> SensorReadings:
-    return SensorReadings(pd.read_parquet(d / "readings.parquet"),
-                          Contract.from_json((d / "contract.json").read_text()),
-                          SensorReadings.files_from_json((d / "files.json").read_text()))
+    """Lazily: the Parquet file is opened now and read when (and as far as) the readings are used."""
+    return SensorReadings.stored(d / "readings.parquet", Contract.from_json((d / "contract.json").read_text()),
+                                 SensorReadings.files_from_json((d / "files.json").read_text()))
 
 
 def _save_windows(w: TrainingWindows, d: Path) -> None:

@@ -9,7 +9,7 @@ so GX writes the report of every failure while clean data costs numpy time, not 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -24,7 +24,7 @@ from pipeline.expectations import (
     evaluate,
     with_intervals,
 )
-from pipeline.ingest import SOURCE_COLUMN, TIMESTAMP, RawFile, SensorReadings
+from pipeline.readings import TIMESTAMP, RawFile, SensorReadings, file_rows, sensor_frame
 from pipeline.segments import SEGMENT_COLUMN, assign_segments
 
 ENGINES = ("fast", "gx")
@@ -145,19 +145,18 @@ def _flatlines(name: str, part: pd.DataFrame, contract: Contract) -> list[Findin
     return out
 
 
-def _overlaps(frame: pd.DataFrame, files: list[str]) -> list[Finding]:
+def _overlaps(frame: pd.DataFrame, rows: dict, files: list[str]) -> list[Finding]:
     """Files (in order of first reading) whose readings start before an earlier file has ended."""
     out, latest_end, latest_file = [], None, None
-    groups = frame.groupby(SOURCE_COLUMN, sort=False)[TIMESTAMP]
-    first, last = groups.min(), groups.max()
     for name in files:
-        if latest_end is not None and first[name] <= latest_end:
-            ts = frame.loc[frame[SOURCE_COLUMN] == name, TIMESTAMP]
+        ts = frame[TIMESTAMP].iloc[rows[name]]
+        first, last = ts.min(), ts.max()
+        if latest_end is not None and first <= latest_end:
             out.append(Finding(name, TIMESTAMP, "files_do_not_overlap",
                                f"overlaps {latest_file}, which runs until {latest_end}", int((ts <= latest_end).sum()),
-                               "", str(first[name])))
-        if latest_end is None or last[name] > latest_end:
-            latest_end, latest_file = last[name], name
+                               "", str(first)))
+        if latest_end is None or last > latest_end:
+            latest_end, latest_file = last, name
     return out
 
 
@@ -169,9 +168,9 @@ def validate_readings(readings: SensorReadings, engine: str = "fast", log=lambda
     rules = contract_rules(contract)
     gx = _GX() if engine == "gx" else None
     report = ValidationReport(len(readings.files), len(frame), 0, engine)
-    parts = dict(tuple(frame.groupby(SOURCE_COLUMN, sort=False)))
+    rows = file_rows(frame)  # each file's rows: a slice of the frame, not a copy
     for info in readings.files:
-        part = with_intervals(parts[info.name])
+        part = with_intervals(frame.iloc[rows[info.name]])
         unexpected = _unexpected_columns(info, contract)
         # Sensors the file lacks are left out of its batch, so GX's column-exists expectation sees them missing.
         batch = part[[TIMESTAMP, *[s for s in contract.names if s in info.columns], INTERVAL]]
@@ -195,18 +194,29 @@ def validate_readings(readings: SensorReadings, engine: str = "fast", log=lambda
         report.warnings += _flatlines(info.name, part, contract)
         log(f"validated {info.name}: {len(part)} rows, {len(failed)} failed expectation(s)")
     report.expectations_run += max(len(readings.files) - 1, 0)
-    report.failures += _overlaps(frame, [f.name for f in readings.files])
+    report.failures += _overlaps(frame, rows, [f.name for f in readings.files])
     return report
 
 
 def finish_validated(readings: SensorReadings) -> SensorReadings:
     """Validated readings ready for windowing: allowed nulls interpolated in time within each file, and the
     continuous segment of every row (a new one at each file and each gap beyond the contract's limit)."""
-    frame = readings.frame.copy()
-    sensors = readings.sensors
-    if frame[sensors].isna().any().any():
-        filled = (frame.set_index(TIMESTAMP).groupby(SOURCE_COLUMN, sort=False)[sensors]
-                  .transform(lambda s: s.interpolate(method="time", limit_direction="both")))
-        frame[sensors] = filled.to_numpy()
-    frame[SEGMENT_COLUMN] = assign_segments(frame, readings.contract.gap_s)
-    return replace(readings, frame=frame)
+    frame = readings.frame.copy(deep=False)  # copy-on-write: the readings' own frame is never changed
+    if any(frame[s].hasnans for s in readings.sensors):
+        frame = _interpolated(frame, readings.sensors)
+    segments = assign_segments(frame, readings.contract.gap_s)
+    frame[SEGMENT_COLUMN] = pd.Series(segments, index=frame.index, copy=False)  # a Series is not copied
+    return readings.with_frame(frame)
+
+
+def _interpolated(frame: pd.DataFrame, sensors: list[str]) -> pd.DataFrame:
+    """The frame with new sensor values: each file's nulls interpolated in time (files without nulls copied)."""
+    values = np.array(frame[sensors].to_numpy(np.float64).T, order="C")  # sensors x rows, as ingestion lays out
+    for where in file_rows(frame).values():
+        part = frame.iloc[where]
+        if part[sensors].isna().to_numpy().any():
+            filled = part[[TIMESTAMP, *sensors]].set_index(TIMESTAMP).interpolate(method="time",
+                                                                                    limit_direction="both")
+            values[:, where] = filled.to_numpy().T
+    others = {c: frame[c] for c in frame.columns if c not in sensors}
+    return sensor_frame(values, sensors, others, list(frame.columns), frame.index)

@@ -15,6 +15,8 @@ def test_reads_csv_and_parquet_in_time_order_with_source_file(data_root, tmp_pat
     frame = readings.frame
     assert list(frame.columns) == ["timestamp", *SENSORS, "source_file"]
     assert list(dict.fromkeys(frame["source_file"])) == ["machine01_2026-11-01.csv", "late.parquet"]
+    assert list(frame["source_file"].cat.categories) == ["machine01_2026-11-01.csv", "late.parquet"]
+    assert [f.name for f in readings.files] == ["machine01_2026-11-01.csv", "late.parquet"]
     assert frame["timestamp"].is_monotonic_increasing and len(frame) == 2880
     assert all(frame[s].dtype == "float64" for s in SENSORS)
     assert readings.contract.source.endswith("sensors.yaml")
@@ -26,6 +28,23 @@ def test_separator_timestamp_column_and_excluded_columns_without_contract(tmp_pa
     readings = read_raw_files(tmp_path, timestamp_column="when", separator=";", exclude_columns=("label",))
     assert readings.sensors == ["temp", "flow rate"] and readings.contract.inferred
     assert readings.frame["timestamp"].iloc[1] == pd.Timestamp("2026-01-01 00:00:01")
+
+
+def test_inferred_sensors_are_numeric_in_some_file_and_empty_where_a_file_lacks_them(tmp_path):
+    (tmp_path / "a.csv").write_text("timestamp,temp,flow,note\n2026-01-01 00:00:00,1.5,3,ok\n"
+                                    "2026-01-01 00:00:01,1.6,4,ok\n")
+    (tmp_path / "b.csv").write_text("timestamp,temp,mode\n2026-01-01 00:00:02,1.7,1\n2026-01-01 00:00:03,1.8,0\n")
+    readings = read_raw_files(tmp_path)
+    assert readings.sensors == ["temp", "flow", "mode"] and readings.contract.labels == ("note",)
+    frame = readings.frame
+    assert frame["temp"].tolist() == [1.5, 1.6, 1.7, 1.8]
+    assert frame["flow"].tolist()[:2] == [3.0, 4.0] and frame["flow"].iloc[2:].isna().all()
+    assert frame["mode"].iloc[:2].isna().all() and frame["mode"].tolist()[2:] == [1.0, 0.0]
+    assert readings.files[0].columns == ("timestamp", "temp", "flow", "note")
+
+    (tmp_path / "c.csv").write_text("timestamp,temp,flow\n2026-01-01 00:00:04,1.9,broken\n")
+    with pytest.raises(IngestError, match=r"c.csv: column 'flow': 1 value\(s\) are not numbers, e.g. 'broken'"):
+        read_raw_files(tmp_path)
 
 
 @pytest.mark.parametrize("content, problem", [

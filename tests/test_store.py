@@ -4,8 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import pipeline.readings
 from pipeline.ingest import read_raw_files
 from pipeline.store import ArtifactMissing, load_artifact, save_artifact
+from pipeline.validate import finish_validated
 from pipeline.windows import make_training_windows
 
 
@@ -26,6 +28,34 @@ def test_readings_and_windows_round_trip(data_root, tmp_path):
     np.testing.assert_array_equal(wb.timestamps, w.timestamps)
     np.testing.assert_array_equal(wb.split.train_starts, w.split.train_starts)
     assert wb.scaler == w.scaler and wb.sensors == w.sensors and wb.window_length == 12
+
+
+def test_stored_readings_load_on_first_use_and_keep_what_was_stored(data_root, tmp_path):
+    readings = finish_validated(read_raw_files(data_root / "raw"))
+    save_artifact(readings, tmp_path / "r")
+    back = load_artifact(tmp_path / "r")
+    save_artifact(read_raw_files(data_root / "raw", pattern="*11-01.csv"), tmp_path / "r")  # replaced meanwhile
+    pd.testing.assert_frame_equal(back.frame, readings.frame)  # what was stored when it was loaded
+    source = back.frame["source_file"]
+    assert list(source.cat.categories) == ["machine01_2026-11-01.csv", "machine01_2026-11-02.csv"]
+    assert back.summary() == readings.summary()
+
+
+def test_one_column_and_sensor_chunks_stream_in_row_order(data_root, tmp_path, monkeypatch):
+    monkeypatch.setattr(pipeline.readings, "ROW_GROUP_ROWS", 1000)  # 2880 rows: three row groups
+    readings = finish_validated(read_raw_files(data_root / "raw"))
+    save_artifact(readings, tmp_path / "r")
+    expected = readings.frame[readings.sensors].to_numpy()
+    for source in (readings, load_artifact(tmp_path / "r")):
+        chunks = list(source.sensor_chunks(rows=700))
+        assert max(len(c) for c in chunks) == 700 and len(chunks) >= 5
+        assert all(c.dtype == np.float64 and c.shape[1] == 9 and c.flags.c_contiguous for c in chunks)
+        np.testing.assert_array_equal(np.concatenate(chunks), expected)
+        np.testing.assert_array_equal(source.column("timestamp"), readings.frame["timestamp"].to_numpy())
+        assert source.column("timestamp").dtype == "datetime64[ns]"
+        np.testing.assert_array_equal(source.column("segment"), readings.frame["segment"].to_numpy())
+    with pytest.raises(KeyError, match="no column 'oil'"):
+        load_artifact(tmp_path / "r").column("oil")
 
 
 def test_failed_write_leaves_the_previous_artifact_whole(tmp_path):

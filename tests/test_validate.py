@@ -39,6 +39,23 @@ def test_failures_name_file_column_problem_and_first_bad_timestamp(data_root):
         assert "999.0" in report.to_markdown() and "values outside [0, 80] A" in report.to_markdown()
 
 
+def test_findings_do_not_depend_on_how_the_frame_holds_its_files(data_root):
+    readings = read_raw_files(data_root / "raw")
+    f = readings.frame
+    day2 = f.index[f["source_file"] == "machine01_2026-11-02.csv"]
+    f.loc[day2[10], "motor_current"] = 999.0
+    f.loc[day2[20], "timestamp"] = f.loc[day2[19], "timestamp"]
+    f.loc[day2[30:40], "timestamp"] -= pd.Timedelta(days=1)  # overlaps the first file
+    expected = validate_readings(readings)
+    assert {x.expectation for x in expected.failures} >= {"files_do_not_overlap", "expect_column_values_to_be_between"}
+    as_text = readings.with_frame(f.assign(source_file=f["source_file"].astype(str)))
+    within_file = f.groupby("source_file", observed=True).cumcount().to_numpy()
+    interleaved = readings.with_frame(f.iloc[np.argsort(within_file, kind="stable")])  # rows alternate files
+    for variant in (as_text, interleaved):  # a string column; files whose rows are not contiguous
+        report = validate_readings(variant)
+        assert report.failures == expected.failures and report.warnings == expected.warnings
+
+
 def test_segments_split_at_files_and_gaps(data_root):
     readings = read_raw_files(data_root / "raw")
     keep = np.ones(len(readings.frame), bool)
@@ -69,6 +86,7 @@ def test_allowed_nulls_are_interpolated_and_warnings_do_not_fail(data_root):
         ("machine01_2026-11-01.csv", "operator_note", "known_columns"),
         ("machine01_2026-11-01.csv", "supply_voltage", "flat_line")}
     filled = finish_validated(readings).frame
+    assert readings.frame["oil_pressure"].isna().sum() == 2  # the raw readings are left as they were
     before, after = filled.loc[99, "oil_pressure"], filled.loc[102, "oil_pressure"]
     assert filled.loc[100, "oil_pressure"] == pytest.approx(before + (after - before) / 3)
     assert not filled[readings.sensors].isna().any().any()
