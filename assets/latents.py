@@ -4,7 +4,6 @@ which only a latent table that passed the blocking check reaches."""
 from pathlib import Path
 
 import dagster as dg
-import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 from pydantic import Field

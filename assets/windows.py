@@ -6,7 +6,7 @@ from pydantic import Field
 
 from assets.metadata import GROUP, OWNERS, frame_table, stage_tags
 from pipeline.ingest import TIMESTAMP, SensorReadings
-from pipeline.segments import SEGMENT_COLUMN, segment_bounds, segment_summary
+from pipeline.segments import SEGMENT_COLUMN, files_at_rows, segment_bounds, segment_summary, segment_table
 from pipeline.windows import TrainingWindows, make_training_windows
 
 CODE_VERSION = "1"  # bump when what this module computes changes (assets/metadata.py)
@@ -36,7 +36,9 @@ def training_windows(context: dg.AssetExecutionContext, config: TrainingWindowsC
         where = ", ".join(f"{r.file} ({r.rows} rows from {r.start})" for r in longest.itertuples())
         raise dg.Failure(description=f"{exc}. Longest continuous segments: {where}") from None
     per_segment = windows.windows_per_segment()
-    segments = segment_table(readings, windows.segments).assign(windows=per_segment)
+    bounds = windows.segments
+    segments = segment_table(bounds, windows.timestamps, files_at_rows(readings.files, bounds[:, 0]))
+    segments = segments.assign(windows=per_segment)
     segments[["start", "end"]] = segments[["start", "end"]].astype(str)
     context.log.info(f"{len(segments)} continuous segment(s) gave {int(per_segment.sum())} windows; "
                      f"{int((per_segment == 0).sum())} segment(s) shorter than one window")

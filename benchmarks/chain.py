@@ -127,7 +127,7 @@ def main() -> None:
     raw_dir = machine_files(args.rows, args.data_dir, fmt=args.format)
     runs = {"plain": [], "dagster": []}
     for i in range(args.repeat):
-        for kind in runs:
+        for kind, done in runs.items():
             root = Path(tempfile.mkdtemp(prefix=f"chain_{kind}_", dir=args.data_dir))
             try:
                 if kind == "plain":
@@ -137,7 +137,7 @@ def main() -> None:
                     r = dagster(raw_dir, root, args.stride, args.epochs)
             finally:
                 shutil.rmtree(root, ignore_errors=True)
-            runs[kind].append(r)
+            done.append(r)
             print(f"{kind} run {i + 1}: {r['seconds']:.1f} s, peak RSS {r['peak_rss_mb']:.0f} MB, "
                   f"stages {r['stages']}", flush=True)
     p, d = median_of(runs["plain"]), median_of(runs["dagster"])

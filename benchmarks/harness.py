@@ -43,9 +43,7 @@ def run_step(args: list[str], env: dict | None = None, keep_output: bool = False
     proc = subprocess.Popen(args, cwd=PROJECT, env={**os.environ, "PYTHONPATH": str(PROJECT),
                                                     "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})},
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines = []
-    for line in proc.stdout:
-        lines.append(line)
+    lines = list(proc.stdout)
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipeline.readings import TIMESTAMP, source_codes
+from pipeline.readings import TIMESTAMP, RawFile, source_codes
 
 SEGMENT_COLUMN = "segment"
 
@@ -41,7 +41,18 @@ def segment_bounds(segment: np.ndarray) -> np.ndarray:
 def segment_summary(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per continuous segment: file, rows, first and last timestamp."""
     bounds = segment_bounds(frame[SEGMENT_COLUMN].to_numpy())
-    ts, (codes, names) = frame[TIMESTAMP].to_numpy(), source_codes(frame)
-    files = np.asarray(names, dtype=object)[codes[bounds[:, 0]]]
-    return pd.DataFrame({"segment": np.arange(len(bounds)), "file": files,
-                         "rows": bounds[:, 1] - bounds[:, 0], "start": ts[bounds[:, 0]], "end": ts[bounds[:, 1] - 1]})
+    codes, names = source_codes(frame)
+    return segment_table(bounds, frame[TIMESTAMP].to_numpy(), np.asarray(names, dtype=object)[codes[bounds[:, 0]]])
+
+
+def segment_table(bounds: np.ndarray, timestamps: np.ndarray, files: np.ndarray) -> pd.DataFrame:
+    """The segment summary from the segments' row bounds, every row's timestamp and each segment's file."""
+    return pd.DataFrame({"segment": np.arange(len(bounds)), "file": files, "rows": bounds[:, 1] - bounds[:, 0],
+                         "start": timestamps[bounds[:, 0]], "end": timestamps[bounds[:, 1] - 1]})
+
+
+def files_at_rows(files: tuple[RawFile, ...], rows: np.ndarray) -> np.ndarray:
+    """The file holding each of `rows`, for readings assembled file after file in the order of `files`, as
+    ingestion assembles them: found from the files' row counts, without reading the source_file column."""
+    ends = np.cumsum([f.rows for f in files])
+    return np.asarray([f.name for f in files], dtype=object)[np.searchsorted(ends, rows, side="right")]
