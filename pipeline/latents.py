@@ -51,6 +51,9 @@ def encode_windows(model, windows: TrainingWindows, batch_size: int = 4096,
     import keras
 
     both = keras.Model(model.inputs, [model.get_layer(LATENT_LAYER).output, model.outputs[0]])
+    # XLA: one fused program per batch shape. Measured here: 2-2.6x the windows/s of the plain graph, which
+    # also runs at half speed when traced after a fit fed by a Python dataset (as in one Dagster process).
+    both.compile(jit_compile=True)
     starts = windows.starts
     n, sensors = len(starts), len(windows.sensors)
     z = np.empty((n, int(both.outputs[0].shape[-1])), dtype=np.float32)

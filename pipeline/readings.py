@@ -22,7 +22,10 @@ from pipeline.contract import Contract
 
 SOURCE_COLUMN = "source_file"
 TIMESTAMP = "timestamp"  # the timestamp column's name in every table the pipeline writes
-ROW_GROUP_ROWS = 262_144  # Parquet row group: the unit a chunked reader decodes at a time
+ROW_GROUP_ROWS = 262_144  # Parquet row group of stored readings
+# Rows decoded at a time when streaming a stored column: small pieces (a few MB) are reused by the allocator
+# instead of being kept as a high-water mark beside the whole arrays being filled.
+STREAM_ROWS = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -118,7 +121,8 @@ class SensorReadings:
     def stored(cls, path: Path, contract: Contract, files: tuple[RawFile, ...]) -> SensorReadings:
         """Readings of a Parquet file, opened now (so a later replacement of the file does not change what
         these readings read) and loaded on first use."""
-        return cls(None, contract, files, pq.ParquetFile(path))
+        # pre_buffer off: with it, a chunked pass keeps every column chunk it read cached until the file closes
+        return cls(None, contract, files, pq.ParquetFile(path, pre_buffer=False))
 
     @property
     def frame(self) -> pd.DataFrame:
@@ -143,9 +147,17 @@ class SensorReadings:
             return self.frame[name].to_numpy()
         if name not in self._parquet.schema_arrow.names:
             raise KeyError(f"no column {name!r} in the readings (columns: {self._parquet.schema_arrow.names})")
-        return self._parquet.read(columns=[name]).column(0).to_pandas().to_numpy()
+        field = self._parquet.schema_arrow.field(name)
+        if pa.types.is_dictionary(field.type) or pa.types.is_string(field.type):
+            return self._parquet.read(columns=[name]).column(0).to_pandas().to_numpy()
+        # Row group by row group into one array: Arrow never holds more than a row group of it.
+        out, at = np.empty(self._parquet.metadata.num_rows, dtype=field.type.to_pandas_dtype()), 0
+        for batch in self._parquet.iter_batches(batch_size=STREAM_ROWS, columns=[name]):
+            out[at : at + batch.num_rows] = batch.column(0).to_numpy(zero_copy_only=False)
+            at += batch.num_rows
+        return out
 
-    def sensor_chunks(self, rows: int = ROW_GROUP_ROWS) -> Iterator[np.ndarray]:
+    def sensor_chunks(self, rows: int = STREAM_ROWS) -> Iterator[np.ndarray]:
         """The sensor columns, in `sensors` order, as float64 arrays of shape (<= rows, sensors), in row order,
         covering every row once; each chunk is a new array."""
         if rows < 1:

@@ -72,7 +72,7 @@ def _load_readings(d: Path) -> SensorReadings:
 
 def _save_windows(w: TrainingWindows, d: Path) -> None:
     np.save(d / "values.npy", w.values)
-    np.save(d / "timestamps.npy", w.timestamps.astype("datetime64[ns]").view(np.int64))
+    np.save(d / "timestamps.npy", np.asarray(w.timestamps, dtype="datetime64[ns]").view(np.int64))  # no copy
     np.save(d / "segments.npy", w.segments)
     meta = {"sensors": list(w.sensors), "scaler": asdict(w.scaler), "window_length": w.window_length,
             "stride": w.stride, "split_row": w.split.split_row}
