@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from pipeline.contract import CONTRACT_FILE, Contract, infer_contract, load_contract, with_timestamp_column
+from pipeline.contract import CONTRACT_FILE, infer_contract, load_contract, with_timestamp_column
 from pipeline.parse_cache import ParseCache
 from pipeline.readings import SOURCE_COLUMN, TIMESTAMP, RawFile, SensorReadings, fill, sensor_frame
 

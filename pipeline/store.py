@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from pipeline.contract import Contract
-from pipeline.readings import SensorReadings, write_parquet
 from pipeline.model import TrainedAutoencoder, TrainingConfig
+from pipeline.readings import SensorReadings, write_parquet
 from pipeline.windows import Scaler, TrainingWindows, WindowSplit
 
 MANIFEST = "manifest.json"
