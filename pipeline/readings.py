@@ -164,7 +164,8 @@ class SensorReadings:
         return self.contract.names
 
     def column(self, name: str) -> np.ndarray:
-        """One column as numpy (timestamps as datetime64[ns]), read alone when the readings are stored."""
+        """One column as numpy (timestamps as datetime64[ns]): read alone when the readings are stored, a view
+        of the frame's column when they are in memory."""
         if self._frame is not None:
             return self.frame[name].to_numpy()
         if name not in self._parquet.schema_arrow.names:
