@@ -84,14 +84,40 @@ def write_parquet(frame: pd.DataFrame, path: Path) -> None:
 
 
 def read_parquet(source: pq.ParquetFile, sensors: list[str]) -> pd.DataFrame:
-    """A frame written by `write_parquet`, read column by column into one sensor block: peak memory is the
-    frame plus one column."""
-    values = np.empty((len(sensors), source.metadata.num_rows))
-    for j, s in enumerate(sensors):
-        fill(values[j], source.read(columns=[s]).column(0))
+    """A frame written by `write_parquet`: the sensors read a row group at a time into one block, the other
+    columns one at a time, so the peak is the frame plus one column."""
+    values, pos = np.empty((len(sensors), source.metadata.num_rows)), 0
+    for group in _row_groups(source, sensors):
+        for j, column in enumerate(group.columns):
+            fill(values[j, pos:pos + group.num_rows], column)
+        pos += group.num_rows
     names = source.schema_arrow.names
     others = {c: source.read(columns=[c]).column(0).to_pandas() for c in names if c not in sensors}
     return sensor_frame(values, sensors, others, names)
+
+
+def _row_groups(source: pq.ParquetFile, columns: list[str]) -> Iterator[pa.Table]:
+    """The columns, one row group at a time (Arrow's batch iterator reads far ahead, holding more memory)."""
+    for g in range(source.num_row_groups):
+        yield source.read_row_group(g, columns=columns)
+
+
+def _stored_chunks(source: pq.ParquetFile, sensors: list[str], rows: int) -> Iterator[np.ndarray]:
+    """Chunks of exactly `rows` rows (the last one shorter) gathered from the row groups."""
+    left, chunk, filled = source.metadata.num_rows, None, 0
+    for group in _row_groups(source, sensors):
+        pos = 0
+        while pos < group.num_rows:
+            if chunk is None:
+                chunk, filled = np.empty((min(rows, left), len(sensors))), 0
+            take = min(len(chunk) - filled, group.num_rows - pos)
+            for j, column in enumerate(group.columns):
+                chunk[filled:filled + take, j] = column.slice(pos, take).to_numpy()
+            pos, filled = pos + take, filled + take
+            if filled == len(chunk):
+                left -= len(chunk)
+                yield chunk
+                chunk = None
 
 
 def fill(dest: np.ndarray, column: pa.ChunkedArray | np.ndarray) -> None:
@@ -142,7 +168,8 @@ class SensorReadings:
         return self.contract.names
 
     def column(self, name: str) -> np.ndarray:
-        """One column as numpy (timestamps as datetime64[ns]), read alone when the readings are stored."""
+        """One column as numpy (timestamps as datetime64[ns]): read alone when the readings are stored, a view
+        of the frame's column when they are in memory."""
         if self._frame is not None:
             return self.frame[name].to_numpy()
         if name not in self._parquet.schema_arrow.names:
@@ -164,11 +191,7 @@ class SensorReadings:
             raise ValueError(f"rows must be at least 1, got {rows}")
         sensors = self.sensors
         if self._frame is None:
-            for batch in self._parquet.iter_batches(batch_size=rows, columns=sensors):
-                chunk = np.empty((batch.num_rows, len(sensors)))
-                for j, column in enumerate(batch.columns):
-                    chunk[:, j] = column.to_numpy(zero_copy_only=False)
-                yield chunk
+            yield from _stored_chunks(self._parquet, sensors, rows)
             return
         frame = self._frame
         for lo in range(0, len(frame), rows):
