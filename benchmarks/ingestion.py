@@ -20,9 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.harness import median_of, python_step, ratio, report, rss_mb, run_step
+from benchmarks.harness import PROJECT, median_of, python_step, ratio, report, rss_mb, run_step
 
-DATA_DIR = Path("/work/bench_data")
+DATA_DIR = PROJECT.parent / "bench_data"  # generated data kept beside the project, never inside it
 FORMATS = ("csv", "parquet")
 METHODS = ("ours", "naive")
 
