@@ -117,7 +117,7 @@ def _check(window_length: int, stride: int) -> None:
         raise ValueError(f"stride must be at least 1, got {stride}")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds arrays: compared by identity
 class WindowSplit:
     """Training windows end before `split_row`; validation windows start at or after it."""
 

@@ -1,5 +1,7 @@
 """The real SKAB recordings (beside the project in ../shared), by configuration only."""
 
+from collections import Counter
+
 import numpy as np
 import pytest
 
@@ -56,5 +58,9 @@ def test_valve1_folder_through_the_assets_by_configuration(tmp_path):
     windows = result.asset_materializations_for_node("training_windows")[0].metadata
     # 16 files, three of which pause for longer than 3 s once: 19 continuous segments, all long enough
     assert windows["segments"].value == 19 and windows["segments_too_short"].value == 0
-    per_segment = [r.data["windows"] for r in windows["windows_per_segment"].value.records]
-    assert len(per_segment) == 19 and sum(per_segment) == windows["windows"].value
+    records = [r.data for r in windows["windows_per_segment"].value.records]
+    assert len(records) == 19 and sum(r["windows"] for r in records) == windows["windows"].value
+    # each segment named by its file (found from the files' row counts, the readings never loaded)
+    per_file = Counter(r["file"] for r in records)
+    assert len(per_file) == 16 and sorted(per_file.values()) == [1] * 13 + [2] * 3
+    assert sum(r["rows"] for r in records) == windows["rows"].value
