@@ -20,7 +20,7 @@ from pipeline.windows import TrainingWindows
 
 ALIVE_CHECK = "latent_dimensions_alive"
 HEALTHY_CHECK = "latent_space_healthy"
-CODE_VERSION = "1"  # bump when what this module computes changes (assets/metadata.py)
+CODE_VERSION = "2"  # bump when what this module computes changes (assets/metadata.py)
 
 
 class LatentVectorsConfig(dg.Config):

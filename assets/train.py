@@ -10,7 +10,7 @@ from assets.resources import VERSIONED
 from pipeline.model import TrainedAutoencoder, TrainingConfig
 from pipeline.windows import TrainingWindows
 
-CODE_VERSION = "1"  # bump when what this module computes changes (assets/metadata.py)
+CODE_VERSION = "2"  # bump when what this module computes changes (assets/metadata.py)
 
 _D = TrainingConfig  # defaults live in one place: the core's TrainingConfig
 

@@ -9,7 +9,7 @@ from pipeline.ingest import TIMESTAMP, SensorReadings
 from pipeline.segments import SEGMENT_COLUMN, files_at_rows, segment_bounds, segment_summary, segment_table
 from pipeline.windows import TrainingWindows, make_training_windows
 
-CODE_VERSION = "1"  # bump when what this module computes changes (assets/metadata.py)
+CODE_VERSION = "2"  # bump when what this module computes changes (assets/metadata.py)
 
 
 class TrainingWindowsConfig(dg.Config):
