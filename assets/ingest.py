@@ -8,7 +8,8 @@ from pydantic import Field
 from assets.metadata import GROUP, OWNERS, frame_table, stage_tags
 from assets.resources import DataRoot
 from pipeline.contract import CONTRACT_FILE, ContractError
-from pipeline.ingest import IngestError, SensorReadings, read_raw_files
+from pipeline.ingest import IngestError, read_raw_files
+from pipeline.readings import SensorReadings
 
 CODE_VERSION = "2"  # bump when what this module computes changes (assets/metadata.py)
 

@@ -8,7 +8,7 @@ from pydantic import Field
 
 from assets.metadata import GROUP, OWNERS, frame_table, stage_tags
 from assets.resources import DataRoot
-from pipeline.ingest import SensorReadings
+from pipeline.readings import SensorReadings
 from pipeline.segments import segment_summary
 from pipeline.store import atomic_write_text
 from pipeline.validate import Finding, finish_validated, validate_readings

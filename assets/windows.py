@@ -5,7 +5,7 @@ import dagster as dg
 from pydantic import Field
 
 from assets.metadata import GROUP, OWNERS, frame_table, stage_tags
-from pipeline.ingest import TIMESTAMP, SensorReadings
+from pipeline.readings import TIMESTAMP, SensorReadings
 from pipeline.segments import SEGMENT_COLUMN, files_at_rows, segment_bounds, segment_summary, segment_table
 from pipeline.windows import TrainingWindows, make_training_windows
 

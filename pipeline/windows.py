@@ -78,10 +78,9 @@ def fit_scaler_chunks(chunks: Chunks, train_rows: int, method: str) -> Scaler:
 
 def scale_chunks(chunks: Chunks, scaler: Scaler, rows: int, sensors: int) -> np.ndarray:
     """The whole series scaled into one float32 array, filled chunk by chunk."""
-    out = np.empty((rows, sensors), dtype=np.float32)
-    mean, std, at = np.asarray(scaler.mean), np.asarray(scaler.std), 0
+    out, at = np.empty((rows, sensors), dtype=np.float32), 0
     for chunk in chunks():
-        out[at : at + len(chunk)] = (np.asarray(chunk, dtype=np.float64) - mean) / std
+        out[at : at + len(chunk)] = scaler.apply(np.asarray(chunk, dtype=np.float64))
         at += len(chunk)
     if at != rows:
         raise ValueError(f"expected {rows} rows of readings, got {at}")

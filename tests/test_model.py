@@ -43,6 +43,8 @@ def test_bad_training_config_is_explained():
         TrainingConfig(architecture="relu")
     with pytest.raises(ValueError, match="latent_dim must be at least 1"):
         TrainingConfig(latent_dim=0)
+    with pytest.raises(ValueError, match=r"windows_per_epoch must be 0 \(all\) or positive, got -1"):
+        TrainingConfig(windows_per_epoch=-1)
 
 
 def test_training_is_seeded_and_stops_early(windows):
