@@ -5,7 +5,8 @@ import os
 import dagster as dg
 
 from assets.ingest import raw_readings
-from assets.latents import latent_quality_checks, latent_vectors, published_latents
+from assets.latents import latent_quality_checks, latent_vectors
+from assets.publish import published_latents
 from assets.resources import ArtifactIOManager, DataRoot, default_data_root
 from assets.train import autoencoder
 from assets.validate import validated_readings

@@ -1,21 +1,16 @@
-"""Stages 5 to 7: the latent table (`latent_vectors`), its two quality checks, and `published_latents`,
-which only a latent table that passed the blocking check reaches."""
-
-from pathlib import Path
+"""Stages 5 and 6: the latent table (`latent_vectors`) and its two quality checks; the blocking one records
+its verdict on the run's own version, which `published_latents` (assets/publish.py) then publishes."""
 
 import dagster as dg
 import pandas as pd
-import pyarrow.parquet as pq
 from pydantic import Field
 
 from assets.metadata import GROUP, OWNERS, frame_table, image, stage_tags
-from assets.resources import VERSIONED, DataRoot
+from assets.resources import PINNED, VERSIONED, DataRoot
 from pipeline.latents import LatentTable, encode_windows, latent_columns, latent_table
 from pipeline.model import TrainedAutoencoder
 from pipeline.plots import hours_since_start, latent_scatter_png
 from pipeline.quality import TrainingFacts, dimension_stats, judge_latents
-from pipeline.store import LATENTS_FILE
-from pipeline.versions import PUBLISHED, PublishError, complete_version, latest, publish, write_status
 from pipeline.windows import TrainingWindows
 
 ALIVE_CHECK = "latent_dimensions_alive"
@@ -29,6 +24,8 @@ class LatentVectorsConfig(dg.Config):
 
 @dg.asset(group_name=GROUP, kinds={"parquet"}, metadata={VERSIONED: True}, code_version=CODE_VERSION,
           owners=OWNERS, tags=stage_tags("latents"),
+          # the model that encodes is kept in this run's version, even when another run trained it
+          ins={"autoencoder": dg.AssetIn(metadata={PINNED: True}), "training_windows": dg.AssetIn()},
           description="The latent space: one row per window, window_start, window_end, z_0..z_{k-1}, "
                       "reconstruction_error. Plots of the space, coloured by time and by reconstruction error, "
                       "and per-dimension statistics are on the materialisation. Written, checked or not, into this run's version folder "
@@ -73,16 +70,22 @@ def latent_vectors(context: dg.AssetExecutionContext, config: LatentVectorsConfi
     # The autoencoder says how the latents were made, so the texts can name the actual cause.
     ins={"latent_vectors": dg.AssetIn("latent_vectors"), "autoencoder": dg.AssetIn("autoencoder")},
 )
-def latent_quality_checks(latent_vectors: pd.DataFrame, autoencoder: TrainedAutoencoder, data_root: DataRoot):
+def latent_quality_checks(context: dg.AssetCheckExecutionContext, latent_vectors: pd.DataFrame,
+                          autoencoder: TrainedAutoencoder, data_root: DataRoot):
     facts = TrainingFacts(autoencoder.config.architecture, autoencoder.scaler.method)
-    verdict = judge_latents(latent_vectors[latent_columns(latent_vectors)].to_numpy(), facts)
-    # The audit's outcome is recorded on the version itself: only an audited version can be published.
-    version = latest(Path(data_root.path), "latent_vectors").parent
-    if verdict.passed:
-        write_status(version, "audited")
+    verdict = judge_latents(latent_vectors[latent_columns(latent_vectors)].to_numpy(), facts,
+                            reconstruction_errors=latent_vectors["reconstruction_error"].to_numpy())
+    # The verdict is recorded on this run's own version (what it just judged): only an audited version can be
+    # published, and a failed one never can.
+    versions = data_root.versions
+    own = versions.find(context.run.run_id)
+    if versions.holds(own, "latent_vectors"):
+        versions.audit(own, verdict.passed, verdict.explanation())
     else:
-        write_status(version, "failed", reason=verdict.explanation())
+        context.log.warning("this run wrote no latents: the verdict on the latest ones is not recorded on "
+                            "any version (only the run that wrote a version audits it)")
     metadata = {**verdict.summary(), "architecture": facts.architecture, "scaling": facts.scaling,
+                "version": own.name if versions.holds(own, "latent_vectors") else "none (not recorded)",
                 "dimensions": frame_table(verdict.stats)}
     yield dg.AssetCheckResult(check_name=ALIVE_CHECK, asset_key="latent_vectors", passed=verdict.passed,
                               severity=dg.AssetCheckSeverity.ERROR, description=verdict.explanation(),
@@ -90,33 +93,3 @@ def latent_quality_checks(latent_vectors: pd.DataFrame, autoencoder: TrainedAuto
     yield dg.AssetCheckResult(check_name=HEALTHY_CHECK, asset_key="latent_vectors", passed=verdict.healthy,
                               severity=dg.AssetCheckSeverity.WARN, description=verdict.warning_text(),
                               metadata={**metadata, "correlations": frame_table(verdict.pairs.head(10))})
-
-
-class PublishedLatentsConfig(dg.Config):
-    keep_versions: int = Field(5, description="Version folders to keep; older ones are deleted, never the "
-                                              "published one nor the latest written")
-
-
-@dg.asset(group_name=GROUP, kinds={"parquet"}, deps=[latent_vectors], code_version=CODE_VERSION, owners=OWNERS,
-          tags=stage_tags("publish"),
-          description="The published version: `<data root>/published/` points at the newest version whose latents "
-                      "passed the blocking check (latents in `published/latent_vectors/latents.parquet`, the "
-                      "model in `published/autoencoder/`). Consumers read only there; a failed night leaves it as it was.")
-def published_latents(context: dg.AssetExecutionContext, config: PublishedLatentsConfig,
-                      data_root: DataRoot) -> dg.MaterializeResult:
-    root = Path(data_root.path)
-    version = latest(root, "latent_vectors").parent
-    if complete_version(root, version, "autoencoder"):
-        context.log.info(f"version {version.name} re-exported latents with an earlier model: linked it in")
-    try:
-        pruned = publish(root, version, config.keep_versions,
-                         in_use={p.parent for p in (latest(root, "autoencoder"), latest(root, "latent_vectors")) if p})
-    except PublishError as exc:
-        raise dg.Failure(description=str(exc)) from None
-    latents = root / PUBLISHED / "latent_vectors" / LATENTS_FILE
-    context.log.info(f"published version {version.name}: {latents}")
-    return dg.MaterializeResult(metadata={
-        "version": version.name, "path": dg.MetadataValue.path(str(latents)),
-        "pruned_versions": dg.MetadataValue.text(", ".join(p.name for p in pruned) or "none"),
-        "dagster/row_count": int(pq.ParquetFile(latents).metadata.num_rows),
-    })

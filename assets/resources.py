@@ -7,8 +7,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from pipeline.store import load_artifact, save_artifact
-from pipeline.versions import find_version, latest, record_latest, version_folder
+from pipeline.store import StorageError, load_artifact, save_artifact
+from pipeline.versions import VersionStore
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR_ENV = "PIPELINE_DATA_DIR"
@@ -33,11 +33,16 @@ class DataRoot(dg.ConfigurableResource):
     def store_dir(self) -> Path:
         return Path(self.path) / "store"
 
+    @property
+    def versions(self) -> VersionStore:
+        return VersionStore(Path(self.path))
+
     def path_of(self, *parts: str) -> Path:
         return Path(self.path).joinpath(*parts)
 
 
 VERSIONED = "sensor_latents/versioned"  # asset metadata: write into the run's version folder
+PINNED = "sensor_latents/pinned"  # input metadata: the run uses, and keeps in its version, this exact artifact
 
 
 class ArtifactIOManager(dg.ConfigurableIOManager):
@@ -48,22 +53,30 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
     data_root: DataRoot
 
     def handle_output(self, context: dg.OutputContext, obj) -> None:
-        name, root = context.asset_key.to_user_string(), Path(self.data_root.path)
+        name, versions = context.asset_key.to_user_string(), self.data_root.versions
         versioned = bool((context.definition_metadata or {}).get(VERSIONED))
-        folder = (version_folder(root, context.run_id) if versioned else self.data_root.store_dir) / name
-        path = save_artifact(obj, folder)
+        try:
+            folder = (versions.for_run(context.run_id) if versioned else self.data_root.store_dir) / name
+            path = save_artifact(obj, folder)
+            if versioned:
+                versions.record_latest(name, folder)
+        except StorageError as exc:
+            raise dg.Failure(description=f"{name} could not be stored: {exc}") from None
         metadata = {"path": dg.MetadataValue.path(str(path))}
         if versioned:
-            record_latest(root, name, folder)
             metadata["version"] = folder.parent.name
         context.add_output_metadata(metadata)
         context.log.info(f"wrote {name}: {path}")
 
     def load_input(self, context: dg.InputContext):
-        """What this run wrote, else the latest written (by whichever run), so a run that trains always
-        encodes with its own model even if another run trained in between."""
-        name, root = context.asset_key.to_user_string(), Path(self.data_root.path)
-        own = find_version(root, context.step_context.run_id)
-        if own is not None and (own / name).is_dir():
+        """What this run wrote, else the latest written (by whichever run). An input marked pinned is first
+        linked into this run's version, so every later step of the run, and the published version, see
+        exactly the artifact this run used."""
+        name, versions = context.asset_key.to_user_string(), self.data_root.versions
+        run_id = context.step_context.run_id
+        if (context.definition_metadata or {}).get(PINNED):
+            return load_artifact(versions.pin(run_id, name))
+        own = versions.find(run_id)
+        if versions.holds(own, name):
             return load_artifact(own / name)
-        return load_artifact(latest(root, name) or self.data_root.store_dir / name)
+        return load_artifact(versions.latest(name) or self.data_root.store_dir / name)

@@ -39,14 +39,17 @@ class AutoencoderConfig(dg.Config):
 def autoencoder(context: dg.AssetExecutionContext, config: AutoencoderConfig,
                 training_windows: TrainingWindows) -> TrainedAutoencoder:
     from pipeline.plots import loss_curve_png
-    from pipeline.train import train_autoencoder  # imports TensorFlow: only in the step that trains
+    from pipeline.train import TrainingDiverged, train_autoencoder  # imports TensorFlow: only when training
 
     try:
         training = TrainingConfig(**config.model_dump())
-    except ValueError as exc:
+    except (TypeError, ValueError) as exc:
         raise dg.Failure(description=f"autoencoder config: {exc}") from None
     t0 = time.monotonic()
-    model, history = train_autoencoder(training_windows, training, log=context.log.info)
+    try:
+        model, history = train_autoencoder(training_windows, training, log=context.log.info)
+    except TrainingDiverged as exc:
+        raise dg.Failure(description=str(exc)) from None
     trained = TrainedAutoencoder(model, training, history, training_windows.sensors,
                                  training_windows.window_length, training_windows.scaler)
     seconds = round(time.monotonic() - t0, 1)

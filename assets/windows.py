@@ -7,7 +7,7 @@ from pydantic import Field
 from assets.metadata import GROUP, OWNERS, frame_table, stage_tags
 from pipeline.readings import TIMESTAMP, SensorReadings
 from pipeline.segments import SEGMENT_COLUMN, files_at_rows, segment_bounds, segment_summary, segment_table
-from pipeline.windows import TrainingWindows, make_training_windows
+from pipeline.windows import TooFewRows, TrainingWindows, make_training_windows
 
 CODE_VERSION = "2"  # bump when what this module computes changes (assets/metadata.py)
 
@@ -31,10 +31,12 @@ def training_windows(context: dg.AssetExecutionContext, config: TrainingWindowsC
             config.stride, config.validation_fraction, config.scaling,
             segment_bounds(readings.column(SEGMENT_COLUMN)),
         )
-    except ValueError as exc:
+    except TooFewRows as exc:
         longest = segment_summary(readings.frame).nlargest(3, "rows")
         where = ", ".join(f"{r.file} ({r.rows} rows from {r.start})" for r in longest.itertuples())
         raise dg.Failure(description=f"{exc}. Longest continuous segments: {where}") from None
+    except ValueError as exc:  # a bad setting, or readings that cannot be scaled
+        raise dg.Failure(description=f"training_windows: {exc}") from None
     per_segment = windows.windows_per_segment()
     bounds = windows.segments
     segments = segment_table(bounds, windows.timestamps, files_at_rows(readings.files, bounds[:, 0]))

@@ -1,7 +1,8 @@
 """Latent quality: diagnostics of the latent matrix Z (windows x dims) and two verdicts on it.
 
-ERROR (blocks everything downstream): a dimension that is zero, or constant, for every window carries no
-information. WARN (reported, not blocking): dimensions that are mostly zero, barely vary, duplicate another,
+ERROR (blocks everything downstream): a latent value or reconstruction error that is NaN or infinite (the
+training diverged, or the inputs overflowed), and a dimension that is zero, or constant, for every window,
+which carries no information. WARN (reported, not blocking): dimensions that are mostly zero, barely vary, duplicate another,
 or whose scale has blown up. The texts are written for a user who has not read the code, and name the likely
 cause from what is known about the training (architecture, scaling) when it is known.
 """
@@ -71,7 +72,7 @@ class TrainingFacts:
 
 @dataclass
 class Finding:
-    kind: str  # dead | constant | mostly_zero | inactive | duplicate | scale
+    kind: str  # non_finite | dead | constant | mostly_zero | inactive | duplicate | scale
     dimensions: list[str]
     text: str
 
@@ -89,7 +90,11 @@ class LatentVerdict:
     @property
     def dead(self) -> list[str]:
         """Dimensions zero or constant for every window."""
-        return [d for f in self.errors for d in f.dimensions]
+        return [d for f in self.errors if f.kind in ("dead", "constant") for d in f.dimensions]
+
+    @property
+    def non_finite(self) -> bool:
+        return any(f.kind == "non_finite" for f in self.errors)
 
     @property
     def passed(self) -> bool:
@@ -108,6 +113,7 @@ class LatentVerdict:
         return {
             "windows": self.windows,
             "dead_dimensions": ", ".join(self.dead) or "none",
+            "non_finite": self.non_finite,
             "warned_dimensions": ", ".join(sorted({d for f in self.warnings for d in f.dimensions},
                                                   key=lambda c: int(c[2:]))) or "none",
             "active_units": int(self.stats["active"].sum()),
@@ -120,6 +126,12 @@ class LatentVerdict:
             return (f"all {len(self.stats)} latent dimensions vary across the {self.windows} windows "
                     f"(participation ratio {self.participation_ratio:.2f} of {len(self.stats)})")
         what = " ".join(f.text for f in self.errors)
+        if self.non_finite:
+            return (f"{what} NaN or infinite latents cannot be compared or plotted, and the model that made "
+                    "them is broken. Cause: the training diverged (its loss became NaN or infinite) or a "
+                    "reading too large for float32 reached the model. Remedy: give the sensors a range in the "
+                    "contract (min/max) so such readings are refused at validation, check the readings of the "
+                    "training span, and retrain, with a lower learning_rate if it recurs.")
         return (f"{what} A dimension that never changes carries no information: the latent space has only "
                 f"{len(self.stats) - len(self.dead)} useful dimension(s) of {len(self.stats)}. "
                 f"{_cause(self.facts, dead=True)}")
@@ -165,14 +177,32 @@ def _pct(x: float) -> str:
     return f"{100 * x:.0f}%"
 
 
-def judge_latents(z: np.ndarray, facts: TrainingFacts | None = None,
-                  tolerance: float = DEAD_TOLERANCE) -> LatentVerdict:
-    """Diagnose Z and sort what is wrong into errors (dead or constant dimensions) and warnings."""
+def _non_finite(z: np.ndarray, names: list[str], errors: np.ndarray | None) -> list[Finding]:
+    """NaN or infinite latents, or reconstruction errors: every other statistic is meaningless then."""
+    bad = ~np.isfinite(z)
+    bad_errors = 0 if errors is None else int((~np.isfinite(np.asarray(errors, dtype=np.float64))).sum())
+    if not bad.any() and not bad_errors:
+        return []
+    dims = [names[d] for d in np.flatnonzero(bad.any(axis=0))]
+    parts = [f"{d} in {int(bad[:, k].sum())} of {len(z)} windows" for d, k in
+             zip(dims, np.flatnonzero(bad.any(axis=0)), strict=True)]
+    if bad_errors:
+        parts.append(f"reconstruction_error in {bad_errors} of {len(z)} windows")
+    return [Finding("non_finite", dims, f"Non-finite values (NaN or infinite): {', '.join(parts)}.")]
+
+
+def judge_latents(z: np.ndarray, facts: TrainingFacts | None = None, tolerance: float = DEAD_TOLERANCE,
+                  reconstruction_errors: np.ndarray | None = None) -> LatentVerdict:
+    """Diagnose Z (and the windows' `reconstruction_errors`, if given) and sort what is wrong into errors
+    (non-finite values, dead or constant dimensions) and warnings."""
     z = np.asarray(z)
     if z.ndim != 2 or len(z) == 0:
         raise ValueError(f"expected a non-empty (windows, dims) latent matrix, got shape {z.shape}")
     n = len(z)
     stats = dimension_stats(z)
+    broken = _non_finite(z, stats["dimension"].tolist(), reconstruction_errors)
+    if broken:  # the other diagnostics would compare NaNs: this is the verdict
+        return LatentVerdict(n, stats, correlations(np.nan_to_num(z)), 0.0, broken, [], facts or TrainingFacts())
     zero = np.abs(z) <= tolerance
     spread = z.max(axis=0).astype(np.float64) - z.min(axis=0)
     scale = np.maximum(1.0, np.abs(z).max(axis=0))

@@ -6,6 +6,7 @@ either the previous complete artifact or the new complete one, never a half-writ
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -32,17 +33,37 @@ class ArtifactMissing(FileNotFoundError):
     pass
 
 
+class StorageError(RuntimeError):
+    """A write the file system refused (no space, read-only, no permission); names the path and the reason.
+    What was there before is left in place."""
+
+
+def storage_error(path: Path, exc: OSError) -> StorageError:
+    reason = exc.strerror or str(exc)
+    if exc.errno == errno.ENOSPC:
+        try:
+            free = shutil.disk_usage(Path(path).parent if Path(path).parent.exists() else Path(path).anchor).free
+            reason += f" ({free / 2**20:.0f} MB free there)"
+        except OSError:
+            pass
+    elif exc.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
+        reason += " (is the data root writable?)"
+    return StorageError(f"cannot write {path}: {reason}; what was there before is unchanged")
+
+
 def atomic_write_text(path: Path, text: str) -> Path:
     """Write a temp file in the same folder, fsync it, then rename it over `path`."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex}")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "w") as fh:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        raise storage_error(path, exc) from None
     finally:
         tmp.unlink(missing_ok=True)
     return path
@@ -139,13 +160,15 @@ def save_artifact(obj, folder: Path) -> Path:
     if kind is None:
         raise TypeError(f"no on-disk format for {type(obj).__name__}")
     folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = folder.with_name(f".{folder.name}.tmp-{uuid.uuid4().hex}")
-    tmp.mkdir()
     try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp.mkdir()
         _KINDS[kind][1](obj, tmp)
         (tmp / MANIFEST).write_text(json.dumps({"kind": kind}))
         _swap_into_place(tmp, folder)
+    except OSError as exc:
+        raise storage_error(folder, exc) from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return folder / _KINDS[kind][3]

@@ -21,6 +21,10 @@ from pipeline.windows import TrainingWindows, array_chunks, fit_scaler_chunks, g
 PROGRESS_EVERY_S = 30.0
 
 
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite: the model is broken and must not be used."""
+
+
 class WindowBatches(keras.utils.PyDataset):
     """(x, x) batches gathered on demand, so the 3-D window array never exists in memory as a whole.
     With `sample`, each epoch is a fresh random choice of that many of the windows."""
@@ -87,6 +91,23 @@ class _Progress(keras.callbacks.Callback):
         self.report(f"epoch {epoch + 1}/{self.epochs} {losses} elapsed={elapsed:.1f}s eta<={eta:.0f}s")
 
 
+class _StopOnNonFiniteLoss(keras.callbacks.Callback):
+    """Stops training at the first batch whose loss is NaN or infinite, and remembers where."""
+
+    def __init__(self):
+        super().__init__()
+        self.where: str | None = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.where = f"epoch {self.epoch + 1}, batch {batch + 1} (loss {float(loss)})"
+            self.model.stop_training = True
+
+
 def train_autoencoder(windows: TrainingWindows, config: TrainingConfig,
                       log: Callable[[str], None] = lambda msg: None,
                       callbacks: Sequence[keras.callbacks.Callback] = ()):
@@ -108,9 +129,19 @@ def train_autoencoder(windows: TrainingWindows, config: TrainingConfig,
         f"({train.size} per epoch), validation on {len(val_starts)} of {len(split.validation_starts)}; "
         f"{model.count_params()} parameters")
     progress = _Progress(config.epochs, len(train), config.batch_size, log)
+    guard = _StopOnNonFiniteLoss()
     fit = model.fit(train, validation_data=val, epochs=config.epochs, verbose=0,
-                    callbacks=[stop, progress, *callbacks])
+                    callbacks=[guard, stop, progress, *callbacks])
+    if guard.where is not None:
+        raise TrainingDiverged(
+            f"training diverged: the loss became non-finite at {guard.where}, so the model is not usable. Likely "
+            f"causes: readings far larger than the rest (give the sensors a range in the contract so such "
+            f"values are refused at validation), unscaled inputs (training_windows scaling 'none'), or a "
+            f"learning rate too high ({config.learning_rate:g}): lower it and retrain.")
     history = {k: [float(v) for v in vs] for k, vs in fit.history.items()}
+    if not any(math.isfinite(v) for v in history[monitor]):
+        raise TrainingDiverged(f"training diverged: every {monitor} was NaN or infinite ({history[monitor]}), so "
+                               "the model is not usable; check the readings of the validation span")
     best = int(np.argmin(history[monitor]))
     history.update(monitor=monitor, best_epoch=best + 1, epochs_run=len(history[monitor]))
     return model, history

@@ -1,6 +1,6 @@
-"""Model versions and the published pointer: write, audit, then publish.
+"""Model versions and the published pointer: write, audit, then publish, each step on its own run's version.
 
-Every training run writes its artifacts into a version folder of its own,
+Every run that trains or encodes writes its artifacts into a version folder of its own,
 
     <data root>/versions/<UTC time>_<run id prefix>/   autoencoder/, latent_vectors/, status.json
 
@@ -8,9 +8,16 @@ named so that versions sort by time and trace back to their run. Consumers read 
 
     <data root>/published/                             a symlink to the published version folder
 
-which is switched atomically (a new symlink renamed over the old one), under a lock, and only ever to a
-version newer than the one published, and only after the blocking latent check marked it audited. A version
-whose audit failed stays on disk, marked failed, and is never published. Old versions are pruned, never the published one nor any still in use.
+A version's status only moves forward, under a lock shared by every process on the data root:
+
+    written -> audited -> published        (the blocking latent check passed, then the run published it)
+    written -> failed                      (the check failed: final, it can never be audited or published)
+
+Every step finds its own work by its run id (`for_run`, `find`), never by "the latest written", so two runs
+that interleave cannot audit or publish each other's version. A run that encodes with a model it did not
+train pins that model into its own version first (`pin`, hard links), so a version always holds the model
+that made its latents. Publishing re-reads the status under the lock, switches the symlink atomically, and
+never goes back to an older version than the one published.
 """
 
 from __future__ import annotations
@@ -21,130 +28,196 @@ import os
 import shutil
 import uuid
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from pipeline.store import MANIFEST, atomic_write_text
 
 VERSIONS = "versions"
 PUBLISHED = "published"
 STATUS_FILE = "status.json"
-STATUSES = ("written", "audited", "failed", "published")  # audited: the blocking latent check passed
+# status -> the statuses it may move to (audited: the blocking latent check passed)
+TRANSITIONS = {None: ("written",), "written": ("audited", "failed"), "audited": ("audited", "published"),
+               "failed": ("failed",), "published": ("published",)}
+IN_PROGRESS = timedelta(days=1)  # a version still `written` this young may belong to a running run: not pruned
 
 
 class PublishError(RuntimeError):
-    pass
+    """A version that may not be published (failed its audit, never audited, or incomplete)."""
 
 
-def find_version(root: Path, run_id: str) -> Path | None:
-    """The version folder a run has started, if any."""
-    base = Path(root) / VERSIONS
-    existing = sorted(base.glob(f"*_{run_id[:8]}")) if base.is_dir() else []
-    return existing[-1] if existing else None
+class StatusError(RuntimeError):
+    """A status change that would break the order written -> audited/failed -> published."""
 
 
-def version_folder(root: Path, run_id: str, now: datetime | None = None) -> Path:
-    """The version folder of a run: the one it already started, else a new one named by the time now."""
-    existing = find_version(root, run_id)
-    if existing is not None:
-        return existing
-    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S%fZ")
-    folder = Path(root) / VERSIONS / f"{stamp}_{run_id[:8]}"
-    folder.mkdir(parents=True, exist_ok=True)
-    write_status(folder, "written", run_id=run_id)
-    return folder
+@dataclass(frozen=True)
+class Publication:
+    """What publishing did: `published` is False when a newer version was already published (`current`)."""
+
+    version: Path
+    published: bool
+    current: Path
+    pruned: list[Path] = field(default_factory=list)
 
 
-def write_status(folder: Path, status: str, **details) -> None:
-    if status not in STATUSES:
-        raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
-    path = Path(folder) / STATUS_FILE
-    previous = read_status(folder)
-    record = {**previous, **details, "status": status, f"{status}_at": datetime.now(UTC).isoformat()}
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex}")
-    tmp.write_text(json.dumps(record, indent=2, default=str))
-    os.replace(tmp, path)
+class VersionStore:
+    """The version folders and the published pointer under one data root."""
 
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.base = self.root / VERSIONS
 
-def read_status(folder: Path) -> dict:
-    try:
-        return json.loads((Path(folder) / STATUS_FILE).read_text())
-    except (OSError, ValueError):
-        return {}
+    # -- a run's own version ------------------------------------------------------------------------------
+    def find(self, run_id: str) -> Path | None:
+        """The version folder a run has started, if any."""
+        existing = sorted(self.base.glob(f"*_{run_id[:8]}")) if self.base.is_dir() else []
+        return existing[-1] if existing else None
 
+    def for_run(self, run_id: str, now: datetime | None = None) -> Path:
+        """The version folder of a run: the one it already started, else a new one named by the time now."""
+        existing = self.find(run_id)
+        if existing is not None:
+            return existing
+        stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S%fZ")
+        folder = self.base / f"{stamp}_{run_id[:8]}"
+        folder.mkdir(parents=True, exist_ok=True)
+        self.advance(folder, "written", run_id=run_id)
+        return folder
 
-def record_latest(root: Path, asset: str, folder: Path) -> None:
-    """Remember where an asset was last written (`<data root>/store/<asset>.json`), atomically."""
-    path = Path(root) / "store" / f"{asset}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex}")
-    tmp.write_text(json.dumps({"path": os.path.relpath(folder, root)}))
-    os.replace(tmp, path)
+    def holds(self, folder: Path | None, asset: str) -> bool:
+        """Whether `folder` holds a complete artifact of `asset`."""
+        return folder is not None and (Path(folder) / asset / MANIFEST).is_file()
 
-
-def latest(root: Path, asset: str) -> Path | None:
-    """Where an asset was last written, if it was."""
-    try:
-        return Path(root) / json.loads((Path(root) / "store" / f"{asset}.json").read_text())["path"]
-    except (OSError, ValueError, KeyError):
-        return None
-
-
-def published_version(root: Path) -> Path | None:
-    link = Path(root) / PUBLISHED
-    return Path(os.path.realpath(link)) if link.is_symlink() and link.exists() else None
-
-
-def list_versions(root: Path) -> list[Path]:
-    base = Path(root) / VERSIONS
-    return sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")) if base.is_dir() else []
-
-
-@contextmanager
-def publish_lock(root: Path):
-    """One publisher at a time, across processes and runs."""
-    path = Path(root) / VERSIONS / ".publish.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
+    def pin(self, run_id: str, asset: str) -> Path:
+        """The run's own copy of `asset`: what it wrote, else the latest written by another run, hard-linked
+        into the run's version (a copy where links are impossible), so the version holds what it used even
+        if the other version is pruned or replaced meanwhile."""
+        own = self.for_run(run_id)
+        if self.holds(own, asset):
+            return own / asset
+        source = self.latest(asset)
+        if not self.holds(source and source.parent, asset):
+            raise FileNotFoundError(f"no {asset} has been written under {self.base}: materialise it first")
+        tmp = own / f".{asset}.tmp-{uuid.uuid4().hex}"
         try:
-            yield
+            shutil.copytree(source, tmp, copy_function=_link_or_copy)
+            os.rename(tmp, own / asset)
         finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+            shutil.rmtree(tmp, ignore_errors=True)
+        self.advance(own, "written", **{f"{asset}_from": source.parent.name})
+        return own / asset
+
+    # -- status -------------------------------------------------------------------------------------------
+    def status(self, folder: Path) -> dict:
+        try:
+            return json.loads((Path(folder) / STATUS_FILE).read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def advance(self, folder: Path, status: str, **details) -> None:
+        """Move `folder` to `status` (or record details under the same status), refusing any step back."""
+        with self.lock():
+            self._advance(folder, status, **details)
+
+    def audit(self, folder: Path, passed: bool, reason: str) -> None:
+        """Record the blocking latent check's verdict on the run's own version."""
+        if passed:
+            self.advance(folder, "audited", audit=reason)
+        else:
+            self.advance(folder, "failed", reason=reason)
+
+    def _advance(self, folder: Path, status: str, **details) -> None:
+        previous = self.status(folder)
+        old = previous.get("status")
+        if status != old and status not in TRANSITIONS.get(old, ()):
+            raise StatusError(f"version {Path(folder).name} is {old or 'without a status'} and cannot become "
+                              f"{status}")
+        record = {**previous, **details, "status": status}
+        if status != old:
+            record[f"{status}_at"] = datetime.now(UTC).isoformat()
+        atomic_write_text(Path(folder) / STATUS_FILE, json.dumps(record, indent=2, default=str))
+
+    @contextmanager
+    def lock(self):
+        """One status change or publication at a time, across processes and runs."""
+        self.base.mkdir(parents=True, exist_ok=True)
+        with open(self.base / ".lock", "w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    # -- the latest written, for runs that use another run's work ----------------------------------------
+    def record_latest(self, asset: str, folder: Path) -> None:
+        """Remember where an asset was last written (`<data root>/store/<asset>.json`), atomically."""
+        atomic_write_text(self.root / "store" / f"{asset}.json",
+                          json.dumps({"path": os.path.relpath(folder, self.root)}))
+
+    def latest(self, asset: str) -> Path | None:
+        """Where an asset was last written, by whichever run."""
+        try:
+            return self.root / json.loads((self.root / "store" / f"{asset}.json").read_text())["path"]
+        except (OSError, ValueError, KeyError):
+            return None
+
+    # -- publishing ---------------------------------------------------------------------------------------
+    def published(self) -> Path | None:
+        link = self.root / PUBLISHED
+        return Path(os.path.realpath(link)) if link.is_symlink() and link.exists() else None
+
+    def list(self) -> list[Path]:
+        return sorted(p for p in self.base.iterdir() if p.is_dir() and not p.name.startswith(".")) \
+            if self.base.is_dir() else []
+
+    def publish(self, folder: Path, keep: int, required: tuple[str, ...] = ()) -> Publication:
+        """Point `published` at `folder` atomically if its status, read again under the lock, is audited and
+        no newer version is published; then prune to the newest `keep` versions. Refuses a failed, unaudited
+        or incomplete version (missing one of `required`)."""
+        folder = Path(folder).resolve()
+        with self.lock():
+            status = self.status(folder).get("status")
+            if status == "failed":
+                raise PublishError(f"version {folder.name} failed its audit and cannot be published")
+            if status not in ("audited", "published"):
+                raise PublishError(f"version {folder.name} is {status or 'incomplete'}: its latents have not "
+                                   "passed the latent check, so it cannot be published")
+            missing = [a for a in required if not self.holds(folder, a)]
+            if missing:
+                raise PublishError(f"version {folder.name} lacks {', '.join(missing)}: it cannot be published")
+            current = self.published()
+            if current is not None and current.name > folder.name:
+                return Publication(folder, False, current)
+            tmp = self.root / f".{PUBLISHED}.tmp-{uuid.uuid4().hex}"
+            os.symlink(os.path.relpath(folder, self.root), tmp)
+            os.replace(tmp, self.root / PUBLISHED)  # rename(2) is atomic: readers see the old or the new version
+            self._advance(folder, "published")
+            return Publication(folder, True, folder, self._prune(keep, folder))
+
+    def _prune(self, keep: int, published: Path) -> list[Path]:
+        """Delete all but the newest `keep` versions, never the published one nor a `written` one young
+        enough to belong to a run still in progress."""
+        versions = self.list()
+        now = datetime.now(UTC)
+        doomed = [v for v in versions[: max(len(versions) - keep, 0)]
+                  if v.resolve() != published and not self._maybe_running(v, now)]
+        for v in doomed:
+            shutil.rmtree(v, ignore_errors=True)
+        return doomed
+
+    def _maybe_running(self, folder: Path, now: datetime) -> bool:
+        status = self.status(folder)
+        if status.get("status") != "written":
+            return False
+        try:
+            return now - datetime.fromisoformat(status["written_at"]) < IN_PROGRESS
+        except (KeyError, ValueError):
+            return False
 
 
-def publish(root: Path, folder: Path, keep: int, in_use: set[Path] = frozenset()) -> list[Path]:
-    """Point `published` at `folder` atomically, then prune to the newest `keep` versions (never the published
-    one nor those `in_use`). Returns the pruned folders. Refuses a failed version or an older one."""
-    root, folder = Path(root), Path(folder).resolve()
-    with publish_lock(root):
-        status = read_status(folder).get("status")
-        if status == "failed":
-            raise PublishError(f"version {folder.name} failed its audit and cannot be published")
-        if status not in ("audited", "published"):
-            raise PublishError(f"version {folder.name} is {status or 'incomplete'}: its latents have not passed "
-                               "the latent check, so it cannot be published")
-        current = published_version(root)
-        if current is not None and current.name > folder.name:
-            raise PublishError(f"version {current.name} is already published and newer than {folder.name}")
-        tmp = root / f".{PUBLISHED}.tmp-{uuid.uuid4().hex}"
-        os.symlink(os.path.relpath(folder, root), tmp)
-        os.replace(tmp, root / PUBLISHED)  # rename(2) is atomic: readers see the old or the new version
-        write_status(folder, "published")
-        return prune(root, keep, {folder, *[Path(p).resolve() for p in in_use]})
-
-
-def complete_version(root: Path, folder: Path, asset: str) -> bool:
-    """Give a version that lacks `asset` (latents re-exported with an earlier model) the latest one, as hard
-    links: a published version holds everything its consumers need. True if it had to."""
-    target, source = Path(folder) / asset, latest(root, asset)
-    if target.exists() or source is None or not source.exists():
-        return False
-    shutil.copytree(source, target, copy_function=os.link)
-    return True
-
-
-def prune(root: Path, keep: int, protected: set[Path]) -> list[Path]:
-    versions = list_versions(root)
-    doomed = [v for v in versions[: max(len(versions) - keep, 0)] if v.resolve() not in protected]
-    for v in doomed:
-        shutil.rmtree(v, ignore_errors=True)
-    return doomed
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:  # another file system, or one without hard links
+        shutil.copy2(src, dst)

@@ -47,8 +47,10 @@ def fit_scaler(train_values: np.ndarray, method: str) -> Scaler:
     return fit_scaler_chunks(array_chunks(train_values), len(train_values), method)
 
 
-def fit_scaler_chunks(chunks: Chunks, train_rows: int, method: str) -> Scaler:
-    """Mean and std of the first `train_rows` rows, merged chunk by chunk (Chan et al.) in float64."""
+def fit_scaler_chunks(chunks: Chunks, train_rows: int, method: str, names: list[str] | None = None) -> Scaler:
+    """Mean and std of the first `train_rows` rows, merged chunk by chunk (Chan et al.) in float64. Refuses
+    statistics that are not finite (a NaN, or values so large that their squares overflow), which would make
+    every window NaN or a sensor look constant."""
     if method not in SCALINGS:
         raise ValueError(f"scaling must be one of {SCALINGS}, got {method!r}")
     n, mean, m2, seen = 0, None, None, 0
@@ -69,9 +71,15 @@ def fit_scaler_chunks(chunks: Chunks, train_rows: int, method: str) -> Scaler:
             break
     if mean is None:
         raise ValueError("no training rows to fit the scaler on")
+    with np.errstate(invalid="ignore", over="ignore"):
+        std = np.sqrt(m2 / n)
+    broken = np.flatnonzero(~(np.isfinite(mean) & np.isfinite(std)))
+    if len(broken):
+        which = ", ".join(names[i] if names else f"column {i}" for i in broken)
+        raise ValueError(f"cannot scale {which}: the mean or spread of the training span is not finite "
+                         "(a missing or non-finite reading, or values too large to square in float64)")
     if method == "none":
         return Scaler(method, (0.0,) * len(mean), (1.0,) * len(mean))
-    std = np.sqrt(m2 / n)
     std = np.where(std > 1e-12, std, 1.0)  # a constant sensor is centred, not divided by zero
     return Scaler(method, tuple(map(float, mean)), tuple(map(float, std)))
 
@@ -107,6 +115,10 @@ def window_counts(bounds: np.ndarray, window_length: int, stride: int = 1) -> np
     _check(window_length, stride)
     rows = np.asarray(bounds[:, 1] - bounds[:, 0], dtype=np.int64) if len(bounds) else np.zeros(0, np.int64)
     return np.maximum(rows - window_length, -1) // stride + 1
+
+
+class TooFewRows(ValueError):
+    """Not enough rows in the continuous segments for one training (or validation) window."""
 
 
 def _check(window_length: int, stride: int) -> None:
@@ -156,7 +168,7 @@ def split_windows(bounds: np.ndarray, window_length: int, stride: int, validatio
     n_train, n_val = split.counts
     if n_train == 0 or (validation_fraction > 0 and n_val == 0):
         longest = int((bounds[:, 1] - bounds[:, 0]).max()) if len(bounds) else 0
-        raise ValueError(
+        raise TooFewRows(
             f"too few rows for windows of {window_length} rows: {n_rows} rows in {len(bounds)} continuous "
             f"segment(s), the longest {longest} rows, give {n_train} training and {n_val} validation "
             f"windows (validation_fraction {validation_fraction}); use a shorter window_length or more data"
@@ -230,7 +242,9 @@ def make_training_windows(
     chunks = array_chunks(values) if isinstance(values, np.ndarray) else values
     bounds = np.array([[0, rows]], dtype=np.int64) if segments is None else np.asarray(segments, np.int64)
     split = split_windows(bounds, window_length, stride, validation_fraction)
-    scaler = fit_scaler_chunks(chunks, split.split_row, scaling)
+    if np.isnat(np.asarray(timestamps, dtype="datetime64[ns]")).any():  # validation guarantees it; never trust
+        raise ValueError("a reading without a timestamp reached windowing")
+    scaler = fit_scaler_chunks(chunks, split.split_row, scaling, list(sensors))
     return TrainingWindows(
         scale_chunks(chunks, scaler, rows, len(sensors)), np.asarray(timestamps, dtype="datetime64[ns]"),
         tuple(sensors), scaler, window_length, stride, split, bounds,

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import dagster as dg
 
 from assets.definitions import ASSETS, CHECKS, build_resources
+from pipeline.model import build_autoencoder
 from pipeline.store import LATENTS_FILE, load_artifact, save_artifact
 from pipeline.synthetic import generate, write_daily_files
-from pipeline.versions import PUBLISHED, latest, record_latest, version_folder
+from pipeline.versions import PUBLISHED, VersionStore
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHIPPED_CONTRACT = PROJECT_ROOT / "data" / "raw" / "sensors.yaml"
@@ -60,16 +62,31 @@ def published_latents(root: Path) -> Path:
 
 def latest_latents(root: Path) -> Path:
     """The latents most recently written, checked or not."""
-    return latest(root, "latent_vectors") / LATENTS_FILE
+    return VersionStore(root).latest("latent_vectors") / LATENTS_FILE
 
 
 def latest_autoencoder(root: Path):
-    return load_artifact(latest(root, "autoencoder"))
+    return load_artifact(VersionStore(root).latest("autoencoder"))
 
 
 def store_autoencoder(root: Path, trained, run_id: str = "ffffffff-forced") -> Path:
     """Make `trained` the latest autoencoder, in a version folder of its own, as a training run would."""
-    folder = version_folder(root, run_id) / "autoencoder"
+    versions = VersionStore(root)
+    folder = versions.for_run(run_id) / "autoencoder"
     save_artifact(trained, folder)
-    record_latest(root, "autoencoder", folder)
+    versions.record_latest("autoencoder", folder)
     return folder
+
+
+def force_dead_seed_autoencoder(data_root: Path, unit: int) -> None:
+    """Store, as the latest autoencoder, the `seed` architecture with latent unit `unit` dead by construction:
+    its relu candidate input is -1 for every window, so its cell state stays 0 and o*relu(0) = 0 exactly."""
+    trained = latest_autoencoder(data_root)
+    config = replace(trained.config, architecture="seed")
+    model = build_autoencoder(config, trained.window_length, len(trained.sensors))
+    latent = model.get_layer("latent")
+    kernel, recurrent, bias = latent.get_weights()
+    candidate = 2 * config.latent_dim + unit  # Keras gate order: input, forget, candidate, output
+    kernel[:, candidate], recurrent[:, candidate], bias[candidate] = 0.0, 0.0, -1.0
+    latent.set_weights([kernel, recurrent, bias])
+    store_autoencoder(data_root, replace(trained, model=model, config=config))

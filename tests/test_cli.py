@@ -4,19 +4,16 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 
-from pipeline.model import build_autoencoder
 from tests.helpers import (
     PROJECT_ROOT,
     TINY_RUN_CONFIG,
-    latest_autoencoder,
+    force_dead_seed_autoencoder,
     latest_latents,
     published_latents,
-    store_autoencoder,
 )
 
 DAGSTER = str(Path(sys.executable).with_name("dagster"))
@@ -34,20 +31,6 @@ def test_workspace_loads(data_root):
     run = dagster("definitions", "validate", "-w", "workspace.yaml", data_root=data_root)
     assert run.returncode == 0, run.stderr[-2000:]
     assert "All code locations passed validation" in run.stderr + run.stdout
-
-
-def force_dead_seed_autoencoder(data_root: Path, unit: int) -> None:
-    """Store, as the latest autoencoder, the `seed` architecture with latent unit `unit` dead by construction:
-    its relu candidate input is -1 for every window, so its cell state stays 0 and o*relu(0) = 0 exactly."""
-    trained = latest_autoencoder(data_root)
-    config = replace(trained.config, architecture="seed")
-    model = build_autoencoder(config, trained.window_length, len(trained.sensors))
-    latent = model.get_layer("latent")
-    kernel, recurrent, bias = latent.get_weights()
-    candidate = 2 * config.latent_dim + unit  # Keras gate order: input, forget, candidate, output
-    kernel[:, candidate], recurrent[:, candidate], bias[candidate] = 0.0, 0.0, -1.0
-    latent.set_weights([kernel, recurrent, bias])
-    store_autoencoder(data_root, replace(trained, model=model, config=config))
 
 
 def test_materialize_all_then_a_dead_latent_fails_the_cli_and_blocks_publishing(data_root):

@@ -11,7 +11,7 @@ import pandas as pd
 import yaml
 
 from assets.definitions import WRITES_VERSIONS_TAG, build_definitions
-from pipeline.versions import latest, list_versions, published_version, read_status
+from pipeline.versions import VersionStore
 from tests.helpers import PROJECT_ROOT, materialize, materialized_keys, published_latents
 
 
@@ -31,7 +31,7 @@ def freeze_logger(raw: Path) -> dict[Path, bytes]:
 
 def test_failed_night_keeps_yesterday_published_and_the_next_good_night_replaces_it(data_root):
     assert materialize(data_root).success
-    version_a = published_version(data_root)
+    version_a = VersionStore(data_root).published()
     latents_a, model_a = published_latents(data_root).read_bytes(), (version_a / "autoencoder" / "model.keras")
     model_a_bytes = model_a.read_bytes()
 
@@ -42,21 +42,21 @@ def test_failed_night_keeps_yesterday_published_and_the_next_good_night_replaces
     # identical windows give one latent vector: every dimension constant (at 0 or elsewhere), by construction
     assert not alive.passed and re.search(r"(Dead|Constant) latent dimension\(s\) z_0, z_1, z_2", alive.description)
     assert "published_latents" not in materialized_keys(night_b)
-    version_b = latest(data_root, "latent_vectors").parent
+    version_b = VersionStore(data_root).latest("latent_vectors").parent
     assert version_b != version_a and (version_b / "autoencoder" / "model.keras").exists()
-    status_b = read_status(version_b)
+    status_b = VersionStore(data_root).status(version_b)
     assert status_b["status"] == "failed" and status_b["reason"] == alive.description
-    assert published_version(data_root) == version_a
+    assert VersionStore(data_root).published() == version_a
     assert published_latents(data_root).read_bytes() == latents_a and model_a.read_bytes() == model_a_bytes
 
     for path, content in originals.items():
         path.write_bytes(content)
     night_c = materialize(data_root)
     assert night_c.success
-    version_c = published_version(data_root)
-    assert version_c not in (version_a, version_b) and read_status(version_c)["status"] == "published"
-    assert list_versions(data_root) == sorted([version_a, version_b, version_c])  # all kept (keep_versions 5)
-    assert read_status(version_b)["status"] == "failed"
+    version_c = VersionStore(data_root).published()
+    assert version_c not in (version_a, version_b) and VersionStore(data_root).status(version_c)["status"] == "published"
+    assert VersionStore(data_root).list() == sorted([version_a, version_b, version_c])  # all kept (keep_versions 5)
+    assert VersionStore(data_root).status(version_b)["status"] == "failed"
     publish = next(m for m in night_c.asset_materializations_for_node("published_latents"))
     assert publish.metadata["version"].value == version_c.name
 
@@ -74,21 +74,21 @@ os.kill(os.getpid(), signal.SIGKILL)  # dies after the latents are written and a
 
 def test_a_run_killed_before_publishing_leaves_the_previous_version_published(data_root):
     assert materialize(data_root).success
-    version_a = published_version(data_root)
+    version_a = VersionStore(data_root).published()
     latents_a = published_latents(data_root).read_bytes()
 
     killed = subprocess.run([sys.executable, "-c", KILLED_RUN, str(data_root)], cwd=PROJECT_ROOT,
                             capture_output=True, timeout=600, check=False)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
-    version_k = latest(data_root, "latent_vectors").parent
-    assert version_k != version_a and read_status(version_k)["status"] == "audited"
-    assert published_version(data_root) == version_a
+    version_k = VersionStore(data_root).latest("latent_vectors").parent
+    assert version_k != version_a and VersionStore(data_root).status(version_k)["status"] == "audited"
+    assert VersionStore(data_root).published() == version_a
     assert published_latents(data_root).read_bytes() == latents_a
 
     assert materialize(data_root).success  # the next night runs as usual and publishes its own version
-    version_next = published_version(data_root)
+    version_next = VersionStore(data_root).published()
     assert version_next not in (version_a, version_k)
-    assert read_status(version_next)["status"] == "published"
+    assert VersionStore(data_root).status(version_next)["status"] == "published"
 
 
 def test_retraining_runs_are_queued_one_at_a_time(tmp_path):
