@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 from pydantic import Field
 
 from assets.metadata import GROUP, OWNERS, frame_table, stage_tags
@@ -21,6 +22,11 @@ class RawReadingsConfig(dg.Config):
                                                    "raw_dir if there is one, else sensors are inferred")
     timestamp_column: str | None = Field(None, description="Timestamp column in the raw files; unset means "
                                                            "the contract's, else 'timestamp'")
+    timestamp_format: str | None = Field(None, description="strptime format of the timestamps, e.g. "
+                                         "'%d/%m/%Y %H:%M:%S'; unset means the contract's, else ISO 8601 only "
+                                         "(dates are never guessed)")
+    timestamp_unit: str | None = Field(None, description="Unit of epoch-number timestamps: s, ms, us or ns; "
+                                       "unset means the contract's (numbers are refused without one)")
     separator: str = Field(",", description="CSV field separator, e.g. ';'")
     exclude_columns: list[str] = Field([], description="Columns that are not sensors (labels, ids)")
 
@@ -35,12 +41,19 @@ def raw_readings(context: dg.AssetExecutionContext, config: RawReadingsConfig,
     try:
         readings = read_raw_files(raw_dir, config.pattern, config.timestamp_column, config.separator,
                                   tuple(config.exclude_columns), config.contract,
-                                  cache_dir=data_root.path_of("cache", "parsed_files"), log=context.log.info)
+                                  cache_dir=data_root.path_of("cache", "parsed_files"), log=context.log.info,
+                                  timestamp_format=config.timestamp_format, timestamp_unit=config.timestamp_unit)
     except (IngestError, ContractError) as exc:
         raise dg.Failure(description=str(exc)) from None
     for note in readings.contract.notes:
         context.log.info(note)
+    skipped = pd.DataFrame(readings.skipped_files, columns=["file", "why not read"])
+    if len(skipped):
+        context.log.warning(f"{len(skipped)} file(s) of the raw folder not read (listed in the metadata), e.g. "
+                            f"{skipped.iloc[0, 0]}: {skipped.iloc[0, 1]}")
     context.add_output_metadata({
+        "files_not_read": frame_table(skipped.head(500)),
+        "empty_rows_dropped": sum(f.empty_rows for f in readings.files),
         **readings.summary(),
         "raw_dir": dg.MetadataValue.path(str(raw_dir)),
         "time_span_hours": round(readings.time_span_hours(), 2),

@@ -41,11 +41,12 @@ def run_config(raw_dir: Path, stride: int, epochs: int) -> dict:
 
 def plain(raw_dir: Path, root: Path, stride: int, epochs: int) -> None:
     """The stages as the assets call them, in one process, every artifact written as the IO manager does."""
-    from pipeline.ingest import TIMESTAMP, read_raw_files
+    from pipeline.ingest import read_raw_files
     from pipeline.latents import encode_windows, latent_table
     from pipeline.model import TrainedAutoencoder, TrainingConfig
     from pipeline.plots import hours_since_start, latent_scatter_png, loss_curve_png
     from pipeline.quality import TrainingFacts, judge_latents
+    from pipeline.readings import TIMESTAMP
     from pipeline.segments import SEGMENT_COLUMN, segment_bounds
     from pipeline.store import atomic_write_text, save_artifact
     from pipeline.train import train_autoencoder

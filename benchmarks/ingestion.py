@@ -31,7 +31,7 @@ def _naive_readings(folder: Path):
     import pandas as pd
 
     from pipeline.contract import load_contract
-    from pipeline.ingest import SOURCE_COLUMN, TIMESTAMP, RawFile, SensorReadings
+    from pipeline.readings import SOURCE_COLUMN, TIMESTAMP, RawFile, SensorReadings
 
     contract = load_contract(folder / "sensors.yaml")
     frames, files = [], []

@@ -24,10 +24,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np
 
-from pipeline.ingest import TIMESTAMP, read_raw_files
+from pipeline.ingest import read_raw_files
 from pipeline.latents import encode_windows
 from pipeline.model import TrainingConfig
 from pipeline.quality import TrainingFacts, judge_latents
+from pipeline.readings import TIMESTAMP
 from pipeline.train import train_autoencoder
 from pipeline.windows import make_training_windows
 

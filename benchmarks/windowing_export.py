@@ -46,7 +46,7 @@ def prepared(rows: int, data_dir: Path) -> Path:
 
 
 def windowing_ours(folder: Path, stride: int, out: Path) -> None:
-    from pipeline.ingest import TIMESTAMP
+    from pipeline.readings import TIMESTAMP
     from pipeline.segments import SEGMENT_COLUMN, segment_bounds
     from pipeline.store import load_artifact, save_artifact
     from pipeline.windows import make_training_windows
@@ -64,7 +64,7 @@ def windowing_ours(folder: Path, stride: int, out: Path) -> None:
 def windowing_naive(folder: Path, stride: int, rows: int) -> None:
     import pandas as pd
 
-    from pipeline.ingest import TIMESTAMP
+    from pipeline.readings import TIMESTAMP
     from pipeline.store import load_artifact
 
     before = rss_mb()

@@ -3,7 +3,10 @@
 A contract is a YAML file, by default `sensors.yaml` in the raw folder it describes (see the README):
 
     timestamp_column: timestamp  # name of the time column in the raw files
+    timestamp_format: "%d/%m/%Y %H:%M:%S"  # strptime format; default: ISO 8601 only, nothing is guessed
+    timestamp_unit: s            # for epoch numbers (s, ms, us, ns); epoch times are UTC
     timezone: UTC                # zone of timestamps written without a UTC offset
+    ambiguous_times: raise       # local times a DST change repeats: raise, infer, earliest or latest
     sampling_period_s: 20        # expected time between readings
     max_gap_s: 60                # a longer pause starts a new continuous segment (default 3 periods)
     on_gap: split                # split: window each segment; fail: a gap fails validation
@@ -12,6 +15,10 @@ A contract is a YAML file, by default `sensors.yaml` in the raw folder it descri
     labels: [regime]             # columns that are not sensors; read and ignored
     sensors:
       bearing_temperature: {unit: degC, min: -20, max: 120}
+
+Sensor names are text: quote names YAML would read as something else ('NO', 'on', '1'). The pipeline's own
+column names (`source_file`, `segment`, `interval_s`, and `timestamp` unless it is the timestamp column) cannot
+be sensors.
 
 Without a contract file, the sensors are inferred (every numeric column other than the timestamp, the labels
 and the excluded columns, with no units or ranges) and the sampling period is the median interval; `source`
@@ -29,9 +36,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 CONTRACT_FILE = "sensors.yaml"
+CONTRACT_FILES = (CONTRACT_FILE, "sensors.yml")  # looked for in the raw folder when none is configured
 GAP_POLICIES = ("split", "fail")
-_KEYS = {"timestamp_column", "timezone", "sampling_period_s", "max_gap_s", "on_gap", "max_null_fraction",
-         "flatline_s", "labels", "sensors"}
+TIMESTAMP_UNITS = ("s", "ms", "us", "ns")
+# Local times that a daylight-saving change repeats: fail, infer from the order of the readings, or take the
+# first (summer time) or the second (standard time) occurrence.
+AMBIGUOUS_TIMES = ("raise", "infer", "earliest", "latest")
+_KEYS = {"timestamp_column", "timestamp_format", "timestamp_unit", "timezone", "ambiguous_times",
+         "sampling_period_s", "max_gap_s", "on_gap", "max_null_fraction", "flatline_s", "labels", "sensors"}
 
 
 class ContractError(ValueError):
@@ -53,6 +65,9 @@ class Contract:
     labels: tuple[str, ...] = ()
     timestamp_column: str = "timestamp"
     timezone: str = "UTC"
+    timestamp_format: str | None = None  # strptime format of text timestamps; None: ISO 8601 only
+    timestamp_unit: str | None = None  # unit of epoch numbers; None: numbers are refused as timestamps
+    ambiguous_times: str = "raise"
     max_gap_s: float | None = None
     on_gap: str = "split"
     max_null_fraction: float = 0.0
@@ -107,7 +122,24 @@ def _number(value, where: str, positive: bool = False) -> float | None:
     return out
 
 
+def _text(value, where: str) -> str:
+    """A name or format: YAML reads unquoted NO, on, yes, 1 or 1.5 as booleans and numbers, not as text."""
+    if not isinstance(value, str):
+        raise ContractError(f"{where}: {value!r} is not text (YAML reads unquoted NO, yes, on, off, true and "
+                            f"numbers as such): quote it, e.g. '{value}'")
+    return value
+
+
+def _choice(value, where: str, choices: tuple[str, ...]) -> str | None:
+    if value is None:
+        return None
+    if value not in choices:
+        raise ContractError(f"{where} must be one of {choices}, got {value!r}")
+    return value
+
+
 def _sensor(path: Path, name, spec) -> Sensor:
+    name = _text(name, f"{path}: sensors")
     spec = spec or {}
     if not isinstance(spec, dict):
         raise ContractError(f"{path}: sensors.{name}: expected a mapping of unit/min/max")
@@ -118,43 +150,48 @@ def _sensor(path: Path, name, spec) -> Sensor:
     hi = _number(spec.get("max"), f"{path}: sensors.{name}.max")
     if lo is not None and hi is not None and lo > hi:
         raise ContractError(f"{path}: sensors.{name}: min {lo} is greater than max {hi}")
-    return Sensor(str(name), str(spec.get("unit", "")), lo, hi)
+    return Sensor(name, str(spec.get("unit", "")), lo, hi)
 
 
 def load_contract(path: Path) -> Contract:
     """Read a contract file; every problem is reported with the file and the key that holds it."""
     path = Path(path)
+    if not path.is_file():
+        raise ContractError(f"contract {path} does not exist" if not path.exists() else
+                            f"contract {path} is not a file")
     try:
         doc = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         raise ContractError(f"{path}: not valid YAML ({exc})") from None
-    except OSError as exc:
-        raise ContractError(f"{path}: cannot be read ({exc.strerror})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ContractError(f"{path}: cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("sensors"), dict) or not doc["sensors"]:
         raise ContractError(f"{path}: expected a mapping with a non-empty 'sensors' mapping")
     unknown = set(doc) - _KEYS
     if unknown:
-        raise ContractError(f"{path}: unknown keys {sorted(unknown)} (known: {sorted(_KEYS)})")
+        raise ContractError(f"{path}: unknown keys {sorted(unknown, key=str)} (known: {sorted(_KEYS)})")
     labels = doc.get("labels") or []
     if not isinstance(labels, list):
         raise ContractError(f"{path}: labels: expected a list of column names")
-    timezone = str(doc.get("timezone", "UTC"))
+    timezone = _text(doc.get("timezone", "UTC"), f"{path}: timezone")
     try:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
         raise ContractError(f"{path}: timezone: unknown time zone {timezone!r}") from None
-    on_gap = str(doc.get("on_gap", "split"))
-    if on_gap not in GAP_POLICIES:
-        raise ContractError(f"{path}: on_gap must be one of {GAP_POLICIES}, got {on_gap!r}")
+    on_gap = _choice(doc.get("on_gap", "split"), f"{path}: on_gap", GAP_POLICIES)
     null_fraction = _number(doc.get("max_null_fraction"), f"{path}: max_null_fraction") or 0.0
     if not 0 <= null_fraction < 1:
         raise ContractError(f"{path}: max_null_fraction must be in [0, 1), got {null_fraction:g}")
+    fmt = doc.get("timestamp_format")
     return Contract(
         sensors=tuple(_sensor(path, n, s) for n, s in doc["sensors"].items()),
         sampling_period_s=_number(doc.get("sampling_period_s"), f"{path}: sampling_period_s", positive=True),
-        labels=tuple(str(c) for c in labels),
-        timestamp_column=str(doc.get("timestamp_column", "timestamp")),
+        labels=tuple(_text(c, f"{path}: labels") for c in labels),
+        timestamp_column=_text(doc.get("timestamp_column", "timestamp"), f"{path}: timestamp_column"),
         timezone=timezone,
+        timestamp_format=None if fmt is None else _text(fmt, f"{path}: timestamp_format"),
+        timestamp_unit=_choice(doc.get("timestamp_unit"), f"{path}: timestamp_unit", TIMESTAMP_UNITS),
+        ambiguous_times=_choice(doc.get("ambiguous_times", "raise"), f"{path}: ambiguous_times", AMBIGUOUS_TIMES),
         max_gap_s=_number(doc.get("max_gap_s"), f"{path}: max_gap_s", positive=True),
         on_gap=on_gap,
         max_null_fraction=null_fraction,
@@ -176,6 +213,8 @@ def infer_contract(numeric_columns: list[str], other_columns: list[str], timesta
                     timestamp_column=timestamp_column, notes=tuple(notes))
 
 
-def with_timestamp_column(contract: Contract, column: str | None) -> Contract:
-    """The contract with the timestamp column a user configured, if any."""
-    return contract if not column else replace(contract, timestamp_column=column)
+def with_timestamp_settings(contract: Contract, column: str | None = None, fmt: str | None = None,
+                            unit: str | None = None) -> Contract:
+    """The contract with the timestamp column, format and unit a user configured, where configured."""
+    given = {"timestamp_column": column, "timestamp_format": fmt, "timestamp_unit": unit}
+    return replace(contract, **{k: v for k, v in given.items() if v})

@@ -15,11 +15,13 @@ import numpy as np
 import pandas as pd
 
 from pipeline.contract import Contract
-from pipeline.ingest import TIMESTAMP
+from pipeline.readings import TIMESTAMP
 
 INTERVAL = "interval_s"  # derived column: seconds since the previous reading of the same file
 NUMERIC_TYPES = ["float64", "float32", "int64", "int32"]
-_FINITE = float(np.finfo(np.float64).max)
+# Windows are float32: a reading beyond its range (3.4e38) becomes infinite there, and makes the scaler's
+# statistics overflow. Refused here, with the file, column and row, rather than as NaN latents later.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 SAMPLE_SIZE = 5
 
 
@@ -57,6 +59,7 @@ def contract_rules(contract: Contract) -> list[Rule]:
     """The suite for one file of this contract."""
     rules = [
         Rule("ExpectColumnToExist", TIMESTAMP, "timestamp column missing"),
+        Rule("ExpectColumnValuesToNotBeNull", TIMESTAMP, "readings without a timestamp"),
         Rule("ExpectColumnValuesToBeUnique", TIMESTAMP, "duplicated timestamps"),
         Rule("ExpectColumnValuesToBeIncreasing", TIMESTAMP, "timestamps not strictly increasing",
              {"strictly": True}),
@@ -78,8 +81,8 @@ def contract_rules(contract: Contract) -> list[Rule]:
             Rule("ExpectColumnValuesToNotBeNull", s.name,
                  "missing values" + (f" above {contract.max_null_fraction:.2%}" if null_kwargs else ""),
                  null_kwargs),
-            Rule("ExpectColumnValuesToBeBetween", s.name, "infinite values",
-                 {"min_value": -_FINITE, "max_value": _FINITE}),
+            Rule("ExpectColumnValuesToBeBetween", s.name, "infinite values or values beyond ±3.4e38 (the float32 "
+                 "range of the windows)", {"min_value": -FLOAT32_MAX, "max_value": FLOAT32_MAX}),
         ]
         if s.min is not None or s.max is not None:
             lo = "-inf" if s.min is None else f"{s.min:g}"

@@ -1,9 +1,13 @@
 """Read raw sensor files (CSV or Parquet) into one typed table, files in time order, the source file kept.
 
 Ingestion answers "can this file be read as readings at all": it fails on unreadable files, a missing timestamp
-column, timestamps that do not parse or mix zones, and text in a sensor column. Whether the readings are
-*good* (columns present, ranges, nulls, order, overlap, sampling) is validation's job, so a file missing a
-sensor column is read here and reported there. All timestamps are stored as naive UTC.
+column, timestamps that are missing, do not parse as stated (pipeline.timestamps) or mix zones, and text in a
+sensor column. Whether the readings are *good* (columns present, ranges, nulls, order, overlap, sampling) is
+validation's job, so a file missing a sensor column is read here and reported there. All timestamps are stored
+as naive UTC.
+Which files are read, and how (compression, comment lines, empty rows), is pipeline.raw_files' rule. The
+pipeline's own column names (`source_file`, `segment`, `interval_s`, and `timestamp` unless it is the timestamp
+column) cannot be sensors: a sensor of that name is refused, never overwritten.
 """
 
 from __future__ import annotations
@@ -15,17 +19,23 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pa_csv
-import pyarrow.parquet as pq
 
-from pipeline.contract import CONTRACT_FILE, infer_contract, load_contract, with_timestamp_column
+from pipeline.contract import (
+    CONTRACT_FILES,
+    Contract,
+    ContractError,
+    infer_contract,
+    load_contract,
+    with_timestamp_settings,
+)
+from pipeline.expectations import INTERVAL
 from pipeline.parse_cache import ParseCache
+from pipeline.raw_files import RawFileError, list_raw_files, read_table, skipped_counts
 from pipeline.readings import SOURCE_COLUMN, TIMESTAMP, RawFile, SensorReadings, fill, sensor_frame
+from pipeline.segments import SEGMENT_COLUMN
+from pipeline.timestamps import TimestampError, TimestampSettings, parse_timestamps
 
-__all__ = ["SOURCE_COLUMN", "TIMESTAMP", "IngestError", "RawFile", "SensorReadings", "read_raw_files"]
-
-RAW_SUFFIXES = (".csv", ".parquet", ".pq")
-_UTC_OFFSET = r"(?:Z|[+-]\d{2}:?\d{2})$"
+RESERVED_COLUMNS = (TIMESTAMP, SOURCE_COLUMN, SEGMENT_COLUMN, INTERVAL)  # the pipeline's own columns
 
 
 class IngestError(ValueError):
@@ -44,59 +54,11 @@ class _Part:
     first: int | None  # first reading (ns): files are ordered by it
 
 
-def list_raw_files(raw_dir: Path, pattern: str) -> list[Path]:
-    raw_dir = Path(raw_dir)
-    if not raw_dir.is_dir():
-        raise IngestError(f"raw folder {raw_dir} does not exist")
-    files = sorted(p for p in raw_dir.glob(pattern) if p.is_file() and p.suffix.lower() in RAW_SUFFIXES)
-    if not files:
-        raise IngestError(f"no CSV or Parquet file matches {pattern!r} under {raw_dir}")
-    return files
-
-
-def _read_table(path: Path, separator: str) -> pa.Table:
-    if path.suffix.lower() == ".csv":  # Arrow's multithreaded parser, types inferred per column
-        table = pa_csv.read_csv(path, parse_options=pa_csv.ParseOptions(delimiter=separator))
-    else:
-        table = pq.read_table(path)
-    names = table.column_names  # decodes the header: fails here on bytes that are not UTF-8 text
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise IngestError(f"{path}: duplicate column name(s) {dupes} in the header")
-    return table
-
-
 def _bad_values(path: Path, column: pd.Series, bad: np.ndarray, what: str) -> IngestError:
     rows = np.flatnonzero(bad)
     samples = ", ".join(repr(v) for v in column.iloc[rows[:3]])
     return IngestError(f"{path}: column {column.name!r}: {len(rows)} value(s) are not {what}, e.g. {samples} "
                        f"(first at data row {rows[0] + 1})")
-
-
-def _parse_timestamps(path: Path, column: pd.Series, timezone: str) -> pd.Series:
-    """Naive UTC timestamps. Values without an offset are in `timezone`; a file may not mix the two kinds."""
-    if pd.api.types.is_datetime64_any_dtype(column):
-        parsed = column
-    else:
-        text = column.astype("string").str.strip()
-        has_offset = text.str.contains(_UTC_OFFSET, regex=True, na=False).to_numpy()
-        if has_offset.any() and not has_offset.all():
-            a, b = text.iloc[int(np.argmax(has_offset))], text.iloc[int(np.argmin(has_offset))]
-            raise IngestError(f"{path}: column {column.name!r} mixes timestamps with and without a UTC offset "
-                              f"(e.g. {a!r} and {b!r}); write every timestamp in one form")
-        try:
-            parsed = pd.to_datetime(text, format="ISO8601", utc=bool(has_offset.any()))
-        except (ValueError, TypeError):
-            parsed = pd.to_datetime(text, errors="coerce", format="mixed", utc=bool(has_offset.any()))
-        bad = (parsed.isna() & text.notna()).to_numpy() | text.isna().to_numpy()
-        if bad.any():
-            raise _bad_values(path, column, bad, "timestamps")
-    if parsed.dt.tz is None:
-        try:
-            parsed = parsed.dt.tz_localize(timezone, ambiguous="raise", nonexistent="raise")
-        except (ValueError, TypeError) as exc:  # a local time that a DST change skips or repeats
-            raise IngestError(f"{path}: column {column.name!r}: {exc} in time zone {timezone}") from None
-    return parsed.dt.tz_convert("UTC").dt.tz_localize(None).astype("datetime64[ns]")
 
 
 def _to_float(path: Path, column: pd.Series) -> np.ndarray:
@@ -126,19 +88,20 @@ def _floats(path: Path, name: str, column: pa.ChunkedArray | np.ndarray) -> pa.C
     return _to_float(path, column.to_pandas().rename(name))
 
 
-def _parse(path: Path, separator: str, ts_column: str, timezone: str) -> pa.Table:
+def _parse(path: Path, separator: str, timestamps: TimestampSettings) -> pa.Table:
     """The file as read, its timestamp column parsed to naive UTC (what the parse cache keeps)."""
-    table = _read_table(path, separator)
+    table = read_table(path, separator)
+    ts_column = timestamps.column
     if ts_column not in table.column_names:
         raise IngestError(f"{path}: no timestamp column {ts_column!r} (columns: {table.column_names[:10]}); "
                           f"check timestamp_column and the separator {separator!r}")
     if table.num_rows == 0:
-        raise IngestError(f"{path}: no data rows (header only)")
-    column = table.column(ts_column)
-    if pa.types.is_timestamp(column.type) and column.type.tz is None and timezone == "UTC":
-        parsed = column.cast(pa.timestamp("ns"))  # already naive UTC: no pandas round trip
-    else:
-        parsed = pa.array(_parse_timestamps(path, column.to_pandas().rename(ts_column), timezone).to_numpy())
+        empty = skipped_counts(table)[0]
+        raise IngestError(f"{path}: no data rows ({f'only {empty} empty row(s)' if empty else 'header only'})")
+    try:
+        parsed = parse_timestamps(table.column(ts_column), timestamps)
+    except TimestampError as exc:
+        raise IngestError(f"{path}: {exc}") from None
     return table.set_column(table.column_names.index(ts_column), ts_column, parsed)
 
 
@@ -156,8 +119,8 @@ def _reduce(path: Path, name: str, table: pa.Table, ts_column: str, sensors: lis
         fill(block[j], _floats(path, c, table.column(c)))
     columns = {c: block[floats.index(c)] if c in floats else table.column(c) for c in keep}
     timestamps = table.column(ts_column)
-    return _Part(path, RawFile(name, table.num_rows, tuple(names)), timestamps, columns, numeric,
-                 pc.min(timestamps).value)
+    info = RawFile(name, table.num_rows, tuple(names), skipped_counts(table)[0])
+    return _Part(path, info, timestamps, columns, numeric, pc.min(timestamps).value)
 
 
 def _median_interval_s(timestamps: list[pa.ChunkedArray]) -> float | None:
@@ -195,6 +158,25 @@ def _assemble(parts: list[_Part], sensors: list[str]) -> tuple[pd.DataFrame, tup
                         [TIMESTAMP, *sensors, SOURCE_COLUMN]), infos
 
 
+def _contract(raw_dir: Path, configured: Path | None) -> Contract | None:
+    """The configured contract (which must exist), else sensors.yaml or sensors.yml in the raw folder."""
+    if configured is not None:
+        return load_contract(configured)
+    found = [raw_dir / n for n in CONTRACT_FILES if (raw_dir / n).is_file()]
+    if len(found) > 1:
+        raise ContractError(f"{raw_dir}: both {found[0].name} and {found[1].name}: keep one contract")
+    return load_contract(found[0]) if found else None
+
+
+def _refuse_reserved(contract: Contract) -> None:
+    taken = [s for s in contract.names if s in RESERVED_COLUMNS]
+    if taken:
+        fix = ("rename the column in the files, or list it in exclude_columns so that it is not a sensor"
+               if contract.inferred else "rename the sensor in the contract and the files")
+        raise IngestError(f"{contract.source}: sensor(s) {taken} have a name the pipeline uses for its own "
+                          f"columns {list(RESERVED_COLUMNS)}: {fix}")
+
+
 def read_raw_files(
     raw_dir: Path,
     pattern: str = "**/*",
@@ -204,50 +186,76 @@ def read_raw_files(
     contract_path: Path | None = None,
     cache_dir: Path | None = None,
     log=lambda msg: None,
+    timestamp_format: str | None = None,
+    timestamp_unit: str | None = None,
 ) -> SensorReadings:
-    """All matching files as one table, and the contract (`contract_path`, else `sensors.yaml` in raw_dir,
-    else inferred). `timestamp_column`, when given, overrides the contract's. With `cache_dir`, files
-    unchanged since an earlier read are taken from the parse cache instead of being parsed again."""
+    """All matching files as one table, and the contract (`contract_path`, which must exist, else
+    sensors.yaml/.yml in raw_dir, else inferred). `timestamp_column`, `timestamp_format` and `timestamp_unit`,
+    when given, override the contract's. With `cache_dir`, files unchanged since an earlier read are taken
+    from the parse cache instead of being parsed again. Files not read are logged and listed on the result."""
     raw_dir = Path(raw_dir)
-    files = list_raw_files(raw_dir, pattern)
-    contract_path = Path(contract_path) if contract_path else raw_dir / CONTRACT_FILE
-    contract = load_contract(contract_path) if contract_path.is_file() else None
-    if contract is not None:
-        contract = with_timestamp_column(contract, timestamp_column)
-    ts_column = contract.timestamp_column if contract else (timestamp_column or TIMESTAMP)
-    timezone = contract.timezone if contract else "UTC"
-    non_sensors = {ts_column, *exclude_columns, *(contract.labels if contract else ())}
+    contract_path = Path(contract_path) if contract_path else None
+    try:
+        listing = list_raw_files(raw_dir, pattern, known=(*(raw_dir / n for n in CONTRACT_FILES),
+                                                          *([contract_path] if contract_path else [])))
+    except RawFileError as exc:
+        raise IngestError(str(exc)) from None
+    for name, why in listing.skipped:
+        log(f"not read: {name}: {why}")
+    contract = _contract(raw_dir, contract_path)
+    base = contract or Contract(sensors=(), source="inferred")
+    base = with_timestamp_settings(base, timestamp_column, timestamp_format, timestamp_unit)
+    try:
+        timestamps = TimestampSettings(base.timestamp_column, base.timezone, base.timestamp_format,
+                                       base.timestamp_unit, base.ambiguous_times)
+    except TimestampError as exc:
+        raise IngestError(f"timestamp settings: {exc}") from None
+    contract = base if contract else None
+    non_sensors = {timestamps.column, *exclude_columns, *(contract.labels if contract else ())}
 
     cache = ParseCache(cache_dir)
     parts = []
-    for path in files:
-        name = str(path.relative_to(raw_dir))
-        key = cache.key(path, (separator, ts_column, timezone))
-        try:
-            table = cache.get(key)
-            if table is None:
-                table = _parse(path, separator, ts_column, timezone)
-                cache.put(key, table)
-                log(f"read {name}: {table.num_rows} rows, {table.num_columns} columns")
-            parts.append(_reduce(path, name, table, ts_column, contract.names if contract else None, non_sensors))
-        except (pa.ArrowException, OSError, ValueError) as exc:  # ValueError covers UnicodeDecodeError
-            if isinstance(exc, IngestError):
-                raise
-            raise IngestError(f"{path}: cannot be read ({str(exc).strip().splitlines()[0]})") from None
-        del table  # only the reduced columns stay
+    for path in listing.files:
+        parts.append(_read_one(path, raw_dir, separator, timestamps, cache, contract, non_sensors, log))
         pa.default_memory_pool().release_unused()
     cache.prune()
     if cache.hits:
-        log(f"{cache.hits} of {len(files)} file(s) unchanged since the last read: taken from the parse cache")
+        log(f"{cache.hits} of {len(listing.files)} file(s) unchanged since the last read: taken from the parse "
+            "cache")
+    if cache.problem:
+        log(f"the parse cache could not be written ({cache.problem}): files will be parsed again next time")
 
     if contract is None:
         columns = list(dict.fromkeys(c for p in parts for c in p.info.columns if c not in non_sensors))
         numeric = [c for c in columns if any(c in p.numeric for p in parts)]
         period = _median_interval_s([p.timestamps for p in parts])
-        contract = infer_contract(numeric, [c for c in columns if c not in numeric], ts_column, period)
+        contract = infer_contract(numeric, [c for c in columns if c not in numeric], timestamps.column, period)
+        contract = with_timestamp_settings(contract, None, timestamp_format, timestamp_unit)
     # Excluded columns are labels too: known, not sensors, never reported as unexpected.
     contract = replace(contract, labels=tuple(dict.fromkeys([*contract.labels, *exclude_columns])))
     if not contract.sensors:
         raise IngestError(f"{raw_dir}: no sensor columns (no numeric column besides {sorted(non_sensors)})")
+    _refuse_reserved(contract)
     frame, infos = _assemble(parts, contract.names)
-    return SensorReadings(frame, contract, infos)
+    return SensorReadings(frame, contract, infos, skipped_files=tuple(listing.skipped))
+
+
+def _read_one(path: Path, raw_dir: Path, separator: str, timestamps: TimestampSettings, cache: ParseCache,
+              contract: Contract | None, non_sensors: set[str], log) -> _Part:
+    """One file, parsed (or taken from the parse cache) and reduced to what the frame keeps."""
+    name = str(path.relative_to(raw_dir))
+    try:
+        key = cache.key(path, (separator, timestamps))
+        table = cache.get(key)
+        if table is None:
+            table = _parse(path, separator, timestamps)
+            cache.put(key, table)
+            empty, comments = skipped_counts(table)
+            skipped = "".join([f"; skipped {comments} comment line(s)" if comments else "",
+                               f"; dropped {empty} empty row(s)" if empty else ""])
+            log(f"read {name}: {table.num_rows} rows, {table.num_columns} columns{skipped}")
+        return _reduce(path, name, table, timestamps.column, contract.names if contract else None, non_sensors)
+    except (IngestError, RawFileError) as exc:
+        raise IngestError(str(exc)) from None
+    except (pa.ArrowException, OSError, ValueError) as exc:  # ValueError covers UnicodeDecodeError
+        raise IngestError(f"{path}: cannot be read ({str(exc).strip().splitlines()[0]})") from None

@@ -21,9 +21,10 @@ class ParseCache:
         self.folder = Path(folder) if folder else None
         self.used: set[str] = set()
         self.hits = 0
+        self.problem: str | None = None  # why entries could not be written (the cache is an optimisation)
 
     def key(self, path: Path, settings: tuple) -> str:
-        st = path.stat()
+        st = Path(path).stat()
         text = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{settings!r}"
         return hashlib.sha256(text.encode()).hexdigest()[:32]
 
@@ -40,19 +41,24 @@ class ParseCache:
         return table
 
     def put(self, key: str, table: pa.Table) -> None:
-        if self.folder is None:
+        if self.folder is None or self.problem:
             return
-        self.folder.mkdir(parents=True, exist_ok=True)
         tmp = self.folder / f".{key}.tmp-{uuid.uuid4().hex}"
         try:
+            self.folder.mkdir(parents=True, exist_ok=True)
             repeating = [f.name for f in table.schema if not (pa.types.is_floating(f.type) or
                                                               pa.types.is_timestamp(f.type))]
             pq.write_table(table, tmp, use_dictionary=repeating)  # dictionaries of readings cost time for little
             os.replace(tmp, self.folder / f"{key}.parquet")
-        except (OSError, ValueError, pa.ArrowException):  # a table Parquet cannot hold is simply not cached
+        except OSError as exc:  # read-only or full: reading goes on without the cache
+            self.problem = f"{self.folder}: {exc.strerror or exc}"
+        except (ValueError, pa.ArrowException):  # a table Parquet cannot hold is simply not cached
             pass
         finally:
-            tmp.unlink(missing_ok=True)
+            try:
+                tmp.unlink(missing_ok=True)
+            except OSError:
+                pass
 
     def prune(self) -> None:
         """Drop entries not used by this read (files deleted or changed since)."""
@@ -60,4 +66,7 @@ class ParseCache:
             return
         for entry in self.folder.glob("*.parquet"):
             if entry.stem not in self.used:
-                entry.unlink(missing_ok=True)
+                try:
+                    entry.unlink(missing_ok=True)
+                except OSError:  # read-only: stale entries stay, and are never used
+                    pass

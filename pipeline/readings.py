@@ -35,6 +35,7 @@ class RawFile:
     name: str  # path relative to the raw folder
     rows: int
     columns: tuple[str, ...]
+    empty_rows: int = 0  # rows with every field empty, dropped when read
 
 
 def sensor_frame(values: np.ndarray, sensors: list[str], others: dict, columns: list[str],
@@ -129,11 +130,12 @@ class SensorReadings:
     `column` and `sensor_chunks` stream from it without loading the whole frame."""
 
     def __init__(self, frame: pd.DataFrame | None, contract: Contract, files: tuple[RawFile, ...] = (),
-                 parquet: pq.ParquetFile | None = None):
+                 parquet: pq.ParquetFile | None = None, skipped_files: tuple[tuple[str, str], ...] = ()):
         if frame is None and parquet is None:
             raise ValueError("SensorReadings needs a frame or a Parquet file")
         self._frame, self._parquet = frame, parquet
         self.contract, self.files = contract, tuple(files)
+        self.skipped_files = skipped_files  # (file, why) of the raw folder's files not read; not stored
 
     @classmethod
     def stored(cls, path: Path, contract: Contract, files: tuple[RawFile, ...]) -> SensorReadings:
@@ -222,4 +224,5 @@ class SensorReadings:
 
     @staticmethod
     def files_from_json(text: str) -> tuple[RawFile, ...]:
-        return tuple(RawFile(f["name"], f["rows"], tuple(f["columns"])) for f in json.loads(text))
+        return tuple(RawFile(f["name"], f["rows"], tuple(f["columns"]), f.get("empty_rows", 0))
+                     for f in json.loads(text))

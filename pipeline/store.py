@@ -40,6 +40,8 @@ class StorageError(RuntimeError):
 
 def storage_error(path: Path, exc: OSError) -> StorageError:
     reason = exc.strerror or str(exc)
+    if exc.filename and str(exc.filename) != str(path):
+        reason += f": {exc.filename}"
     if exc.errno == errno.ENOSPC:
         try:
             free = shutil.disk_usage(Path(path).parent if Path(path).parent.exists() else Path(path).anchor).free

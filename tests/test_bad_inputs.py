@@ -16,7 +16,14 @@ import pytest
 
 from pipeline.ingest import read_raw_files
 from pipeline.validate import validate_readings
-from tests.helpers import latest_latents, make_sample_root, materialize, materialized_keys, published_latents
+from tests.helpers import (
+    TINY_RUN_CONFIG,
+    latest_latents,
+    make_sample_root,
+    materialize,
+    materialized_keys,
+    published_latents,
+)
 
 DAY = "machine01_2026-11-02.csv"
 STAGES = ["raw_readings", "validated_readings", "training_windows"]
@@ -63,6 +70,31 @@ def with_gap_policy_fail(raw: Path) -> None:
     rewrite(raw, lambda f: f.drop(index=range(200, 220), inplace=True))
 
 
+def day_first_dates(f: pd.DataFrame) -> None:
+    f["timestamp"] = pd.to_datetime(f["timestamp"]).dt.strftime("%d/%m/%Y %H:%M:%S")  # 02/11/2026: 2 Nov
+
+
+def epoch_seconds(f: pd.DataFrame) -> None:
+    f["timestamp"] = pd.to_datetime(f["timestamp"]).dt.as_unit("s").astype("int64")
+
+
+def in_local_time(day: str, timezone: str):
+    """The day's readings relabelled as local times of a DST change day in `timezone`."""
+    def apply(raw: Path):
+        contract_edit("timezone: UTC ", f"timezone: {timezone} ")(raw)
+        rewrite(raw, lambda f: f.__setitem__("timestamp", (pd.Timestamp(day) + pd.to_timedelta(
+            np.arange(len(f)) * 60, unit="s")).astype(str)))
+    return apply
+
+
+def sensor_renamed(old: str, new: str):
+    def apply(raw: Path):
+        contract_edit(f"  {old}:", f"  {new}:")(raw)
+        for day in raw.glob("*.csv"):
+            edit_text(raw, lambda t: t.replace(old, new, 1), day.name)
+    return apply
+
+
 def keep_few_rows(raw: Path) -> None:
     rewrite(raw, lambda f: f.drop(index=range(5, len(f)), inplace=True), "machine01_2026-11-01.csv")
     rewrite(raw, lambda f: f.drop(index=range(6, len(f)), inplace=True))
@@ -94,7 +126,7 @@ CASES = {
     "truncated last line": (lambda raw: edit_text(raw, lambda t: t.rstrip("\n")[:-40]), "raw_readings",
                             ["cannot be read", "columns"]),
     "unparseable timestamps": (lambda raw: rewrite(raw, set_value("timestamp", 5, "2026-13-45 25:00:00")),
-                               "raw_readings", ["timestamp", "not timestamps", "2026-13-45"]),
+                               "raw_readings", ["timestamp", "not ISO 8601 timestamps", "2026-13-45"]),
     "mixed time zones": (lambda raw: rewrite(raw, set_value("timestamp", 9, "2026-11-02 00:09:00+01:00")),
                          "raw_readings", ["mixes timestamps with and without a UTC offset"]),
     "out-of-range value": (lambda raw: rewrite(raw, set_value("motor_current", 100, 250.0)), "validated_readings",
@@ -112,9 +144,55 @@ CASES = {
     "gap with on_gap fail": (with_gap_policy_fail, "validated_readings", ["gaps longer than 180 s"]),
     "invalid contract": (contract_edit("{unit: A, min: 0, max: 80}", "{unit: A, min: 90, max: 80}"),
                          "raw_readings", ["sensors.yaml", "motor_current", "min 90.0 is greater than max 80.0"]),
+    "empty timestamp": (lambda raw: rewrite(raw, set_value("timestamp", 30, None)), "raw_readings",
+                        ["column 'timestamp'", "1 row(s) without a timestamp", "data row 31"]),
+    "day-first dates": (lambda raw: rewrite(raw, day_first_dates), "raw_readings",
+                        ["not ISO 8601 timestamps", "'02/11/2026 00:00:00'", "never guessed", "timestamp_format"]),
+    "epoch numbers without a unit": (lambda raw: rewrite(raw, epoch_seconds), "raw_readings",
+                                     ["holds numbers", "1793577600", "timestamp_unit"]),
+    "local time repeated by DST": (in_local_time("2026-10-25", "Europe/Berlin"), "raw_readings",
+                                   ["repeat", "Europe/Berlin", "ambiguous_times"]),
+    "local time skipped by DST": (in_local_time("2026-03-29", "Europe/Berlin"), "raw_readings",
+                                  ["2026-03-29 02:00:00", "does not exist in Europe/Berlin"]),
+    "year 2300": (lambda raw: rewrite(raw, set_value("timestamp", 7, "2300-01-01 00:00:00")), "raw_readings",
+                  ["'2300-01-01 00:00:00'", "outside 1677-09-22 to 2262-04-11", "data row 8"]),
+    "1e308 in a sensor without a range": (
+        lambda raw: (contract_edit("{unit: A, min: 0, max: 80}", "{unit: A}")(raw),
+                     rewrite(raw, set_value("motor_current", 5, 1e308))),
+        "validated_readings", ["motor_current", "beyond ±3.4e38", "float32", "1e+308"]),
+    "1e200 in a sensor without a range": (
+        lambda raw: (contract_edit("{unit: A, min: 0, max: 80}", "{unit: A}")(raw),
+                     rewrite(raw, set_value("motor_current", 5, 1e200))),
+        "validated_readings", ["motor_current", "beyond ±3.4e38", "1e+200"]),
+    "configured contract missing": (lambda raw: None, "raw_readings", ["contract", "nowhere.yaml",
+                                                                      "does not exist"]),
+    "two contracts": (lambda raw: shutil.copy(raw / "sensors.yaml", raw / "sensors.yml"), "raw_readings",
+                      ["both sensors.yaml and sensors.yml", "keep one contract"]),
+    "sensor named segment": (sensor_renamed("flow_rate", "segment"), "raw_readings",
+                             ["sensors.yaml", "'segment'", "the pipeline uses for its own columns"]),
+    "sensor named source_file": (sensor_renamed("flow_rate", "source_file"), "raw_readings",
+                                 ["'source_file'", "the pipeline uses for its own columns"]),
+    "sensor named interval_s": (sensor_renamed("flow_rate", "interval_s"), "raw_readings",
+                                ["'interval_s'", "the pipeline uses for its own columns"]),
+    "sensor named NO, unquoted": (sensor_renamed("flow_rate", "NO"), "raw_readings",
+                                  ["sensors.yaml", "False is not text", "quote it"]),
+    "absolute pattern": (lambda raw: None, "raw_readings", ["pattern", "is an absolute path", "relative"]),
+    "raw_dir is a file": (lambda raw: None, "raw_readings", ["is a file, not a folder"]),
 }
+# settings of raw_readings for the cases that need them ({raw} is the raw folder)
+SETTINGS = {"configured contract missing": {"contract": "{raw}/nowhere.yaml"},
+            "absolute pattern": {"pattern": "{raw}/*.csv"},
+            "raw_dir is a file": {"raw_dir": "{raw}/" + DAY}}
 FILE_NAMED = {"overlapping files": "machine01_late_export.csv", "corrupt Parquet": "machine01_2026-11-03.parquet",
-              "invalid contract": "sensors.yaml"}
+              "invalid contract": "sensors.yaml", "configured contract missing": "nowhere.yaml",
+              "two contracts": "raw", "sensor named segment": "sensors.yaml",
+              "sensor named source_file": "sensors.yaml", "sensor named interval_s": "sensors.yaml",
+              "sensor named NO, unquoted": "sensors.yaml", "absolute pattern": "raw"}
+
+
+def run_config(case: str, raw: Path) -> dict:
+    settings = {k: v.format(raw=raw) for k, v in SETTINGS.get(case, {}).items()}
+    return {"ops": {**TINY_RUN_CONFIG["ops"], "raw_readings": {"config": settings}}}
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +212,7 @@ def test_bad_input_stops_the_run_and_names_file_and_problem(case, good_root, tmp
     written_before = latest_latents(root).read_bytes()
     breaker(root / "raw")
 
-    result = materialize(root)
+    result = materialize(root, run_config=run_config(case, root / "raw"))
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     assert failure.step_key == stage

@@ -49,7 +49,7 @@ def test_inferred_sensors_are_numeric_in_some_file_and_empty_where_a_file_lacks_
 
 @pytest.mark.parametrize("content, problem", [
     ("timestamp,a\n2026-01-01 00:00:00,1\n2026-01-01 00:00:01,oops\n", "column 'a': 1 value(s) are not numbers"),
-    ("timestamp,a\n2026-01-01 00:00:00,1\nyesterday,2\n", "column 'timestamp': 1 value(s) are not timestamps"),
+    ("timestamp,a\n2026-01-01 00:00:00,1\nyesterday,2\n", "column 'timestamp': 1 value(s) are not ISO 8601 timestamps, e.g. 'yesterday'"),
     ("timestamp;a\n2026-01-01 00:00:00;1\n", "no timestamp column 'timestamp'"),
     ("timestamp,a\n", "no data rows"),
     ("", "cannot be read"),

@@ -11,9 +11,9 @@ def test_sample_passes_every_expectation(data_root):
     readings = read_raw_files(data_root / "raw")
     report = validate_readings(readings)
     assert report.success and report.files == 2 and report.rows == 2880 and not report.warnings
-    # per file: 3 timestamp rules + sampling period + 5 per sensor (exists, numeric, not null, finite, range);
-    # plus one overlap check between the two files
-    assert report.expectations_run == 2 * (4 + 5 * 9) + 1
+    # per file: 4 timestamp rules (exists, not null, unique, increasing) + sampling period + 5 per sensor
+    # (exists, numeric, not null, finite, range); plus one overlap check between the two files
+    assert report.expectations_run == 2 * (5 + 5 * 9) + 1
 
 
 def test_failures_name_file_column_problem_and_first_bad_timestamp(data_root):
