@@ -11,6 +11,7 @@ from pipeline.latents import LatentTable, encode_windows, latent_columns, latent
 from pipeline.model import TrainedAutoencoder
 from pipeline.plots import hours_since_start, latent_scatter_png
 from pipeline.quality import TrainingFacts, dimension_stats, judge_latents
+from pipeline.store import StorageError
 from pipeline.windows import TrainingWindows
 
 ALIVE_CHECK = "latent_dimensions_alive"
@@ -80,7 +81,10 @@ def latent_quality_checks(context: dg.AssetCheckExecutionContext, latent_vectors
     versions = data_root.versions
     own = versions.find(context.run.run_id)
     if versions.holds(own, "latent_vectors"):
-        versions.audit(own, verdict.passed, verdict.explanation())
+        try:
+            versions.audit(own, verdict.passed, verdict.explanation())
+        except StorageError as exc:  # unrecorded, the version can never be published: say why
+            raise dg.Failure(description=f"the audit of version {own.name} could not be recorded: {exc}") from None
     else:
         context.log.warning("this run wrote no latents: the verdict on the latest ones is not recorded on "
                             "any version (only the run that wrote a version audits it)")

@@ -7,7 +7,7 @@ from pydantic import Field
 from assets.latents import latent_vectors
 from assets.metadata import GROUP, OWNERS, stage_tags
 from assets.resources import DataRoot
-from pipeline.store import LATENTS_FILE
+from pipeline.store import LATENTS_FILE, StorageError
 from pipeline.versions import PUBLISHED, PublishError
 
 CODE_VERSION = "1"  # bump when what this module computes changes (assets/metadata.py)
@@ -34,7 +34,7 @@ def published_latents(context: dg.AssetExecutionContext, config: PublishedLatent
                                      "latent_vectors in the same run (e.g. --select 'latent_vectors*')")
     try:
         outcome = versions.publish(version, config.keep_versions, required=PUBLISHED_ASSETS)
-    except PublishError as exc:
+    except (PublishError, StorageError) as exc:
         raise dg.Failure(description=str(exc)) from None
     latents = versions.root / PUBLISHED / "latent_vectors" / LATENTS_FILE
     if outcome.published:

@@ -10,7 +10,7 @@ from assets.metadata import GROUP, OWNERS, frame_table, stage_tags
 from assets.resources import DataRoot
 from pipeline.readings import SensorReadings
 from pipeline.segments import segment_summary
-from pipeline.store import atomic_write_text
+from pipeline.store import StorageError, atomic_write_text
 from pipeline.validate import Finding, finish_validated, validate_readings
 
 CODE_VERSION = "1"  # bump when what this module computes changes (assets/metadata.py)
@@ -35,7 +35,10 @@ def validated_readings(context: dg.AssetExecutionContext, config: ValidatedReadi
         report = validate_readings(raw_readings, config.engine, log=context.log.info)
     except ValueError as exc:
         raise dg.Failure(description=f"validated_readings config: {exc}") from None
-    report_path = atomic_write_text(data_root.path_of("reports", "validation.json"), report.to_json())
+    try:
+        report_path = atomic_write_text(data_root.path_of("reports", "validation.json"), report.to_json())
+    except StorageError as exc:
+        raise dg.Failure(description=f"the validation report could not be written: {exc}") from None
     for w in report.warnings:
         context.log.warning(f"{w.file}, column {w.column!r}: {w.problem}")
     common = {"report": dg.MetadataValue.path(str(report_path)), "expectations_run": report.expectations_run,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import shutil
 import uuid
 from dataclasses import asdict
@@ -42,13 +43,14 @@ def storage_error(path: Path, exc: OSError) -> StorageError:
     reason = exc.strerror or str(exc)
     if exc.filename and str(exc.filename) != str(path):
         reason += f": {exc.filename}"
-    if exc.errno == errno.ENOSPC:
+    code = exc.errno or next((int(m) for m in re.findall(r"\[errno (\d+)\]", reason)), None)  # Arrow's I/O errors
+    if code == errno.ENOSPC:
         try:
             free = shutil.disk_usage(Path(path).parent if Path(path).parent.exists() else Path(path).anchor).free
             reason += f" ({free / 2**20:.0f} MB free there)"
         except OSError:
             pass
-    elif exc.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
+    elif code in (errno.EACCES, errno.EROFS, errno.EPERM):
         reason += " (is the data root writable?)"
     return StorageError(f"cannot write {path}: {reason}; what was there before is unchanged")
 

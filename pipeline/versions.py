@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from pipeline.store import MANIFEST, atomic_write_text
+from pipeline.store import MANIFEST, atomic_write_text, storage_error
 
 VERSIONS = "versions"
 PUBLISHED = "published"
@@ -190,8 +190,12 @@ class VersionStore:
             if current is not None and current.name > folder.name:
                 return Publication(folder, False, current)
             tmp = self.root / f".{PUBLISHED}.tmp-{uuid.uuid4().hex}"
-            os.symlink(os.path.relpath(folder, self.root), tmp)
-            os.replace(tmp, self.root / PUBLISHED)  # rename(2) is atomic: readers see the old or the new version
+            try:
+                os.symlink(os.path.relpath(folder, self.root), tmp)
+                os.replace(tmp, self.root / PUBLISHED)  # rename(2) is atomic: readers see the old or the new one
+            except OSError as exc:
+                tmp.unlink(missing_ok=True)
+                raise storage_error(self.root / PUBLISHED, exc) from None
             self._advance(folder, "published")
             return Publication(folder, True, folder, self._prune(keep, folder))
 

@@ -1,5 +1,6 @@
 """In-process materialisation of the real chain on small sample files."""
 
+import numpy as np
 import pandas as pd
 
 from tests.helpers import (
@@ -111,3 +112,19 @@ def test_duplicate_dimension_warns_without_blocking_then_a_dead_one_blocks_publi
     rows = {r.data["dimension"]: r.data for r in check.metadata["dimensions"].value.records}
     assert rows["z_1"]["zero_fraction"] == 1.0 and rows["z_1"]["std"] == 0.0 and not rows["z_1"]["active"]
     assert rows["z_0"]["std"] > 0
+
+
+def test_non_finite_latents_block_publishing(data_root):
+    assert materialize(data_root).success
+    published = published_latents(data_root).read_bytes()
+
+    def nan_into_z1(kernel, bias):  # e.g. a model whose training diverged
+        kernel[:, 1] = np.nan
+    edit_latent_layer(data_root, nan_into_z1)
+
+    result = materialize(data_root, selection="latent_vectors*", run_config={})
+    assert not result.success and materialized_keys(result) == {"latent_vectors"}
+    check = checks(result)["latent_dimensions_alive"]
+    assert not check.passed and check.metadata["non_finite"].value is True
+    assert "Non-finite values (NaN or infinite): z_1 in 2858 of 2858 windows" in check.description
+    assert published_latents(data_root).read_bytes() == published

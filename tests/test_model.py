@@ -8,7 +8,7 @@ from pipeline.latents import encode_windows, latent_table
 from pipeline.model import TrainingConfig, build_autoencoder
 from pipeline.store import load_artifact, save_artifact
 from pipeline.synthetic import SENSORS, generate
-from pipeline.train import WindowBatches, evenly_spaced, train_autoencoder
+from pipeline.train import TrainingDiverged, WindowBatches, evenly_spaced, train_autoencoder
 from pipeline.windows import gather_windows, make_training_windows
 
 
@@ -45,6 +45,14 @@ def test_bad_training_config_is_explained():
         TrainingConfig(latent_dim=0)
     with pytest.raises(ValueError, match=r"windows_per_epoch must be 0 \(all\) or positive, got -1"):
         TrainingConfig(windows_per_epoch=-1)
+
+
+def test_training_that_diverges_stops_with_a_clear_failure():
+    # float32 readings of 1e30, unscaled: the squared error in their units overflows on the first batch
+    values = np.random.default_rng(0).normal(1e30, 1e29, size=(400, 3))
+    huge = make_training_windows(values, np.arange(400), ["a", "b", "c"], window_length=10, scaling="none")
+    with pytest.raises(TrainingDiverged, match=r"loss became non-finite at epoch 1, batch 1 \(loss (inf|nan)\)"):
+        train_autoencoder(huge, TrainingConfig(epochs=3, units=4, batch_size=64))
 
 
 def test_training_is_seeded_and_stops_early(windows):

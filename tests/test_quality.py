@@ -105,3 +105,20 @@ def test_stats_and_correlations_of_a_known_matrix():
 def test_empty_latents_are_an_error():
     with pytest.raises(ValueError, match="non-empty"):
         judge_latents(np.zeros((0, 3)))
+
+
+def test_non_finite_latents_or_errors_fail_and_say_why():
+    z = healthy()
+    z[[3, 9, 27], 1] = np.nan
+    z[5, 2] = np.inf
+    errors = np.ones(len(z))
+    errors[7] = np.nan
+    verdict = judge_latents(z, TrainingFacts("default", "zscore"), reconstruction_errors=errors)
+    assert not verdict.passed and [f.kind for f in verdict.errors] == ["non_finite"]
+    assert verdict.summary()["non_finite"] and verdict.dead == []
+    text = verdict.explanation()
+    assert "z_1 in 3 of 500 windows" in text and "z_2 in 1 of 500 windows" in text
+    assert "reconstruction_error in 1 of 500 windows" in text and "diverged" in text
+    only_errors = judge_latents(healthy(), reconstruction_errors=errors)
+    assert not only_errors.passed and "reconstruction_error in 1 of 500" in only_errors.explanation()
+    assert judge_latents(healthy(), reconstruction_errors=np.ones(500)).passed

@@ -70,6 +70,15 @@ def test_constant_sensor_is_centred_not_divided_by_zero():
     assert fit_scaler(values, "none").apply(values)[5, 1] == 5
 
 
+def test_statistics_that_are_not_finite_are_refused_not_used():
+    values = np.c_[np.arange(100.0), np.arange(100.0)]
+    values[10, 1] = 1e200  # its square overflows: the spread would be infinite and the sensor look constant
+    with pytest.raises(ValueError, match="cannot scale b: the mean or spread of the training span is not finite"):
+        make_training_windows(values, np.arange(100), ["a", "b"], 10)
+    with pytest.raises(ValueError, match="a reading without a timestamp reached windowing"):
+        make_training_windows(values[:, :1], np.r_[np.arange(99), -2**63].astype("datetime64[ns]"), ["a"], 10)
+
+
 def test_windows_are_a_view_and_batches_are_exact():
     values = series()
     view = window_view(values, 10)
