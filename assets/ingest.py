@@ -8,27 +8,37 @@ from pydantic import Field
 
 from assets.metadata import GROUP, OWNERS, frame_table, stage_tags
 from assets.resources import DataRoot
-from pipeline.contract import CONTRACT_FILE, ContractError
-from pipeline.ingest import IngestError, read_raw_files
+from pipeline.contract import CONTRACT_FILES, ContractError
+from pipeline.ingest import IngestError, IngestSettings, read_raw_files
 from pipeline.readings import SensorReadings
 
 CODE_VERSION = "2"  # bump when what this module computes changes (assets/metadata.py)
 
 
+_D = IngestSettings  # defaults live in one place: the core's settings
+
+
 class RawReadingsConfig(dg.Config):
     raw_dir: str | None = Field(None, description="Folder of raw CSV/Parquet files; unset means <data root>/raw")
-    pattern: str = Field("**/*", description="Glob, relative to raw_dir, of the files to read (.csv, .parquet)")
-    contract: str | None = Field(None, description=f"Sensor contract (YAML); unset means {CONTRACT_FILE} in "
-                                                   "raw_dir if there is one, else sensors are inferred")
-    timestamp_column: str | None = Field(None, description="Timestamp column in the raw files; unset means "
-                                                           "the contract's, else 'timestamp'")
-    timestamp_format: str | None = Field(None, description="strptime format of the timestamps, e.g. "
-                                         "'%d/%m/%Y %H:%M:%S'; unset means the contract's, else ISO 8601 only "
+    pattern: str = Field(_D.pattern, description="Glob, relative to raw_dir, of the files to read (.csv, "
+                                                 ".csv.gz/.bz2/.zst/.lz4, .parquet, .pq); hidden files are never read")
+    contract: str | None = Field(_D.contract, description=f"Sensor contract (YAML), which must exist; unset means "
+                                                          f"{' or '.join(CONTRACT_FILES)} in raw_dir if there is "
+                                                          "one, else sensors are inferred")
+    timestamp_column: str | None = Field(_D.timestamp_column, description="Timestamp column in the raw files; "
+                                         "unset means the contract's, else 'timestamp'")
+    timestamp_format: str | None = Field(_D.timestamp_format, description="strptime format of the timestamps, "
+                                         "e.g. '%d/%m/%Y %H:%M:%S'; unset means the contract's, else ISO 8601 only "
                                          "(dates are never guessed)")
-    timestamp_unit: str | None = Field(None, description="Unit of epoch-number timestamps: s, ms, us or ns; "
-                                       "unset means the contract's (numbers are refused without one)")
-    separator: str = Field(",", description="CSV field separator, e.g. ';'")
-    exclude_columns: list[str] = Field([], description="Columns that are not sensors (labels, ids)")
+    timestamp_unit: str | None = Field(_D.timestamp_unit, description="Unit of epoch-number timestamps: s, ms, us "
+                                       "or ns; unset means the contract's (numbers are refused without one)")
+    separator: str = Field(_D.separator, description="CSV field separator, e.g. ';'")
+    exclude_columns: list[str] = Field(list(_D.exclude_columns), description="Columns that are not sensors "
+                                                                             "(labels, ids)")
+
+    def settings(self) -> IngestSettings:
+        return IngestSettings(**{**self.model_dump(exclude={"raw_dir"}),
+                                 "exclude_columns": tuple(self.exclude_columns)})
 
 
 @dg.asset(group_name=GROUP, kinds={"pandas", "parquet"}, code_version=CODE_VERSION, owners=OWNERS,
@@ -39,10 +49,8 @@ def raw_readings(context: dg.AssetExecutionContext, config: RawReadingsConfig,
                  data_root: DataRoot) -> SensorReadings:
     raw_dir = Path(config.raw_dir) if config.raw_dir else data_root.raw_dir
     try:
-        readings = read_raw_files(raw_dir, config.pattern, config.timestamp_column, config.separator,
-                                  tuple(config.exclude_columns), config.contract,
-                                  cache_dir=data_root.path_of("cache", "parsed_files"), log=context.log.info,
-                                  timestamp_format=config.timestamp_format, timestamp_unit=config.timestamp_unit)
+        readings = read_raw_files(raw_dir, config.settings(), data_root.path_of("cache", "parsed_files"),
+                                  log=context.log.info)
     except (IngestError, ContractError) as exc:
         raise dg.Failure(description=str(exc)) from None
     for note in readings.contract.notes:

@@ -7,7 +7,7 @@ from pydantic import Field
 
 from assets.metadata import GROUP, OWNERS, frame_table, image, stage_tags
 from assets.resources import PINNED, VERSIONED, DataRoot
-from pipeline.latents import LatentTable, encode_windows, latent_columns, latent_table
+from pipeline.latents import EncodingSettings, LatentTable, encode_windows, latent_columns, latent_table
 from pipeline.model import TrainedAutoencoder
 from pipeline.plots import hours_since_start, latent_scatter_png
 from pipeline.quality import TrainingFacts, dimension_stats, judge_latents
@@ -20,7 +20,7 @@ CODE_VERSION = "2"  # bump when what this module computes changes (assets/metada
 
 
 class LatentVectorsConfig(dg.Config):
-    batch_size: int = Field(4096, description="Windows encoded per batch (bounds memory)")
+    batch_size: int = Field(EncodingSettings.batch_size, description="Windows encoded per batch (bounds memory)")
 
 
 @dg.asset(group_name=GROUP, kinds={"parquet"}, metadata={VERSIONED: True}, code_version=CODE_VERSION,
@@ -29,7 +29,8 @@ class LatentVectorsConfig(dg.Config):
           ins={"autoencoder": dg.AssetIn(metadata={PINNED: True}), "training_windows": dg.AssetIn()},
           description="The latent space: one row per window, window_start, window_end, z_0..z_{k-1}, "
                       "reconstruction_error. Plots of the space, coloured by time and by reconstruction error, "
-                      "and per-dimension statistics are on the materialisation. Written, checked or not, into this run's version folder "
+                      "and per-dimension statistics are on the materialisation. Written, checked or not, into "
+                      "this run's version folder "
                       "`<data root>/versions/<version>/latent_vectors/latents.parquet`.")
 def latent_vectors(context: dg.AssetExecutionContext, config: LatentVectorsConfig,
                    autoencoder: TrainedAutoencoder, training_windows: TrainingWindows) -> LatentTable:

@@ -8,15 +8,15 @@ from assets.latents import latent_vectors
 from assets.metadata import GROUP, OWNERS, stage_tags
 from assets.resources import DataRoot
 from pipeline.store import LATENTS_FILE, StorageError
-from pipeline.versions import PUBLISHED, PublishError
+from pipeline.versions import PUBLISHED, PublishError, PublishSettings
 
 CODE_VERSION = "1"  # bump when what this module computes changes (assets/metadata.py)
 PUBLISHED_ASSETS = ("autoencoder", "latent_vectors")  # what a published version holds
 
 
 class PublishedLatentsConfig(dg.Config):
-    keep_versions: int = Field(5, description="Version folders to keep; older ones are deleted, never the "
-                                              "published one nor one a run may still be writing")
+    keep_versions: int = Field(PublishSettings.keep_versions, description="Version folders to keep; older ones are "
+                               "deleted, never the published one nor one a run may still be writing")
 
 
 @dg.asset(group_name=GROUP, kinds={"parquet"}, deps=[latent_vectors], code_version=CODE_VERSION, owners=OWNERS,

@@ -7,7 +7,7 @@ from pydantic import Field
 
 from assets.metadata import GROUP, OWNERS, image, stage_tags
 from assets.resources import VERSIONED
-from pipeline.model import TrainedAutoencoder, TrainingConfig
+from pipeline.model import Architecture, TrainedAutoencoder, TrainingConfig
 from pipeline.windows import TrainingWindows
 
 CODE_VERSION = "2"  # bump when what this module computes changes (assets/metadata.py)
@@ -16,8 +16,9 @@ _D = TrainingConfig  # defaults live in one place: the core's TrainingConfig
 
 
 class AutoencoderConfig(dg.Config):
-    architecture: str = Field(_D.architecture, description="'default' (tanh LSTMs, linear latent layer) or "
-                                                           "'seed' (the classic relu architecture)")
+    architecture: Architecture = Field(Architecture(_D.architecture),
+                                       description="'default' (tanh LSTMs, linear latent layer) or 'seed' (the "
+                                                   "classic relu architecture)")
     latent_dim: int = Field(_D.latent_dim, description="Size of the latent space")
     units: int = Field(_D.units, description="LSTM width of the default architecture")
     epochs: int = Field(_D.epochs, description="Maximum epochs; early stopping may end sooner")
@@ -47,18 +48,17 @@ def autoencoder(context: dg.AssetExecutionContext, config: AutoencoderConfig,
         raise dg.Failure(description=f"autoencoder config: {exc}") from None
     t0 = time.monotonic()
     try:
-        model, history = train_autoencoder(training_windows, training, log=context.log.info)
+        trained = train_autoencoder(training_windows, training, log=context.log.info)
     except TrainingDiverged as exc:
         raise dg.Failure(description=str(exc)) from None
-    trained = TrainedAutoencoder(model, training, history, training_windows.sensors,
-                                 training_windows.window_length, training_windows.scaler)
+    history = trained.history
     seconds = round(time.monotonic() - t0, 1)
     context.log.info(f"trained in {seconds} s: {history['epochs_run']} epoch(s), best {history['best_epoch']}")
     final = {"final_training_loss": history["loss"][-1]}
     if "val_loss" in history:
         final["final_validation_loss"] = history["val_loss"][-1]
     context.add_output_metadata({
-        **trained.summary(), **final, "training_seconds": seconds, "parameters": int(model.count_params()),
+        **trained.summary(), **final, "training_seconds": seconds, "parameters": int(trained.model.count_params()),
         "loss_curve": image(loss_curve_png(history), "loss curve"),
         "config": dg.MetadataValue.json(config.model_dump()),
     })

@@ -11,14 +11,14 @@ from assets.resources import DataRoot
 from pipeline.readings import SensorReadings
 from pipeline.segments import segment_summary
 from pipeline.store import StorageError, atomic_write_text
-from pipeline.validate import Finding, finish_validated, validate_readings
+from pipeline.validate import Engine, Finding, ValidationSettings, interpolate_and_segment, validate_readings
 
 CODE_VERSION = "1"  # bump when what this module computes changes (assets/metadata.py)
 
 
 class ValidatedReadingsConfig(dg.Config):
-    engine: str = Field("fast", description="'fast': every expectation vectorised, GX reports the failures; "
-                                            "'gx': GX evaluates every expectation (slower, same verdict)")
+    engine: Engine = Field(Engine(ValidationSettings.engine), description="'fast': every expectation vectorised, "
+                           "GX reports the failures; 'gx': GX evaluates every expectation (slower, same verdict)")
 
 
 def _table(findings: list[Finding]) -> dg.MetadataValue:
@@ -33,7 +33,7 @@ def validated_readings(context: dg.AssetExecutionContext, config: ValidatedReadi
                        raw_readings: SensorReadings) -> SensorReadings:
     try:
         report = validate_readings(raw_readings, config.engine, log=context.log.info)
-    except ValueError as exc:
+    except (TypeError, ValueError) as exc:
         raise dg.Failure(description=f"validated_readings config: {exc}") from None
     try:
         report_path = atomic_write_text(data_root.path_of("reports", "validation.json"), report.to_json())
@@ -44,14 +44,14 @@ def validated_readings(context: dg.AssetExecutionContext, config: ValidatedReadi
     common = {"report": dg.MetadataValue.path(str(report_path)), "expectations_run": report.expectations_run,
               "warnings": _table(report.warnings)}
     if not report.success:
-        raise dg.Failure(description=f"{report.summary()}\n\n{report.to_markdown()}",
+        raise dg.Failure(description=f"{report.headline()}\n\n{report.to_markdown()}",
                          metadata={**common, "failures": _table(report.failures),
                                    "failed_expectations": len(report.failures)})
-    context.log.info(report.summary())
-    validated = finish_validated(raw_readings)
+    context.log.info(report.headline())
+    validated = interpolate_and_segment(raw_readings)
     segments = segment_summary(validated.frame)
     context.add_output_metadata({**common, "files": report.files, "rows": report.rows, "segments": len(segments),
                                  "failed_expectations": len(report.failures), "warning_count": len(report.warnings),
                                  "engine": report.engine,
-                                 "contract": raw_readings.contract.source, "summary": report.summary()})
+                                 "contract": raw_readings.contract.source, "summary": report.headline()})
     return validated

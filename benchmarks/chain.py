@@ -34,7 +34,7 @@ STAGES = ("raw_readings", "validated_readings", "training_windows", "autoencoder
 def run_config(raw_dir: Path, stride: int, epochs: int) -> dict:
     return {"ops": {
         "raw_readings": {"config": {"raw_dir": str(raw_dir)}},
-        "training_windows": {"config": {"window_length": 30, "stride": stride}},
+        "training_windows": {"config": {"stride": stride}},
         "autoencoder": {"config": {"epochs": epochs, "windows_per_epoch": 0}},
     }}
 
@@ -43,15 +43,13 @@ def plain(raw_dir: Path, root: Path, stride: int, epochs: int) -> None:
     """The stages as the assets call them, in one process, every artifact written as the IO manager does."""
     from pipeline.ingest import read_raw_files
     from pipeline.latents import encode_windows, latent_table
-    from pipeline.model import TrainedAutoencoder, TrainingConfig
+    from pipeline.model import TrainingConfig
     from pipeline.plots import hours_since_start, latent_scatter_png, loss_curve_png
     from pipeline.quality import TrainingFacts, judge_latents
-    from pipeline.readings import TIMESTAMP
-    from pipeline.segments import SEGMENT_COLUMN, segment_bounds
     from pipeline.store import atomic_write_text, save_artifact
     from pipeline.train import train_autoencoder
-    from pipeline.validate import finish_validated, validate_readings
-    from pipeline.windows import make_training_windows
+    from pipeline.validate import interpolate_and_segment, validate_readings
+    from pipeline.windows import WindowSettings, windows_from_readings
 
     stages, t = {}, time.perf_counter()
 
@@ -67,23 +65,21 @@ def plain(raw_dir: Path, root: Path, stride: int, epochs: int) -> None:
     done("raw_readings")
     report_ = validate_readings(readings)
     atomic_write_text(root / "reports" / "validation.json", report_.to_json())
-    assert report_.success, report_.summary()
-    validated = finish_validated(readings)
+    assert report_.success, report_.headline()
+    validated = interpolate_and_segment(readings)
     del readings
     save_artifact(validated, root / "store" / "validated_readings")
     done("validated_readings")
-    windows = make_training_windows(validated.sensor_chunks, validated.column(TIMESTAMP), validated.sensors, 30,
-                                    stride, 0.2, "zscore", segment_bounds(validated.column(SEGMENT_COLUMN)))
+    windows = windows_from_readings(validated, WindowSettings(stride=stride))
     del validated
     save_artifact(windows, root / "store" / "training_windows")
     done("training_windows")
     config = TrainingConfig(epochs=epochs, windows_per_epoch=0)
-    model, history = train_autoencoder(windows, config)
-    save_artifact(TrainedAutoencoder(model, config, history, windows.sensors, 30, windows.scaler),
-                  root / "versions" / "plain" / "autoencoder")
-    loss_curve_png(history)
+    trained = train_autoencoder(windows, config)
+    save_artifact(trained, root / "versions" / "plain" / "autoencoder")
+    loss_curve_png(trained.history)
     done("autoencoder")
-    enc = encode_windows(model, windows)
+    enc = encode_windows(trained.model, windows)
     table = latent_table(windows, enc)
     save_artifact(table, root / "versions" / "plain" / "latent_vectors")
     latent_scatter_png(enc.z, hours_since_start(table.window_start), "hours", "by time")

@@ -3,7 +3,7 @@
 For the CSV and the Parquet copy of N rows of the sample machine (9 sensors, daily files), each measured in a
 fresh process (wall time, peak RSS), median of --repeat runs:
 
-- ours: `read_raw_files` + `validate_readings` + `finish_validated` + `save_artifact` (the readings Parquet);
+- ours: `read_raw_files` + `validate_readings` + `interpolate_and_segment` + `save_artifact` (the readings Parquet);
 - naive: `pd.read_csv` / `pd.read_parquet` per file, `pd.to_datetime`, `pd.concat`, then the same validation,
   finishing and writing, so the difference is ingestion (and what ingestion's frame costs downstream).
 
@@ -49,7 +49,7 @@ def step(method: str, folder: Path, out: Path) -> None:
     """One measured run: read, validate, finish, write; phase times and the RSS after reading."""
     from pipeline.ingest import read_raw_files
     from pipeline.store import save_artifact
-    from pipeline.validate import finish_validated, validate_readings
+    from pipeline.validate import interpolate_and_segment, validate_readings
 
     t0 = time.perf_counter()
     readings = read_raw_files(folder) if method == "ours" else _naive_readings(folder)
@@ -57,12 +57,12 @@ def step(method: str, folder: Path, out: Path) -> None:
     rss_read = rss_mb()
     validation = validate_readings(readings)
     t2 = time.perf_counter()
-    validated = finish_validated(readings)
+    validated = interpolate_and_segment(readings)
     t3 = time.perf_counter()
     save_artifact(validated, out / "validated_readings")
     t4 = time.perf_counter()
     if not validation.success:
-        sys.exit(f"validation failed: {validation.summary()}")
+        sys.exit(f"validation failed: {validation.headline()}")
     report(rows=len(readings.frame), read_s=t1 - t0, validate_s=t2 - t1, finish_s=t3 - t2, write_s=t4 - t3,
            rss_after_read_mb=round(rss_read, 1))
 

@@ -24,7 +24,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np
 
-from pipeline.ingest import read_raw_files
+from pipeline.ingest import IngestSettings, read_raw_files
 from pipeline.latents import encode_windows
 from pipeline.model import TrainingConfig
 from pipeline.quality import TrainingFacts, judge_latents
@@ -57,15 +57,16 @@ DATASETS = [
 
 
 def load(ds: Dataset):
-    readings = read_raw_files(ds.folder, pattern=ds.pattern, timestamp_column=ds.timestamp_column,
-                              separator=ds.separator, exclude_columns=ds.exclude)
+    readings = read_raw_files(ds.folder, IngestSettings(pattern=ds.pattern, timestamp_column=ds.timestamp_column,
+                                                        separator=ds.separator, exclude_columns=ds.exclude))
     frame = readings.frame
     return frame[readings.sensors].to_numpy(np.float64), frame[TIMESTAMP].to_numpy(), readings.sensors
 
 
 def run_one(windows, config: TrainingConfig) -> dict:
     t0 = time.monotonic()
-    model, history = train_autoencoder(windows, config)
+    trained = train_autoencoder(windows, config)
+    model, history = trained.model, trained.history
     enc = encode_windows(model, windows)
     val = enc.validation
     errors = enc.errors
@@ -116,7 +117,7 @@ def main() -> None:
                           f"warn={r['warn']} zeros={fmt_zero(r['zero'])} max_std={r['max_std']:.3g} "
                           f"val_mae={r['val_mae']:.4f} pr={r['pr']:.2f} epochs={r['epochs']} "
                           f"{r['seconds']:.0f}s (total {time.monotonic() - t_start:.0f}s)", flush=True)
-                rows.append((ds, scaling, arch, len(sensors), len(windows.starts), runs))
+                rows.append((ds, scaling, arch, len(sensors), len(windows.index.starts), runs))
 
     print("\n| data | scaling | architecture | runs with a dead dimension | check ERROR / WARN | "
           "zero fraction per dimension, each run | max latent std | validation MAE, median (runs) | "

@@ -18,5 +18,5 @@ if __name__ == "__main__":
         values, timestamps, sensors = load(ds)
         w = make_training_windows(values, timestamps, sensors, window_length=30, stride=ds.stride,
                                   validation_fraction=0.2, scaling="zscore")
-        x = gather_windows(w.values, w.split.validation_starts, w.window_length)
+        x = gather_windows(w.values, w.index.validation_starts, w.index.window_length)
         print(f"| {ds.name} | {np.abs(x - x.mean(axis=1, keepdims=True)).mean():.4f} | {np.abs(x).mean():.4f} |")

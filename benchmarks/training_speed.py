@@ -46,8 +46,8 @@ def naive(rows: int) -> None:
     w = load_windows(rows)
     keras.utils.set_random_seed(0)
     t0 = time.perf_counter()
-    x_train = np.array([w.values[s : s + WINDOW] for s in w.split.train_starts])  # every window copied
-    x_val = np.array([w.values[s : s + WINDOW] for s in w.split.validation_starts])
+    x_train = np.array([w.values[s : s + WINDOW] for s in w.index.train_starts])  # every window copied
+    x_val = np.array([w.values[s : s + WINDOW] for s in w.index.validation_starts])
     model = build_seed_autoencoder(WINDOW, len(SENSORS), 3, NAIVE["learning_rate"])
     t_fit = time.perf_counter()
     fit = model.fit(x_train, x_train, batch_size=NAIVE["batch_size"], epochs=NAIVE["epochs"],
@@ -55,7 +55,8 @@ def naive(rows: int) -> None:
     fit_s = time.perf_counter() - t_fit
     report(training_s=time.perf_counter() - t0, val_mae=fit.history["val_loss"][-1],
            val_curve=[round(v, 4) for v in fit.history["val_loss"]], train_windows=len(x_train),
-           windows_per_s=NAIVE["epochs"] * len(x_train) / fit_s, window_array_mb=(x_train.nbytes + x_val.nbytes) / 2**20)
+           windows_per_s=NAIVE["epochs"] * len(x_train) / fit_s,
+           window_array_mb=(x_train.nbytes + x_val.nbytes) / 2**20)
 
 
 def ours(rows: int, target: float, overrides: dict) -> None:
@@ -75,10 +76,10 @@ def ours(rows: int, target: float, overrides: dict) -> None:
                 reached.update(s=time.perf_counter() - t0, epoch=epoch + 1, val_mae=logs["val_mae"])
                 self.model.stop_training = True
 
-    _, history = train_autoencoder(w, config, callbacks=[StopAtTarget()])
+    history = train_autoencoder(w, config, callbacks=[StopAtTarget()]).history
     report(reached_s=reached.get("s"), reached_epoch=reached.get("epoch"), reached_val_mae=reached.get("val_mae"),
            best_val_mae=min(history["val_mae"]), total_s=time.perf_counter() - t0,
-           windows_seen=history["epochs_run"] * min(config.windows_per_epoch or 10**12, len(w.split.train_starts)),
+           windows_seen=history["epochs_run"] * min(config.windows_per_epoch or 10**12, len(w.index.train_starts)),
            config=config.to_dict())
 
 
@@ -93,7 +94,7 @@ def throughput(rows: int, batch_size: int, overrides: dict) -> None:
     config = TrainingConfig(batch_size=batch_size, **overrides)
     keras.utils.set_random_seed(0)
     model = build_autoencoder(config, WINDOW, len(SENSORS))
-    data = WindowBatches(w.values, w.split.train_starts, WINDOW, batch_size, shuffle=True, sample=20_000)
+    data = WindowBatches(w.values, w.index.train_starts, WINDOW, batch_size, shuffle=True, sample=20_000)
     model.fit(data, epochs=1, verbose=0)
     t0 = time.perf_counter()
     model.fit(data, epochs=1, verbose=0)

@@ -28,34 +28,32 @@ import numpy as np
 
 from benchmarks.harness import PROJECT, median_of, peak_rss_mb, python_step, ratio, report, rss_mb, run_step
 from benchmarks.machine_data import SENSOR_COUNT, machine_files
+from pipeline.windows import WindowSettings
 
-WINDOW = 30
+WINDOW = WindowSettings.window_length  # the pipeline's default
 
 
 def prepared(rows: int, data_dir: Path) -> Path:
     """The validated readings artifact of `rows` rows (made once)."""
     from pipeline.ingest import read_raw_files
     from pipeline.store import save_artifact
-    from pipeline.validate import finish_validated
+    from pipeline.validate import interpolate_and_segment
 
     folder = data_dir / f"validated_{rows}"
     if not (folder / "manifest.json").is_file():
         raw = machine_files(rows, data_dir, fmt="parquet")
-        save_artifact(finish_validated(read_raw_files(raw)), folder)
+        save_artifact(interpolate_and_segment(read_raw_files(raw)), folder)
     return folder
 
 
 def windowing_ours(folder: Path, stride: int, out: Path) -> None:
-    from pipeline.readings import TIMESTAMP
-    from pipeline.segments import SEGMENT_COLUMN, segment_bounds
     from pipeline.store import load_artifact, save_artifact
-    from pipeline.windows import make_training_windows
+    from pipeline.windows import WindowSettings, windows_from_readings
 
     before = rss_mb()
     t0 = time.perf_counter()
     readings = load_artifact(folder)
-    w = make_training_windows(readings.sensor_chunks, readings.column(TIMESTAMP), readings.sensors, WINDOW, stride,
-                              0.2, "zscore", segment_bounds(readings.column(SEGMENT_COLUMN)))
+    w = windows_from_readings(readings, WindowSettings(window_length=WINDOW, stride=stride))
     save_artifact(w, out)
     report(stage_s=time.perf_counter() - t0, rss_before_mb=before, added_mb=peak_rss_mb() - before,
            rows=len(w.values), windows=w.summary()["windows"])
@@ -107,7 +105,7 @@ def export_naive(windows_dir: Path, out: Path) -> None:
     model = build_autoencoder(TrainingConfig(), WINDOW, len(w.sensors))
     before = rss_mb()
     t0 = time.perf_counter()
-    starts = w.starts
+    starts = w.index.starts
     x = np.array([w.values[s : s + WINDOW] for s in starts])
     encoder = keras.Model(model.inputs, model.get_layer(LATENT_LAYER).output)
     z = encoder.predict(x, verbose=0)
@@ -157,7 +155,8 @@ def main() -> None:
     naive = measure("--step", "windowing_naive", "--stride", args.stride)
     print(f"\nwindowing + scaling, stride {args.stride}, medians of {args.repeat}; raw float32 array of {args.rows:,} "
           f"rows: {raw_mb:.0f} MB\n")
-    print("| windowing | rows | windows | seconds | peak RSS MB | added MB | added / raw float32 |\n|---|---|---|---|---|---|---|")
+    print("| windowing | rows | windows | seconds | peak RSS MB | added MB | added / raw float32 |\n"
+          "|---|---|---|---|---|---|---|")
     for name, r in (("ours", ours), ("naive (3-D window array)", naive)):
         raw = r["rows"] * SENSOR_COUNT * 4 / 2**20
         print(f"| {name} | {r['rows']:,} | {r['windows']:,} | {r['stage_s']:.1f} | {r['peak_rss_mb']:.0f} | "

@@ -61,7 +61,7 @@ def _bad_values(path: Path, column: pd.Series, bad: np.ndarray, what: str) -> In
                        f"(first at data row {rows[0] + 1})")
 
 
-def _to_float(path: Path, column: pd.Series) -> np.ndarray:
+def _parse_numbers(path: Path, column: pd.Series) -> np.ndarray:
     if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
         return column.to_numpy(dtype="float64", na_value=np.nan)
     numbers = pd.to_numeric(column, errors="coerce")
@@ -79,13 +79,13 @@ def _is_numeric(kind: pa.DataType) -> bool:
         return False
 
 
-def _floats(path: Path, name: str, column: pa.ChunkedArray | np.ndarray) -> pa.ChunkedArray | np.ndarray:
+def _as_float64(path: Path, name: str, column: pa.ChunkedArray | np.ndarray) -> pa.ChunkedArray | np.ndarray:
     """A sensor column as float64: numeric types cast by Arrow (no copy for float64), text parsed by pandas."""
     if isinstance(column, np.ndarray) or column.type == pa.float64():
         return column
     if _is_numeric(column.type):
         return column.cast(pa.float64(), safe=False)  # like numpy: large integers may round
-    return _to_float(path, column.to_pandas().rename(name))
+    return _parse_numbers(path, column.to_pandas().rename(name))
 
 
 def _parse(path: Path, separator: str, timestamps: TimestampSettings) -> pa.Table:
@@ -116,7 +116,7 @@ def _reduce(path: Path, name: str, table: pa.Table, ts_column: str, sensors: lis
     floats = [c for c in keep if sensors is not None or c in numeric]
     block = np.empty((len(floats), table.num_rows))
     for j, c in enumerate(floats):
-        fill(block[j], _floats(path, c, table.column(c)))
+        fill(block[j], _as_float64(path, c, table.column(c)))
     columns = {c: block[floats.index(c)] if c in floats else table.column(c) for c in keep}
     timestamps = table.column(ts_column)
     info = RawFile(name, table.num_rows, tuple(names), skipped_counts(table)[0])
@@ -150,7 +150,7 @@ def _assemble(parts: list[_Part], sensors: list[str]) -> tuple[pd.DataFrame, tup
             if column is None:
                 values[j, pos:end] = np.nan
             else:
-                fill(values[j, pos:end], _floats(part.path, s, column))
+                fill(values[j, pos:end], _as_float64(part.path, s, column))
         pos, part = end, None
         pa.default_memory_pool().release_unused()  # Arrow's allocator keeps freed memory unless asked
     source = pd.Categorical.from_codes(codes, categories=[f.name for f in infos])
@@ -177,24 +177,28 @@ def _refuse_reserved(contract: Contract) -> None:
                           f"columns {list(RESERVED_COLUMNS)}: {fix}")
 
 
-def read_raw_files(
-    raw_dir: Path,
-    pattern: str = "**/*",
-    timestamp_column: str | None = None,
-    separator: str = ",",
-    exclude_columns: tuple[str, ...] = (),
-    contract_path: Path | None = None,
-    cache_dir: Path | None = None,
-    log=lambda msg: None,
-    timestamp_format: str | None = None,
-    timestamp_unit: str | None = None,
-) -> SensorReadings:
-    """All matching files as one table, and the contract (`contract_path`, which must exist, else
-    sensors.yaml/.yml in raw_dir, else inferred). `timestamp_column`, `timestamp_format` and `timestamp_unit`,
-    when given, override the contract's. With `cache_dir`, files unchanged since an earlier read are taken
-    from the parse cache instead of being parsed again. Files not read are logged and listed on the result."""
+@dataclass(frozen=True)
+class IngestSettings:
+    """How a raw folder is read (the defaults of the `raw_readings` asset, whose folder is set apart)."""
+
+    pattern: str = "**/*"  # glob relative to the raw folder
+    contract: str | None = None  # the contract's path (must exist); None: sensors.yaml/.yml there, else inferred
+    timestamp_column: str | None = None  # None: the contract's, else 'timestamp'
+    timestamp_format: str | None = None  # None: the contract's, else ISO 8601 only
+    timestamp_unit: str | None = None  # None: the contract's (numbers are refused without one)
+    separator: str = ","
+    exclude_columns: tuple[str, ...] = ()  # columns that are not sensors (labels, ids)
+
+
+def read_raw_files(raw_dir: Path, settings: IngestSettings = IngestSettings(), cache_dir: Path | None = None,
+                   log=lambda msg: None) -> SensorReadings:
+    """All matching files as one table, and the contract. The timestamp settings, where given, override the
+    contract's. With `cache_dir`, files unchanged since an earlier read are taken from the parse cache instead
+    of being parsed again. Files not read are logged and listed on the result."""
     raw_dir = Path(raw_dir)
-    contract_path = Path(contract_path) if contract_path else None
+    pattern, separator, exclude_columns = settings.pattern, settings.separator, tuple(settings.exclude_columns)
+    timestamp_format, timestamp_unit = settings.timestamp_format, settings.timestamp_unit
+    contract_path = Path(settings.contract) if settings.contract else None
     try:
         listing = list_raw_files(raw_dir, pattern, known=(*(raw_dir / n for n in CONTRACT_FILES),
                                                           *([contract_path] if contract_path else [])))
@@ -204,7 +208,7 @@ def read_raw_files(
         log(f"not read: {name}: {why}")
     contract = _contract(raw_dir, contract_path)
     base = contract or Contract(sensors=(), source="inferred")
-    base = with_timestamp_settings(base, timestamp_column, timestamp_format, timestamp_unit)
+    base = with_timestamp_settings(base, settings.timestamp_column, timestamp_format, timestamp_unit)
     try:
         timestamps = TimestampSettings(base.timestamp_column, base.timezone, base.timestamp_format,
                                        base.timestamp_unit, base.ambiguous_times)

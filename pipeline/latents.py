@@ -22,6 +22,13 @@ LATENT_PREFIX = "z_"
 ROW_GROUP = 1 << 17  # rows per Parquet row group of the latent table
 
 
+@dataclass(frozen=True)
+class EncodingSettings:
+    """How windows are encoded (the defaults of the `latent_vectors` asset)."""
+
+    batch_size: int = 4096  # windows encoded at a time: bounds memory
+
+
 def latent_columns(frame: pd.DataFrame) -> list[str]:
     """The z_0..z_{k-1} columns of a latent table, in dimension order."""
     cols = [c for c in frame.columns if c.startswith(LATENT_PREFIX) and c[len(LATENT_PREFIX):].isdigit()]
@@ -45,7 +52,7 @@ class Encoding:
         return {s: float(e) / n if n else float("nan") for s, e in zip(sensors, total, strict=True)}
 
 
-def encode_windows(model, windows: TrainingWindows, batch_size: int = 4096,
+def encode_windows(model, windows: TrainingWindows, batch_size: int = EncodingSettings.batch_size,
                    log: Callable[[str], None] = lambda msg: None) -> Encoding:
     """Encode every window (in time order) in batches; no more than one batch of windows is in memory."""
     import keras
@@ -54,15 +61,16 @@ def encode_windows(model, windows: TrainingWindows, batch_size: int = 4096,
     # XLA: one fused program per batch shape. Measured here: 2-2.6x the windows/s of the plain graph, which
     # also runs at half speed when traced after a fit fed by a Python dataset (as in one Dagster process).
     both.compile(jit_compile=True)
-    starts = windows.starts
+    index = windows.index
+    starts = index.starts
     n, sensors = len(starts), len(windows.sensors)
     z = np.empty((n, int(both.outputs[0].shape[-1])), dtype=np.float32)
     errors = np.empty(n, dtype=np.float32)
-    validation = starts >= windows.split.split_row
+    validation = starts >= index.split_row
     sums, sums_val = np.zeros(sensors), np.zeros(sensors)
     every = max(1, n // batch_size // 10)  # about ten progress lines
     for b, i in enumerate(range(0, n, batch_size)):
-        x = gather_windows(windows.values, starts[i : i + batch_size], windows.window_length)
+        x = gather_windows(windows.values, starts[i : i + batch_size], index.window_length)
         z_batch, x_hat = both.predict_on_batch(x)
         per_sensor = np.abs(x - np.asarray(x_hat)).mean(axis=1)  # (batch, sensors)
         z[i : i + len(x)] = z_batch
@@ -103,11 +111,8 @@ class LatentTable:
             yield pa.RecordBatch.from_arrays([pa.array(a, type=f.type) for a, f in zip(arrays, schema, strict=True)],
                                              schema=schema)
 
-    def to_frame(self) -> pd.DataFrame:
-        return pa.Table.from_batches(list(self.record_batches()), schema=self.schema()).to_pandas()
-
 
 def latent_table(windows: TrainingWindows, encoding: Encoding) -> LatentTable:
-    starts = windows.starts
-    return LatentTable(windows.timestamps[starts], windows.timestamps[starts + windows.window_length - 1],
+    starts = windows.index.starts
+    return LatentTable(windows.timestamps[starts], windows.timestamps[starts + windows.index.window_length - 1],
                        encoding.z, encoding.errors)

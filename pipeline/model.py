@@ -8,14 +8,21 @@ Keras is imported inside the builders: importing TensorFlow costs seconds, and t
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from enum import StrEnum
 
-ARCHITECTURES = ("default", "seed")
+
+class Architecture(StrEnum):
+    default = "default"  # tanh LSTMs around a linear latent layer
+    seed = "seed"  # the classic relu architecture, kept to reproduce its dead dimensions
+
+
+ARCHITECTURES = tuple(Architecture)
 LATENT_LAYER = "latent"
 
 
 @dataclass(frozen=True)
 class TrainingConfig:
-    architecture: str = "default"
+    architecture: str = Architecture.default.value
     latent_dim: int = 3
     units: int = 64  # LSTM width of the default architecture; the seed one uses n_sensors, as it always did
     epochs: int = 30
@@ -30,7 +37,9 @@ class TrainingConfig:
 
     def __post_init__(self):
         if self.architecture not in ARCHITECTURES:
-            raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}")
+            raise ValueError(f"architecture must be one of {tuple(map(str, ARCHITECTURES))}, got "
+                             f"{self.architecture!r}")
+        object.__setattr__(self, "architecture", str(self.architecture))  # a plain string, from an enum too
         for name in ("latent_dim", "units", "epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -101,14 +110,18 @@ def build_autoencoder(config: TrainingConfig, window_length: int, n_sensors: int
 
 @dataclass
 class TrainedAutoencoder:
-    """A fitted model with what is needed to use it on new readings: sensors, window length, scaler."""
+    """A fitted model with what is needed to use it on new readings: its sensors and their scaler (the window
+    length is the model's input length)."""
 
     model: object  # keras.Model
     config: TrainingConfig
     history: dict
     sensors: tuple[str, ...]
-    window_length: int
     scaler: object  # pipeline.windows.Scaler
+
+    @property
+    def window_length(self) -> int:
+        return int(self.model.input_shape[1])
 
     def summary(self) -> dict:
         h = self.history

@@ -12,6 +12,8 @@ import io
 
 import numpy as np
 
+from pipeline.latents import LATENT_PREFIX
+
 FIGSIZE = (6.0, 4.0)
 DPI = 90
 MAX_SCATTER_POINTS = 5000
@@ -73,7 +75,7 @@ def project_3d(z: np.ndarray) -> tuple[np.ndarray, list[str]]:
     z = np.asarray(z, dtype=np.float64)
     k = z.shape[1]
     if k <= 3:
-        return z, [f"z_{d}" for d in range(k)]
+        return z, [f"{LATENT_PREFIX}{d}" for d in range(k)]
     centred = z - z.mean(axis=0)
     _, _, vt = np.linalg.svd(centred, full_matrices=False)
     return centred @ vt[:3].T, ["PC1", "PC2", "PC3"]

@@ -2,9 +2,9 @@
 
 ERROR (blocks everything downstream): a latent value or reconstruction error that is NaN or infinite (the
 training diverged, or the inputs overflowed), and a dimension that is zero, or constant, for every window,
-which carries no information. WARN (reported, not blocking): dimensions that are mostly zero, barely vary, duplicate another,
-or whose scale has blown up. The texts are written for a user who has not read the code, and name the likely
-cause from what is known about the training (architecture, scaling) when it is known.
+which carries no information. WARN (reported, not blocking): dimensions that are mostly zero, barely vary,
+duplicate another, or whose scale has blown up. The texts are written for a user who has not read the code,
+and name the likely cause from what is known about the training (architecture, scaling) when it is known.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+
+from pipeline.latents import LATENT_PREFIX
 
 DEAD_TOLERANCE = 1e-6  # |z| at or below this counts as zero; relu-dead units are exactly 0.0
 MOSTLY_ZERO = 0.5  # share of windows with z exactly 0 from which a (relu) unit counts as half dead
@@ -28,7 +30,7 @@ def dimension_stats(z: np.ndarray) -> pd.DataFrame:
     var = z.var(axis=0)
     total = var.sum()
     return pd.DataFrame({
-        "dimension": [f"z_{d}" for d in range(z.shape[1])],
+        "dimension": [f"{LATENT_PREFIX}{d}" for d in range(z.shape[1])],
         "min": z.min(axis=0),
         "max": z.max(axis=0),
         "mean": z.mean(axis=0),
@@ -57,7 +59,7 @@ def correlations(z: np.ndarray) -> pd.DataFrame:
         corr = np.abs(np.corrcoef(z[:, varying], rowvar=False))
         for i in range(len(varying)):
             for j in range(i + 1, len(varying)):
-                rows.append((f"z_{varying[i]}", f"z_{varying[j]}", float(corr[i, j])))
+                rows.append((f"{LATENT_PREFIX}{varying[i]}", f"{LATENT_PREFIX}{varying[j]}", float(corr[i, j])))
     frame = pd.DataFrame(rows, columns=["a", "b", "abs_correlation"])
     return frame.sort_values("abs_correlation", ascending=False, ignore_index=True)
 
@@ -71,7 +73,9 @@ class TrainingFacts:
 
 
 @dataclass
-class Finding:
+class DimensionIssue:
+    """Something wrong with latent dimensions: an error (blocks) or a warning."""
+
     kind: str  # non_finite | dead | constant | mostly_zero | inactive | duplicate | scale
     dimensions: list[str]
     text: str
@@ -83,8 +87,8 @@ class LatentVerdict:
     stats: pd.DataFrame
     pairs: pd.DataFrame  # |corr| of dimension pairs, strongest first
     participation_ratio: float
-    errors: list[Finding]  # ERROR: blocks
-    warnings: list[Finding]  # WARN: reported
+    errors: list[DimensionIssue]  # ERROR: blocks
+    warnings: list[DimensionIssue]  # WARN: reported
     facts: TrainingFacts = field(default_factory=TrainingFacts)
 
     @property
@@ -115,7 +119,7 @@ class LatentVerdict:
             "dead_dimensions": ", ".join(self.dead) or "none",
             "non_finite": self.non_finite,
             "warned_dimensions": ", ".join(sorted({d for f in self.warnings for d in f.dimensions},
-                                                  key=lambda c: int(c[2:]))) or "none",
+                                                  key=lambda c: _dimension_number(c))) or "none",
             "active_units": int(self.stats["active"].sum()),
             "participation_ratio": round(self.participation_ratio, 3),
             "max_abs_correlation": round(self.max_abs_correlation, 4),
@@ -177,7 +181,7 @@ def _pct(x: float) -> str:
     return f"{100 * x:.0f}%"
 
 
-def _non_finite(z: np.ndarray, names: list[str], errors: np.ndarray | None) -> list[Finding]:
+def _non_finite(z: np.ndarray, names: list[str], errors: np.ndarray | None) -> list[DimensionIssue]:
     """NaN or infinite latents, or reconstruction errors: every other statistic is meaningless then."""
     bad = ~np.isfinite(z)
     bad_errors = 0 if errors is None else int((~np.isfinite(np.asarray(errors, dtype=np.float64))).sum())
@@ -188,7 +192,7 @@ def _non_finite(z: np.ndarray, names: list[str], errors: np.ndarray | None) -> l
              zip(dims, np.flatnonzero(bad.any(axis=0)), strict=True)]
     if bad_errors:
         parts.append(f"reconstruction_error in {bad_errors} of {len(z)} windows")
-    return [Finding("non_finite", dims, f"Non-finite values (NaN or infinite): {', '.join(parts)}.")]
+    return [DimensionIssue("non_finite", dims, f"Non-finite values (NaN or infinite): {', '.join(parts)}.")]
 
 
 def judge_latents(z: np.ndarray, facts: TrainingFacts | None = None, tolerance: float = DEAD_TOLERANCE,
@@ -212,11 +216,11 @@ def judge_latents(z: np.ndarray, facts: TrainingFacts | None = None, tolerance: 
 
     errors = []
     if dead:
-        errors.append(Finding("dead", dead, f"Dead latent dimension(s) {', '.join(dead)}: zero "
+        errors.append(DimensionIssue("dead", dead, f"Dead latent dimension(s) {', '.join(dead)}: zero "
                                             f"(|z| <= {tolerance:g}) in all {n} windows."))
     if constant:
         values = ", ".join(f"{d} = {stats.set_index('dimension').at[d, 'mean']:.4g}" for d in constant)
-        errors.append(Finding("constant", constant, f"Constant latent dimension(s) {', '.join(constant)}: "
+        errors.append(DimensionIssue("constant", constant, f"Constant latent dimension(s) {', '.join(constant)}: "
                                                     f"the same value in all {n} windows ({values})."))
 
     out = set(dead) | set(constant)
@@ -225,26 +229,30 @@ def judge_latents(z: np.ndarray, facts: TrainingFacts | None = None, tolerance: 
     half = [d for d in names if d not in out and s.at[d, "zero_fraction"] >= MOSTLY_ZERO]
     if half:
         shares = ", ".join(f"{d} in {_pct(s.at[d, 'zero_fraction'])}" for d in half)
-        warnings.append(Finding("mostly_zero", half, f"Mostly-zero latent dimension(s): exactly 0 {shares} of "
+        warnings.append(DimensionIssue("mostly_zero", half, f"Mostly-zero latent dimension(s): exactly 0 {shares} of "
                                                      f"the {n} windows, so they tell windows apart only by "
                                                      "whether they fire (half-dead relu units)."))
     inactive = [d for d in names if d not in out and not s.at[d, "active"]]
     if inactive:
         variances = ", ".join(f"{d} {s.at[d, 'variance']:.2g}" for d in inactive)
-        warnings.append(Finding("inactive", inactive, f"Inactive latent unit(s): variance {variances}, at or "
+        warnings.append(DimensionIssue("inactive", inactive, f"Inactive latent unit(s): variance {variances}, at or "
                                                       f"below {ACTIVE_VARIANCE:g} (Burda et al. 2016), so they "
                                                       "barely move from window to window."))
     pairs = correlations(z)
     dup = pairs[pairs["abs_correlation"] >= DUPLICATE_CORRELATION]
     if len(dup):
         text = ", ".join(f"{a} and {b} (|corr| {c:.3f})" for a, b, c in dup.itertuples(index=False))
-        dims = sorted(set(dup["a"]) | set(dup["b"]), key=lambda c: int(c[2:]))
-        warnings.append(Finding("duplicate", dims, f"Near-duplicate latent dimensions: {text} move together "
+        dims = sorted(set(dup["a"]) | set(dup["b"]), key=lambda c: _dimension_number(c))
+        warnings.append(DimensionIssue("duplicate", dims, f"Near-duplicate latent dimensions: {text} move together "
                                                    f"(|corr| >= {DUPLICATE_CORRELATION}), so one of each pair "
                                                    "adds nothing."))
     big = [d for d in names if s.at[d, "std"] > SCALE_LIMIT]
     if big:
         text = ", ".join(f"{d} std {s.at[d, 'std']:.3g}" for d in big)
-        warnings.append(Finding("scale", big, f"Latent scale blow-up: {text} (above {SCALE_LIMIT:g}), so "
+        warnings.append(DimensionIssue("scale", big, f"Latent scale blow-up: {text} (above {SCALE_LIMIT:g}), so "
                                               "distances in the latent space are dominated by these dimensions."))
     return LatentVerdict(n, stats, pairs, participation_ratio(z), errors, warnings, facts or TrainingFacts())
+
+
+def _dimension_number(name: str) -> int:
+    return int(name[len(LATENT_PREFIX):])

@@ -150,10 +150,6 @@ class SensorReadings:
             self._frame, self._parquet = read_parquet(self._parquet, self.sensors), None
         return self._frame
 
-    @frame.setter
-    def frame(self, frame: pd.DataFrame) -> None:
-        self._frame, self._parquet = frame, None
-
     def with_frame(self, frame: pd.DataFrame) -> SensorReadings:
         return SensorReadings(frame, self.contract, self.files)
 

@@ -12,8 +12,10 @@ import os
 import re
 import shutil
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -23,7 +25,7 @@ from pipeline.contract import Contract
 from pipeline.latents import LatentTable
 from pipeline.model import TrainedAutoencoder, TrainingConfig
 from pipeline.readings import SensorReadings, write_parquet
-from pipeline.windows import Scaler, TrainingWindows, WindowSplit
+from pipeline.windows import Scaler, TrainingWindows, WindowIndex
 
 MANIFEST = "manifest.json"
 LATENTS_FILE = "latents.parquet"
@@ -98,21 +100,18 @@ def _load_readings(d: Path) -> SensorReadings:
 def _save_windows(w: TrainingWindows, d: Path) -> None:
     np.save(d / "values.npy", w.values)
     np.save(d / "timestamps.npy", np.asarray(w.timestamps, dtype="datetime64[ns]").view(np.int64))  # no copy
-    np.save(d / "segments.npy", w.segments)
-    meta = {"sensors": list(w.sensors), "scaler": asdict(w.scaler), "window_length": w.window_length,
-            "stride": w.stride, "split_row": w.split.split_row}
+    np.save(d / "segments.npy", w.index.segments)
+    meta = {"sensors": list(w.sensors), "scaler": asdict(w.scaler), "window_length": w.index.window_length,
+            "stride": w.index.stride, "split_row": w.index.split_row}
     (d / "windows.json").write_text(json.dumps(meta, indent=2))
 
 
 def _load_windows(d: Path) -> TrainingWindows:
     meta = json.loads((d / "windows.json").read_text())
-    segments = np.load(d / "segments.npy")
-    split = WindowSplit(segments, meta["window_length"], meta["stride"], meta["split_row"])
+    index = WindowIndex(np.load(d / "segments.npy"), meta["window_length"], meta["stride"], meta["split_row"])
     return TrainingWindows(
         np.load(d / "values.npy", mmap_mode="r"),  # memory-mapped: batches are gathered from disk pages
-        np.load(d / "timestamps.npy").view("datetime64[ns]"),
-        tuple(meta["sensors"]), _scaler(meta["scaler"]), meta["window_length"], meta["stride"], split,
-        segments,
+        np.load(d / "timestamps.npy").view("datetime64[ns]"), tuple(meta["sensors"]), _scaler(meta["scaler"]), index,
     )
 
 
@@ -134,53 +133,57 @@ def _load_model(d: Path) -> TrainedAutoencoder:
     params = json.loads((d / "params.json").read_text())
     return TrainedAutoencoder(
         keras.saving.load_model(d / MODEL_FILE), TrainingConfig(**params["config"]),
-        json.loads((d / "history.json").read_text()), tuple(params["sensors"]), params["window_length"],
-        _scaler(params["scaler"]),
+        json.loads((d / "history.json").read_text()), tuple(params["sensors"]), _scaler(params["scaler"]),
     )
 
 
-def _save_latents(table: LatentTable | pd.DataFrame, d: Path) -> None:
-    if isinstance(table, pd.DataFrame):
-        table.to_parquet(d / LATENTS_FILE, index=False)
-        return
+def _save_latents(table: LatentTable, d: Path) -> None:
     with pq.ParquetWriter(d / LATENTS_FILE, table.schema()) as writer:  # row group by row group
         for batch in table.record_batches():
             writer.write_batch(batch)
 
 
-# kind: (type, save, load, the file a user opens)
-_KINDS = {
-    "sensor_readings": (SensorReadings, _save_readings, _load_readings, "readings.parquet"),
-    "training_windows": (TrainingWindows, _save_windows, _load_windows, "windows.json"),
-    "autoencoder": (TrainedAutoencoder, _save_model, _load_model, MODEL_FILE),
-    "latent_table": ((LatentTable, pd.DataFrame), _save_latents, lambda d: pd.read_parquet(d / LATENTS_FILE), LATENTS_FILE),
+class _Kind(NamedTuple):
+    """How one type of artifact is written and read, and the file a user opens."""
+
+    type: type
+    save: Callable[[object, Path], None]
+    load: Callable[[Path], object]
+    main_file: str
+
+
+_KINDS = {  # the name is recorded in the artifact's manifest
+    "sensor_readings": _Kind(SensorReadings, _save_readings, _load_readings, "readings.parquet"),
+    "training_windows": _Kind(TrainingWindows, _save_windows, _load_windows, "windows.json"),
+    "autoencoder": _Kind(TrainedAutoencoder, _save_model, _load_model, MODEL_FILE),
+    # written from the per-window arrays; read back as the table consumers see
+    "latent_table": _Kind(LatentTable, _save_latents, lambda d: pd.read_parquet(d / LATENTS_FILE), LATENTS_FILE),
 }
 
 
 def save_artifact(obj, folder: Path) -> Path:
     """Write `obj` as a complete artifact folder at `folder`, replacing any previous one atomically.
     Returns the path of the artifact's main file (e.g. the latents Parquet)."""
-    kind = next((k for k, (cls, *_) in _KINDS.items() if isinstance(obj, cls)), None)
-    if kind is None:
+    name = next((k for k, kind in _KINDS.items() if isinstance(obj, kind.type)), None)
+    if name is None:
         raise TypeError(f"no on-disk format for {type(obj).__name__}")
     folder = Path(folder)
     tmp = folder.with_name(f".{folder.name}.tmp-{uuid.uuid4().hex}")
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp.mkdir()
-        _KINDS[kind][1](obj, tmp)
-        (tmp / MANIFEST).write_text(json.dumps({"kind": kind}))
+        _KINDS[name].save(obj, tmp)
+        (tmp / MANIFEST).write_text(json.dumps({"kind": name}))
         _swap_into_place(tmp, folder)
     except OSError as exc:
         raise storage_error(folder, exc) from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return folder / _KINDS[kind][3]
+    return folder / _KINDS[name].main_file
 
 
 def load_artifact(folder: Path):
     manifest = Path(folder) / MANIFEST
     if not manifest.is_file():
         raise ArtifactMissing(f"no complete artifact at {folder}: materialise the upstream asset first")
-    kind = json.loads(manifest.read_text())["kind"]
-    return _KINDS[kind][2](Path(folder))
+    return _KINDS[json.loads(manifest.read_text())["kind"]].load(Path(folder))

@@ -2,8 +2,8 @@
 
 The machine switches between operating regimes (idle / normal / high load) with a daily rhythm, the bearing
 temperature follows the load with a thermal lag, the grid voltage breathes over the day, and a bearing fault
-develops slowly over the middle of the recording until the bearing is replaced. That gives the latent space structure worth seeing:
-regime clusters, a daily drift and a fault trajectory.
+develops slowly over the middle of the recording until the bearing is replaced. That gives the latent space
+structure worth seeing: regime clusters, a daily drift and a fault trajectory.
 
 Regenerate the committed sample with `python -m pipeline.synthetic` (see `main`).
 """

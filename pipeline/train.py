@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 import keras
 import numpy as np
 
-from pipeline.model import TrainingConfig, build_autoencoder
+from pipeline.model import TrainedAutoencoder, TrainingConfig, build_autoencoder
 from pipeline.windows import TrainingWindows, array_chunks, fit_scaler_chunks, gather_windows
 
 PROGRESS_EVERY_S = 30.0
@@ -110,23 +110,24 @@ class _StopOnNonFiniteLoss(keras.callbacks.Callback):
 
 def train_autoencoder(windows: TrainingWindows, config: TrainingConfig,
                       log: Callable[[str], None] = lambda msg: None,
-                      callbacks: Sequence[keras.callbacks.Callback] = ()):
-    """Returns the fitted model (best weights by validation loss) and its history as plain lists."""
+                      callbacks: Sequence[keras.callbacks.Callback] = ()) -> TrainedAutoencoder:
+    """The fitted autoencoder (best weights by validation loss) with its history as plain lists, its sensors
+    and the windows' scaler: everything needed to encode new readings. Raises TrainingDiverged when the loss
+    becomes NaN or infinite."""
     keras.utils.set_random_seed(config.seed)
-    split = windows.split
+    index = windows.index
     # The model standardises with the training span's statistics, streamed: no float64 copy of the span.
-    stats = fit_scaler_chunks(array_chunks(windows.values), split.split_row, "zscore")
-    model = build_autoencoder(config, windows.window_length, len(windows.sensors), stats.mean, stats.std)
-    train = WindowBatches(windows.values, split.train_starts, windows.window_length, config.batch_size,
+    stats = fit_scaler_chunks(array_chunks(windows.values), index.split_row, "zscore")
+    model = build_autoencoder(config, index.window_length, len(windows.sensors), stats.mean, stats.std)
+    train = WindowBatches(windows.values, index.train_starts, index.window_length, config.batch_size,
                           shuffle=True, seed=config.seed, sample=config.windows_per_epoch)
-    val_starts = evenly_spaced(split.validation_starts, config.validation_windows)
-    has_val = len(val_starts) > 0
-    val = (WindowBatches(windows.values, val_starts, windows.window_length, max(config.batch_size, 1024),
-                         shuffle=False) if has_val else None)
-    monitor = "val_loss" if has_val else "loss"
+    val_starts = evenly_spaced(index.validation_starts, config.validation_windows)
+    val = (WindowBatches(windows.values, val_starts, index.window_length, max(config.batch_size, 1024),
+                         shuffle=False) if len(val_starts) else None)
+    monitor = "val_loss" if val is not None else "loss"
     stop = keras.callbacks.EarlyStopping(monitor=monitor, patience=config.patience, restore_best_weights=True)
-    log(f"training {config.architecture} autoencoder: {len(split.train_starts)} training windows "
-        f"({train.size} per epoch), validation on {len(val_starts)} of {len(split.validation_starts)}; "
+    log(f"training {config.architecture} autoencoder: {len(index.train_starts)} training windows "
+        f"({train.size} per epoch), validation on {len(val_starts)} of {len(index.validation_starts)}; "
         f"{model.count_params()} parameters")
     progress = _Progress(config.epochs, len(train), config.batch_size, log)
     guard = _StopOnNonFiniteLoss()
@@ -144,4 +145,4 @@ def train_autoencoder(windows: TrainingWindows, config: TrainingConfig,
                                "the model is not usable; check the readings of the validation span")
     best = int(np.argmin(history[monitor]))
     history.update(monitor=monitor, best_epoch=best + 1, epochs_run=len(history[monitor]))
-    return model, history
+    return TrainedAutoencoder(model, config, history, windows.sensors, windows.scaler)

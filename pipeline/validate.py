@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 
 import numpy as np
 import pandas as pd
@@ -27,7 +28,20 @@ from pipeline.expectations import (
 from pipeline.readings import TIMESTAMP, RawFile, SensorReadings, file_rows, sensor_frame
 from pipeline.segments import SEGMENT_COLUMN, assign_segments
 
-ENGINES = ("fast", "gx")
+
+class Engine(StrEnum):
+    fast = "fast"  # every expectation vectorised; GX reports the failures
+    gx = "gx"  # GX evaluates every expectation (slower, same verdict)
+
+
+ENGINES = tuple(Engine)
+
+
+@dataclass(frozen=True)
+class ValidationSettings:
+    """How readings are validated (the defaults of the `validated_readings` asset)."""
+
+    engine: str = Engine.fast.value
 
 
 @dataclass(frozen=True)
@@ -54,7 +68,8 @@ class ValidationReport:
     def success(self) -> bool:
         return not self.failures
 
-    def summary(self) -> str:
+    def headline(self) -> str:
+        """The verdict in one line."""
         if self.success:
             warn = f", {len(self.warnings)} warning(s)" if self.warnings else ""
             return (f"validation passed: {self.expectations_run} expectations on {self.rows} rows "
@@ -73,7 +88,7 @@ class ValidationReport:
         return "\n".join(lines)
 
     def to_json(self) -> str:
-        return json.dumps({"summary": self.summary(), "success": self.success,
+        return json.dumps({"summary": self.headline(), "success": self.success,
                            **{k: v for k, v in asdict(self).items()}}, indent=2, default=str)
 
 
@@ -160,10 +175,12 @@ def _overlaps(frame: pd.DataFrame, rows: dict, files: list[str]) -> list[Finding
     return out
 
 
-def validate_readings(readings: SensorReadings, engine: str = "fast", log=lambda msg: None) -> ValidationReport:
+def validate_readings(readings: SensorReadings, engine: str = ValidationSettings.engine,
+                      log=lambda msg: None) -> ValidationReport:
     """Run the contract's suite on every file and the cross-file checks; collect failures and warnings."""
     if engine not in ENGINES:
-        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+        raise ValueError(f"engine must be one of {tuple(map(str, ENGINES))}, got {engine!r}")
+    engine = str(engine)
     contract, frame = readings.contract, readings.frame
     rules = contract_rules(contract)
     gx = _GX() if engine == "gx" else None
@@ -202,7 +219,7 @@ def validate_readings(readings: SensorReadings, engine: str = "fast", log=lambda
     return report
 
 
-def finish_validated(readings: SensorReadings) -> SensorReadings:
+def interpolate_and_segment(readings: SensorReadings) -> SensorReadings:
     """Validated readings ready for windowing: allowed nulls interpolated in time within each file, and the
     continuous segment of every row (a new one at each file and each gap beyond the contract's limit)."""
     frame = readings.frame.copy(deep=False)  # copy-on-write: the readings' own frame is never changed

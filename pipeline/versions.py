@@ -43,6 +43,13 @@ TRANSITIONS = {None: ("written",), "written": ("audited", "failed"), "audited": 
 IN_PROGRESS = timedelta(days=1)  # a version still `written` this young may belong to a running run: not pruned
 
 
+@dataclass(frozen=True)
+class PublishSettings:
+    """How versions are kept (the defaults of the `published_latents` asset)."""
+
+    keep_versions: int = 5  # never the published one, nor one a run may still be writing
+
+
 class PublishError(RuntimeError):
     """A version that may not be published (failed its audit, never audited, or incomplete)."""
 

@@ -14,11 +14,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from enum import StrEnum
 from functools import cached_property
 
 import numpy as np
 
-SCALINGS = ("zscore", "none")
+from pipeline.readings import TIMESTAMP, SensorReadings
+from pipeline.segments import SEGMENT_COLUMN, segment_bounds
+
+
+class Scaling(StrEnum):
+    zscore = "zscore"  # per sensor, fit on the training span only
+    none = "none"  # raw units
+
+
+SCALINGS = tuple(Scaling)
 CHUNK_ROWS = 1 << 18
 
 Chunks = Callable[[], Iterator[np.ndarray]]  # a fresh pass over (rows, sensors) chunks, in row order
@@ -43,16 +53,13 @@ def array_chunks(values: np.ndarray, rows: int = CHUNK_ROWS) -> Chunks:
     return lambda: (values[i : i + rows] for i in range(0, len(values), rows))
 
 
-def fit_scaler(train_values: np.ndarray, method: str) -> Scaler:
-    return fit_scaler_chunks(array_chunks(train_values), len(train_values), method)
-
-
 def fit_scaler_chunks(chunks: Chunks, train_rows: int, method: str, names: list[str] | None = None) -> Scaler:
     """Mean and std of the first `train_rows` rows, merged chunk by chunk (Chan et al.) in float64. Refuses
     statistics that are not finite (a NaN, or values so large that their squares overflow), which would make
     every window NaN or a sensor look constant."""
     if method not in SCALINGS:
-        raise ValueError(f"scaling must be one of {SCALINGS}, got {method!r}")
+        raise ValueError(f"scaling must be one of {tuple(map(str, SCALINGS))}, got {method!r}")
+    method = str(method)
     n, mean, m2, seen = 0, None, None, 0
     for chunk in chunks():
         part = np.asarray(chunk[: max(train_rows - seen, 0)], dtype=np.float64)
@@ -129,43 +136,57 @@ def _check(window_length: int, stride: int) -> None:
 
 
 @dataclass(frozen=True, eq=False)  # holds arrays: compared by identity
-class WindowSplit:
-    """Training windows end before `split_row`; validation windows start at or after it."""
+class WindowIndex:
+    """Which windows there are: every `stride`-th start within each continuous segment that leaves room for
+    `window_length` rows, training windows ending before `split_row`, validation windows starting at or after
+    it. The one owner of the segments, the window length and the stride; starts are derived, never stored."""
 
-    bounds: np.ndarray
+    segments: np.ndarray  # (segments, 2) [first row, end row) of each continuous segment
     window_length: int
     stride: int
     split_row: int  # first row of the validation span
 
+    @property
+    def starts(self) -> np.ndarray:
+        """Every window, in time order (training, boundary-straddling and validation windows alike)."""
+        return window_starts(self.segments, self.window_length, self.stride)
+
     @cached_property
     def train_starts(self) -> np.ndarray:
-        return window_starts(self.bounds, self.window_length, self.stride, end_row=self.split_row)
+        return window_starts(self.segments, self.window_length, self.stride, end_row=self.split_row)
 
     @cached_property
     def validation_starts(self) -> np.ndarray:
-        return window_starts(self.bounds, self.window_length, self.stride, first_row=self.split_row)
+        return window_starts(self.segments, self.window_length, self.stride, first_row=self.split_row)
+
+    def per_segment(self) -> np.ndarray:
+        """Windows in each segment, counted without listing them."""
+        return window_counts(self.segments, self.window_length, self.stride)
 
     @property
     def counts(self) -> tuple[int, int]:
         """(training, validation) windows, counted without listing them."""
-        train = np.minimum(self.bounds, self.split_row)
-        val = np.maximum(self.bounds, self.split_row)
+        bounds = self.segments
+        train = np.minimum(bounds, self.split_row)
+        val = np.maximum(bounds, self.split_row)
         # validation windows start on the segment's stride grid at or after the split row
-        val[:, 0] = np.where(self.bounds[:, 0] >= self.split_row, self.bounds[:, 0],
-                             self.bounds[:, 0] + -(-(self.split_row - self.bounds[:, 0]) // self.stride) * self.stride)
+        val[:, 0] = np.where(bounds[:, 0] >= self.split_row, bounds[:, 0],
+                             bounds[:, 0] + -(-(self.split_row - bounds[:, 0]) // self.stride) * self.stride)
         val[:, 0] = np.minimum(val[:, 0], val[:, 1])
         return (int(window_counts(train, self.window_length, self.stride).sum()),
                 int(window_counts(val, self.window_length, self.stride).sum()))
 
 
-def split_windows(bounds: np.ndarray, window_length: int, stride: int, validation_fraction: float) -> WindowSplit:
+def index_windows(segments: np.ndarray, window_length: int, stride: int, validation_fraction: float) -> WindowIndex:
+    """The window index of the segments, split by time; refuses settings that leave no training (or, with a
+    validation fraction, no validation) window."""
     if not 0.0 <= validation_fraction < 1.0:
         raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction}")
     _check(window_length, stride)
-    bounds = np.asarray(bounds, dtype=np.int64).reshape(-1, 2)
+    bounds = np.asarray(segments, dtype=np.int64).reshape(-1, 2)
     n_rows = int(bounds[-1, 1]) if len(bounds) else 0
-    split = WindowSplit(bounds, window_length, stride, n_rows - round(n_rows * validation_fraction))
-    n_train, n_val = split.counts
+    index = WindowIndex(bounds, window_length, stride, n_rows - round(n_rows * validation_fraction))
+    n_train, n_val = index.counts
     if n_train == 0 or (validation_fraction > 0 and n_val == 0):
         longest = int((bounds[:, 1] - bounds[:, 0]).max()) if len(bounds) else 0
         raise TooFewRows(
@@ -173,7 +194,7 @@ def split_windows(bounds: np.ndarray, window_length: int, stride: int, validatio
             f"segment(s), the longest {longest} rows, give {n_train} training and {n_val} validation "
             f"windows (validation_fraction {validation_fraction}); use a shorter window_length or more data"
         )
-    return split
+    return index
 
 
 def window_view(values: np.ndarray, window_length: int) -> np.ndarray:
@@ -189,37 +210,26 @@ def gather_windows(values: np.ndarray, starts: np.ndarray, window_length: int) -
 
 @dataclass
 class TrainingWindows:
-    """The scaled series and the windows over it; what the autoencoder trains on and encodes."""
+    """The scaled series and the index of the windows over it; what the autoencoder trains on and encodes."""
 
     values: np.ndarray  # (rows, sensors) float32, scaled
     timestamps: np.ndarray  # (rows,) datetime64[ns]
     sensors: tuple[str, ...]
     scaler: Scaler
-    window_length: int
-    stride: int
-    split: WindowSplit
-    segments: np.ndarray  # (segments, 2) [first row, end row) of each continuous segment
-
-    @property
-    def starts(self) -> np.ndarray:
-        """Every window, in time order (training, boundary-straddling and validation windows alike)."""
-        return window_starts(self.segments, self.window_length, self.stride)
-
-    def windows_per_segment(self) -> np.ndarray:
-        return window_counts(self.segments, self.window_length, self.stride)
+    index: WindowIndex
 
     def summary(self) -> dict:
-        per_segment = self.windows_per_segment()
-        n_train, n_val = self.split.counts
+        per_segment = self.index.per_segment()
+        n_train, n_val = self.index.counts
         return {
             "rows": len(self.values),
-            "segments": len(self.segments),
+            "segments": len(self.index.segments),
             "segments_too_short": int((per_segment == 0).sum()),
             "windows": int(per_segment.sum()),
             "training_windows": n_train,
             "validation_windows": n_val,
-            "window_length": self.window_length,
-            "stride": self.stride,
+            "window_length": self.index.window_length,
+            "stride": self.index.stride,
             "scaling": self.scaler.method,
         }
 
@@ -241,11 +251,27 @@ def make_training_windows(
     rows = len(timestamps)
     chunks = array_chunks(values) if isinstance(values, np.ndarray) else values
     bounds = np.array([[0, rows]], dtype=np.int64) if segments is None else np.asarray(segments, np.int64)
-    split = split_windows(bounds, window_length, stride, validation_fraction)
+    index = index_windows(bounds, window_length, stride, validation_fraction)
     if np.isnat(np.asarray(timestamps, dtype="datetime64[ns]")).any():  # validation guarantees it; never trust
         raise ValueError("a reading without a timestamp reached windowing")
-    scaler = fit_scaler_chunks(chunks, split.split_row, scaling, list(sensors))
-    return TrainingWindows(
-        scale_chunks(chunks, scaler, rows, len(sensors)), np.asarray(timestamps, dtype="datetime64[ns]"),
-        tuple(sensors), scaler, window_length, stride, split, bounds,
-    )
+    scaler = fit_scaler_chunks(chunks, index.split_row, scaling, list(sensors))
+    return TrainingWindows(scale_chunks(chunks, scaler, rows, len(sensors)),
+                           np.asarray(timestamps, dtype="datetime64[ns]"), tuple(sensors), scaler, index)
+
+
+@dataclass(frozen=True)
+class WindowSettings:
+    """How readings become windows (the defaults of the `training_windows` asset)."""
+
+    window_length: int = 30  # rows per window: the time steps the LSTM sees
+    stride: int = 1  # rows between the starts of consecutive windows
+    validation_fraction: float = 0.2  # the last fraction of the rows, held out for validation
+    scaling: str = Scaling.zscore.value
+
+
+def windows_from_readings(readings: SensorReadings, settings: WindowSettings = WindowSettings()) -> TrainingWindows:
+    """Validated readings (with their segment column) as training windows, streamed: stored readings are read
+    in chunks from their Parquet file, never loaded as one frame."""
+    return make_training_windows(readings.sensor_chunks, readings.column(TIMESTAMP), readings.sensors,
+                                 settings.window_length, settings.stride, settings.validation_fraction,
+                                 settings.scaling, segment_bounds(readings.column(SEGMENT_COLUMN)))

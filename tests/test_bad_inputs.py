@@ -131,7 +131,8 @@ CASES = {
                          "raw_readings", ["mixes timestamps with and without a UTC offset"]),
     "out-of-range value": (lambda raw: rewrite(raw, set_value("motor_current", 100, 250.0)), "validated_readings",
                            ["motor_current", "values outside [0, 80] A", "250"]),
-    "too few rows": (keep_few_rows, "training_windows", ["too few rows", "windows of 12 rows", "(6 rows from 2026-11-02 00:00:00)"]),
+    "too few rows": (keep_few_rows, "training_windows", ["too few rows", "windows of 12 rows",
+                                                         "(6 rows from 2026-11-02 00:00:00)"]),
     "wrong sampling period": (lambda raw: rewrite(raw, lambda f: f.__setitem__("timestamp", (
         pd.Timestamp("2026-11-02") + pd.to_timedelta(np.arange(len(f)), unit="s")).astype(str))),
                               "validated_readings", ["sampling period differs from 60 s", "observed 1"]),

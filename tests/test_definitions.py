@@ -1,11 +1,26 @@
+import dataclasses
 import datetime as dt
+import enum
 import subprocess
 import sys
 from zoneinfo import ZoneInfo
 
 import dagster as dg
+import pytest
 
 from assets.definitions import build_definitions
+from assets.ingest import RawReadingsConfig
+from assets.latents import LatentVectorsConfig
+from assets.publish import PublishedLatentsConfig
+from assets.train import AutoencoderConfig
+from assets.validate import ValidatedReadingsConfig
+from assets.windows import TrainingWindowsConfig
+from pipeline.ingest import IngestSettings
+from pipeline.latents import EncodingSettings
+from pipeline.model import Architecture, TrainingConfig
+from pipeline.validate import Engine, ValidationSettings
+from pipeline.versions import PublishSettings
+from pipeline.windows import Scaling, WindowSettings
 from tests.helpers import PROJECT_ROOT
 
 
@@ -35,3 +50,45 @@ def test_loading_the_code_location_imports_no_heavy_library():
     run = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True,
                          timeout=120, check=True)
     assert run.stdout.strip() == ""
+
+
+def test_the_core_never_imports_dagster():
+    """The layering rule: pipeline/ is plain Python; only assets/ wires it into Dagster."""
+    modules = sorted(f"pipeline.{p.stem}" for p in (PROJECT_ROOT / "pipeline").glob("*.py") if p.stem != "__init__")
+    code = f"import sys; [__import__(m) for m in {modules!r}]; print('dagster' in sys.modules)"
+    run = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                         timeout=300, check=True)
+    assert {"pipeline.ingest", "pipeline.versions", "pipeline.train"} <= set(modules)
+    assert run.stdout.strip() == "False"
+
+
+# asset config -> the core settings it mirrors, and the fields only the asset has
+CONFIGS = {
+    RawReadingsConfig: (IngestSettings, {"raw_dir"}),
+    ValidatedReadingsConfig: (ValidationSettings, set()),
+    TrainingWindowsConfig: (WindowSettings, set()),
+    AutoencoderConfig: (TrainingConfig, set()),
+    LatentVectorsConfig: (EncodingSettings, set()),
+    PublishedLatentsConfig: (PublishSettings, set()),
+}
+
+
+def _plain(value):
+    """A config default as the core holds it: enums as their text, lists as tuples."""
+    return str(value) if isinstance(value, enum.Enum) else tuple(value) if isinstance(value, list) else value
+
+
+@pytest.mark.parametrize("config", list(CONFIGS), ids=lambda c: c.__name__)
+def test_every_asset_config_has_the_cores_fields_and_defaults(config):
+    core, own = CONFIGS[config]
+    fields = {f.name: f.default for f in dataclasses.fields(core)}
+    asset = {name: _plain(f.default) for name, f in config.model_fields.items() if name not in own}
+    assert asset == fields
+    assert all(f.description for f in config.model_fields.values())  # the launchpad explains every setting
+
+
+def test_choices_are_offered_as_choices():
+    assert AutoencoderConfig.model_fields["architecture"].annotation is Architecture
+    assert TrainingWindowsConfig.model_fields["scaling"].annotation is Scaling
+    assert ValidatedReadingsConfig.model_fields["engine"].annotation is Engine
+    assert [str(a) for a in Architecture] == ["default", "seed"] and [str(s) for s in Scaling] == ["zscore", "none"]

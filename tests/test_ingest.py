@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from pipeline.ingest import IngestError, read_raw_files
+from pipeline.ingest import IngestError, IngestSettings, read_raw_files
 from pipeline.synthetic import SENSORS
 from tests.helpers import SKAB
 
@@ -25,7 +25,8 @@ def test_reads_csv_and_parquet_in_time_order_with_source_file(data_root, tmp_pat
 def test_separator_timestamp_column_and_excluded_columns_without_contract(tmp_path):
     (tmp_path / "a.csv").write_text("when;temp;flow rate;label\n2026-01-01 00:00:00;1.5;3;0\n"
                                     "2026-01-01 00:00:01;1.6;4;1\n")
-    readings = read_raw_files(tmp_path, timestamp_column="when", separator=";", exclude_columns=("label",))
+    readings = read_raw_files(tmp_path, IngestSettings(timestamp_column="when", separator=";",
+                                                        exclude_columns=("label",)))
     assert readings.sensors == ["temp", "flow rate"] and readings.contract.inferred
     assert readings.frame["timestamp"].iloc[1] == pd.Timestamp("2026-01-01 00:00:01")
 
@@ -49,7 +50,8 @@ def test_inferred_sensors_are_numeric_in_some_file_and_empty_where_a_file_lacks_
 
 @pytest.mark.parametrize("content, problem", [
     ("timestamp,a\n2026-01-01 00:00:00,1\n2026-01-01 00:00:01,oops\n", "column 'a': 1 value(s) are not numbers"),
-    ("timestamp,a\n2026-01-01 00:00:00,1\nyesterday,2\n", "column 'timestamp': 1 value(s) are not ISO 8601 timestamps, e.g. 'yesterday'"),
+    ("timestamp,a\n2026-01-01 00:00:00,1\nyesterday,2\n",
+     "column 'timestamp': 1 value(s) are not ISO 8601 timestamps, e.g. 'yesterday'"),
     ("timestamp;a\n2026-01-01 00:00:00;1\n", "no timestamp column 'timestamp'"),
     ("timestamp,a\n", "no data rows"),
     ("", "cannot be read"),
@@ -71,7 +73,7 @@ def test_empty_folder_and_missing_folder(tmp_path):
 
 @pytest.mark.skipif(not SKAB.exists(), reason="SKAB data not present beside the project")
 def test_skab_anomaly_free_by_configuration_only():
-    readings = read_raw_files(SKAB / "anomaly-free", timestamp_column="datetime", separator=";")
+    readings = read_raw_files(SKAB / "anomaly-free", IngestSettings(timestamp_column="datetime", separator=";"))
     assert len(readings.sensors) == 8 and "Volume Flow RateRMS" in readings.sensors
     assert len(readings.frame) == 9405 and readings.contract.inferred
 

@@ -57,14 +57,14 @@ def test_training_that_diverges_stops_with_a_clear_failure():
 
 def test_training_is_seeded_and_stops_early(windows):
     config = TrainingConfig(epochs=3, units=8, batch_size=64, seed=3)
-    _, h1 = train_autoencoder(windows, config)
-    _, h2 = train_autoencoder(windows, config)
+    h1 = train_autoencoder(windows, config).history
+    h2 = train_autoencoder(windows, config).history
     np.testing.assert_allclose(h1["val_loss"], h2["val_loss"], rtol=1e-5)
     assert h1["epochs_run"] == 3 and h1["monitor"] == "val_loss"
     # A learning rate far below float32 resolution leaves the weights, and so the validation loss, unchanged:
     # no epoch improves on the first, so early stopping must end training after 1 + patience epochs.
-    _, h3 = train_autoencoder(windows, TrainingConfig(epochs=50, units=8, batch_size=64, learning_rate=1e-30,
-                                                      patience=2))
+    h3 = train_autoencoder(windows, TrainingConfig(epochs=50, units=8, batch_size=64, learning_rate=1e-30,
+                                                   patience=2)).history
     assert h3["epochs_run"] == 3 and h3["best_epoch"] == 1
 
 
@@ -79,13 +79,15 @@ def test_default_architecture_standardises_with_the_training_span_statistics():
 
 
 def test_latent_table_has_one_row_per_window(windows, tmp_path):
-    model, _ = train_autoencoder(windows, TrainingConfig(epochs=1, units=8, latent_dim=2))
+    trained = train_autoencoder(windows, TrainingConfig(epochs=1, units=8, latent_dim=2))
+    model = trained.model
+    assert trained.window_length == windows.index.window_length and trained.sensors == windows.sensors
     enc = encode_windows(model, windows, batch_size=100)  # several batches, a ragged last one
     z = enc.z
     save_artifact(latent_table(windows, enc), tmp_path / "latents")  # written row group by row group
     table = load_artifact(tmp_path / "latents")
     assert list(table.columns) == ["window_start", "window_end", "z_0", "z_1", "reconstruction_error"]
-    assert len(table) == len(windows.starts) == 720 - 10 + 1
+    assert len(table) == len(windows.index.starts) == 720 - 10 + 1
     assert (table["window_end"] - table["window_start"] == pd.Timedelta(minutes=9)).all()
     assert (table["reconstruction_error"] > 0).all() and np.isfinite(z).all()
     np.testing.assert_array_equal(table[["z_0", "z_1"]].to_numpy(), z)
@@ -93,10 +95,10 @@ def test_latent_table_has_one_row_per_window(windows, tmp_path):
     z_all = encode_windows(model, windows, batch_size=10_000).z
     np.testing.assert_allclose(z, z_all, rtol=1e-4, atol=1e-5)
     # errors: mean |x - x_hat| over each window's rows, checked against a direct prediction of every window
-    x = gather_windows(windows.values, windows.starts, windows.window_length)
+    x = gather_windows(windows.values, windows.index.starts, windows.index.window_length)
     direct = np.abs(x - model.predict_on_batch(x)).mean(axis=1)  # (windows, sensors)
     np.testing.assert_allclose(table["reconstruction_error"], direct.mean(axis=1), rtol=1e-4, atol=1e-6)
-    validation = windows.starts >= windows.split.split_row
+    validation = windows.index.starts >= windows.index.split_row
     for only, rows in ((False, slice(None)), (True, validation)):
         by_sensor = enc.error_by_sensor(windows.sensors, validation_only=only)
         assert list(by_sensor) == list(windows.sensors)

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.ingest import IngestError, read_raw_files
+from pipeline.ingest import IngestError, IngestSettings, read_raw_files
 from pipeline.store import load_artifact
 from tests.helpers import make_sample_root, materialize, materialized_keys
 
@@ -73,7 +73,8 @@ def test_compressed_day_and_sensors_yml_are_read_and_other_files_listed(root):
     assert list(readings.frame["source_file"].cat.categories) == [FIRST, DAY + ".gz"]
     np.testing.assert_array_equal(readings.frame["timestamp"].to_numpy(), truth.to_numpy())
     assert readings.contract.source.endswith("sensors.yml") and readings.contract.sensors[3].max == 80
-    skipped = {r.data["file"]: r.data["why not read"] for r in metadata(result, "raw_readings")["files_not_read"].records}
+    listed = metadata(result, "raw_readings")["files_not_read"].records
+    skipped = {r.data["file"]: r.data["why not read"] for r in listed}
     assert skipped == {".DS_Store": "hidden (a name starting with '.')",
                        "._machine01_2026-11-03.csv": "hidden (a name starting with '.')",
                        "notes/.ipynb_checkpoints/x.csv": "hidden (a name starting with '.')",
@@ -144,8 +145,8 @@ def test_an_inferred_sensor_with_a_reserved_name_is_refused_unless_excluded(tmp_
     (tmp_path / "a.csv").write_text("when,temp,segment\n2026-01-01 00:00:00,1.5,1\n2026-01-01 00:00:01,1.6,1\n")
     with pytest.raises(IngestError, match=r"sensor\(s\) \['segment'\] have a name the pipeline uses for its own "
                                           r"columns.*exclude_columns"):
-        read_raw_files(tmp_path, timestamp_column="when")
-    readings = read_raw_files(tmp_path, timestamp_column="when", exclude_columns=("segment",))
+        read_raw_files(tmp_path, IngestSettings(timestamp_column="when"))
+    readings = read_raw_files(tmp_path, IngestSettings(timestamp_column="when", exclude_columns=("segment",)))
     assert readings.sensors == ["temp"]
 
 

@@ -1,18 +1,20 @@
 """The real SKAB recordings (beside the project in ../shared), by configuration only."""
 
 from collections import Counter
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
-from pipeline.ingest import read_raw_files
+from pipeline.ingest import IngestSettings, read_raw_files
 from pipeline.segments import SEGMENT_COLUMN, segment_bounds
-from pipeline.validate import finish_validated, validate_readings
+from pipeline.validate import interpolate_and_segment, validate_readings
 from pipeline.windows import make_training_windows
 from tests.helpers import SKAB, materialize, materialized_keys
 
 pytestmark = pytest.mark.skipif(not SKAB.exists(), reason="SKAB data not present beside the project")
-SKAB_SETTINGS = {"timestamp_column": "datetime", "separator": ";", "exclude_columns": ("anomaly", "changepoint")}
+SKAB_SETTINGS = IngestSettings(timestamp_column="datetime", separator=";",
+                               exclude_columns=("anomaly", "changepoint"))
 
 
 def test_every_file_validates_and_is_windowed_segment_by_segment():
@@ -20,24 +22,24 @@ def test_every_file_validates_and_is_windowed_segment_by_segment():
     assert len(files) == 35
     segments_total = 0
     for path in files:
-        readings = read_raw_files(path.parent, pattern=path.name, **SKAB_SETTINGS)
+        readings = read_raw_files(path.parent, replace(SKAB_SETTINGS, pattern=path.name))
         assert len(readings.sensors) == 8 and readings.contract.sampling_period_s == 1.0
         report = validate_readings(readings)
-        assert report.success, report.summary()
+        assert report.success, report.headline()
         assert not report.warnings or all(w.expectation == "flat_line" for w in report.warnings)
-        frame = finish_validated(readings).frame
+        frame = interpolate_and_segment(readings).frame
         bounds = segment_bounds(frame[SEGMENT_COLUMN].to_numpy())
         steps = np.diff(frame["timestamp"].to_numpy().astype("int64")) / 1e9
         assert (steps[bounds[1:, 0] - 1] > 3).all()  # every segment boundary is a pause beyond 3 periods
         windows = make_training_windows(frame[readings.sensors].to_numpy(), frame["timestamp"].to_numpy(),
                                         readings.sensors, window_length=30, segments=bounds)
-        assert windows.windows_per_segment().sum() == len(windows.starts) > 0
+        assert windows.index.per_segment().sum() == len(windows.index.starts) > 0
         segments_total += len(bounds)
     assert segments_total > 35  # several recordings pause for longer than the gap policy allows
 
 
 def test_whole_dataset_fails_on_overlapping_files_and_names_them():
-    readings = read_raw_files(SKAB, pattern="**/*.csv", **SKAB_SETTINGS)
+    readings = read_raw_files(SKAB, replace(SKAB_SETTINGS, pattern="**/*.csv"))
     report = validate_readings(readings)
     overlaps = {(f.file, f.problem.split(",")[0]) for f in report.failures}
     assert overlaps == {

@@ -5,9 +5,10 @@ import pandas as pd
 import pytest
 
 import pipeline.readings
-from pipeline.ingest import read_raw_files
+from pipeline.ingest import IngestSettings, read_raw_files
+from pipeline.latents import ROW_GROUP, LatentTable
 from pipeline.store import ArtifactMissing, load_artifact, save_artifact
-from pipeline.validate import finish_validated
+from pipeline.validate import interpolate_and_segment
 from pipeline.windows import make_training_windows
 
 
@@ -26,15 +27,16 @@ def test_readings_and_windows_round_trip(data_root, tmp_path):
     assert isinstance(wb.values, np.memmap)  # batches are read from disk pages, not a loaded copy
     np.testing.assert_array_equal(wb.values, w.values)
     np.testing.assert_array_equal(wb.timestamps, w.timestamps)
-    np.testing.assert_array_equal(wb.split.train_starts, w.split.train_starts)
-    assert wb.scaler == w.scaler and wb.sensors == w.sensors and wb.window_length == 12
+    np.testing.assert_array_equal(wb.index.train_starts, w.index.train_starts)
+    assert wb.scaler == w.scaler and wb.sensors == w.sensors and wb.index.window_length == 12
 
 
 def test_stored_readings_load_on_first_use_and_keep_what_was_stored(data_root, tmp_path):
-    readings = finish_validated(read_raw_files(data_root / "raw"))
+    readings = interpolate_and_segment(read_raw_files(data_root / "raw"))
     save_artifact(readings, tmp_path / "r")
     back = load_artifact(tmp_path / "r")
-    save_artifact(read_raw_files(data_root / "raw", pattern="*11-01.csv"), tmp_path / "r")  # replaced meanwhile
+    one_day = read_raw_files(data_root / "raw", IngestSettings(pattern="*11-01.csv"))
+    save_artifact(one_day, tmp_path / "r")  # replaced meanwhile
     pd.testing.assert_frame_equal(back.frame, readings.frame)  # what was stored when it was loaded
     source = back.frame["source_file"]
     assert list(source.cat.categories) == ["machine01_2026-11-01.csv", "machine01_2026-11-02.csv"]
@@ -43,7 +45,7 @@ def test_stored_readings_load_on_first_use_and_keep_what_was_stored(data_root, t
 
 def test_one_column_and_sensor_chunks_stream_in_row_order(data_root, tmp_path, monkeypatch):
     monkeypatch.setattr(pipeline.readings, "ROW_GROUP_ROWS", 1000)  # 2880 rows: three row groups
-    readings = finish_validated(read_raw_files(data_root / "raw"))
+    readings = interpolate_and_segment(read_raw_files(data_root / "raw"))
     save_artifact(readings, tmp_path / "r")
     expected = readings.frame[readings.sensors].to_numpy()
     for source in (readings, load_artifact(tmp_path / "r")):
@@ -58,16 +60,23 @@ def test_one_column_and_sensor_chunks_stream_in_row_order(data_root, tmp_path, m
         load_artifact(tmp_path / "r").column("oil")
 
 
+def latent_table(rows: int, start: str = "2026-01-01") -> LatentTable:
+    times = pd.date_range(start, periods=rows, freq="s").to_numpy()
+    z = np.random.default_rng(0).normal(size=(rows, 3)).astype(np.float32)
+    return LatentTable(times, times, z, np.abs(z[:, 0]))
+
+
 def test_failed_write_leaves_the_previous_artifact_whole(tmp_path):
-    good = pd.DataFrame({"window_start": pd.to_datetime(["2026-01-01"]), "z_0": [1.0]})
-    save_artifact(good, tmp_path / "latents")
+    save_artifact(latent_table(10), tmp_path / "latents")
     before = (tmp_path / "latents" / "latents.parquet").read_bytes()
-    bad = pd.DataFrame({"window_start": [object()], "z_0": [2.0]})  # Parquet cannot store this column
-    with pytest.raises(ValueError):  # pyarrow.ArrowInvalid
-        save_artifact(bad, tmp_path / "latents")
+    broken = latent_table(ROW_GROUP + 5)
+    broken.window_end = broken.window_end[: ROW_GROUP + 1]  # the second row group cannot be built
+    with pytest.raises(ValueError, match="not all the same length"):  # after the first row group was written
+        save_artifact(broken, tmp_path / "latents")
     assert (tmp_path / "latents" / "latents.parquet").read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["latents"]  # no temporary folder left behind
     assert json.loads((tmp_path / "latents" / "manifest.json").read_text()) == {"kind": "latent_table"}
+    assert len(load_artifact(tmp_path / "latents")) == 10
 
 
 def test_missing_artifact_says_what_to_do(tmp_path):

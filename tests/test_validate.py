@@ -4,7 +4,7 @@ import pytest
 
 from pipeline.ingest import read_raw_files
 from pipeline.segments import SEGMENT_COLUMN, segment_summary
-from pipeline.validate import finish_validated, validate_readings
+from pipeline.validate import interpolate_and_segment, validate_readings
 
 
 def test_sample_passes_every_expectation(data_root):
@@ -35,7 +35,7 @@ def test_failures_name_file_column_problem_and_first_bad_timestamp(data_root):
             ("machine01_2026-11-02.csv", "timestamp", "expect_column_values_to_be_increasing", 1,
              "2026-11-02 00:19:00"),
         }, engine
-        assert report.summary().startswith("validation failed: 4 failed expectation(s) in 1 file(s)")
+        assert report.headline().startswith("validation failed: 4 failed expectation(s) in 1 file(s)")
         assert "999.0" in report.to_markdown() and "values outside [0, 80] A" in report.to_markdown()
 
 
@@ -57,12 +57,12 @@ def test_findings_do_not_depend_on_how_the_frame_holds_its_files(data_root):
 
 
 def test_segments_split_at_files_and_gaps(data_root):
+    first = data_root / "raw" / "machine01_2026-11-01.csv"
+    frame = pd.read_csv(first)
+    frame.drop(index=range(100, 110)).to_csv(first, index=False)  # an 11-minute pause; 3 periods (60 s) allowed
     readings = read_raw_files(data_root / "raw")
-    keep = np.ones(len(readings.frame), bool)
-    keep[100:110] = False  # a 11-minute pause in the first file; the contract allows 3 periods (60 s)
-    readings.frame = readings.frame[keep].reset_index(drop=True)
     assert validate_readings(readings).success
-    validated = finish_validated(readings)
+    validated = interpolate_and_segment(readings)
     summary = segment_summary(validated.frame)
     assert list(summary["rows"]) == [100, 1330, 1440]
     assert list(summary["file"]) == ["machine01_2026-11-01.csv"] * 2 + ["machine01_2026-11-02.csv"]
@@ -85,7 +85,7 @@ def test_allowed_nulls_are_interpolated_and_warnings_do_not_fail(data_root):
     assert {(w.file, w.column, w.expectation) for w in report.warnings} == {
         ("machine01_2026-11-01.csv", "operator_note", "known_columns"),
         ("machine01_2026-11-01.csv", "supply_voltage", "flat_line")}
-    filled = finish_validated(readings).frame
+    filled = interpolate_and_segment(readings).frame
     assert readings.frame["oil_pressure"].isna().sum() == 2  # the raw readings are left as they were
     before, after = filled.loc[99, "oil_pressure"], filled.loc[102, "oil_pressure"]
     assert filled.loc[100, "oil_pressure"] == pytest.approx(before + (after - before) / 3)

@@ -1,8 +1,6 @@
 """The Dagster UI's own server: the code location loads, the job runs when launched through GraphQL, and what
 the UI shows (plots, numbers, tables, the epoch-by-epoch run log) is recorded."""
 
-import time
-
 from tests.helpers import TINY_RUN_CONFIG
 from tests.test_assets import CHAIN
 from tests.webserver import ASSETS_AND_CHECKS, LOCATION, Webserver
@@ -14,7 +12,6 @@ KINDS = {"raw_readings": {"pandas", "parquet"}, "validated_readings": {"great_ex
 
 
 def test_webserver_loads_runs_and_records_plots_and_metadata(tmp_path, data_root):
-    t0 = time.monotonic()
     with Webserver(data_root, tmp_path / "dagster_home", tmp_path / "webserver.log") as server:
         server.wait_until_loaded(timeout=90)
 
@@ -59,4 +56,3 @@ def test_webserver_loads_runs_and_records_plots_and_metadata(tmp_path, data_root
         assert windows["windows"]["intValue"] == 2858 and windows["window_length"]["intValue"] == 12
         assert windows["training_windows"]["intValue"] > windows["validation_windows"]["intValue"] > 0
         assert server.latest_metadata("validated_readings")["failed_expectations"]["intValue"] == 0
-    assert time.monotonic() - t0 < 300

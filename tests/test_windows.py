@@ -3,10 +3,10 @@ import pytest
 
 from pipeline.windows import (
     array_chunks,
-    fit_scaler,
+    fit_scaler_chunks,
     gather_windows,
+    index_windows,
     make_training_windows,
-    split_windows,
     window_view,
 )
 
@@ -16,7 +16,7 @@ def series(n=200, c=3):
 
 
 def test_split_is_by_time_and_no_window_straddles_the_boundary():
-    s = split_windows(np.array([[0, 200]]), 10, 1, 0.25)
+    s = index_windows(np.array([[0, 200]]), 10, 1, 0.25)
     assert s.split_row == 150
     assert (s.train_starts + 10 <= 150).all() and (s.validation_starts >= 150).all()
     assert len(s.train_starts) == 141 and len(s.validation_starts) == 41
@@ -41,21 +41,21 @@ def test_windows_are_counted_exactly_without_listing_them():
         bounds = np.c_[edges[:-1], edges[1:]]
         length, stride, fraction = int(rng.integers(2, 40)), int(rng.integers(1, 9)), float(rng.uniform(0.05, 0.6))
         try:
-            s = split_windows(bounds, length, stride, fraction)
+            s = index_windows(bounds, length, stride, fraction)
         except ValueError:
             continue
         assert s.counts == (len(s.train_starts), len(s.validation_starts))
         everything = make_training_windows(series(300), np.arange(300), ["a", "b", "c"], length, stride,
                                            fraction, segments=bounds)
-        assert everything.windows_per_segment().sum() == len(everything.starts)
-        assert set(s.train_starts) | set(s.validation_starts) <= set(everything.starts)
+        assert everything.index.per_segment().sum() == len(everything.index.starts)
+        assert set(s.train_starts) | set(s.validation_starts) <= set(everything.index.starts)
 
 
 def test_scaling_streamed_in_chunks_equals_scaling_at_once():
     values = np.random.default_rng(1).normal([5.0, -300.0, 1e4], [2.0, 40.0, 1.0], (10_007, 3))
     at_once = make_training_windows(values, np.arange(10_007), ["a", "b", "c"], 20, 1, 0.3)
     chunked = make_training_windows(array_chunks(values, rows=999), np.arange(10_007), ["a", "b", "c"], 20, 1, 0.3)
-    train = values[: at_once.split.split_row]
+    train = values[: at_once.index.split_row]
     np.testing.assert_allclose(at_once.scaler.mean, train.mean(axis=0), rtol=1e-12)
     np.testing.assert_allclose(chunked.scaler.std, train.std(axis=0), rtol=1e-9)
     assert at_once.values.dtype == np.float32
@@ -65,9 +65,9 @@ def test_scaling_streamed_in_chunks_equals_scaling_at_once():
 
 def test_constant_sensor_is_centred_not_divided_by_zero():
     values = np.c_[np.ones(100) * 7, np.arange(100.0)]
-    scaler = fit_scaler(values, "zscore")
+    scaler = fit_scaler_chunks(array_chunks(values), len(values), "zscore")
     assert scaler.std[0] == 1.0 and np.isfinite(scaler.apply(values)).all()
-    assert fit_scaler(values, "none").apply(values)[5, 1] == 5
+    assert fit_scaler_chunks(array_chunks(values), len(values), "none").apply(values)[5, 1] == 5
 
 
 def test_statistics_that_are_not_finite_are_refused_not_used():
@@ -92,9 +92,9 @@ def test_windows_stay_inside_segments_and_count_per_segment():
     bounds = np.array([[0, 50], [50, 58], [58, 200]])  # the middle segment is shorter than a window
     w = make_training_windows(series(), np.arange(200), ["a", "b", "c"], window_length=10, stride=1,
                               validation_fraction=0.2, segments=bounds)
-    assert list(w.windows_per_segment()) == [41, 0, 133]
+    assert list(w.index.per_segment()) == [41, 0, 133]
     for lo, hi in bounds:
-        inside = w.starts[(w.starts >= lo) & (w.starts < hi)]
+        inside = w.index.starts[(w.index.starts >= lo) & (w.index.starts < hi)]
         assert (inside + 10 <= hi).all()
     assert w.summary()["segments_too_short"] == 1
 
@@ -102,7 +102,7 @@ def test_windows_stay_inside_segments_and_count_per_segment():
 def test_stride_and_window_index():
     w = make_training_windows(series(100), np.arange(100), ["a", "b", "c"], window_length=10, stride=5,
                               validation_fraction=0.2)
-    assert list(w.starts[:3]) == [0, 5, 10] and w.starts[-1] == 90
+    assert list(w.index.starts[:3]) == [0, 5, 10] and w.index.starts[-1] == 90
     assert w.summary()["windows"] == 19
 
 
