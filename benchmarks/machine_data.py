@@ -6,7 +6,10 @@ row count, period and format, so several benchmark runs on the same data generat
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -28,10 +31,17 @@ def contract_text(period_s: float) -> str:
 
 
 def machine_files(rows: int, folder: Path, period_s: float = 0.1, fmt: str = "csv") -> Path:
-    """`folder/<rows>_<period>_<fmt>/`: one file per day and `sensors.yaml`; generated if not there yet."""
+    """`folder/<rows>_<period>_<fmt>/`: one file per day and `sensors.yaml`; generated if not there yet, in a
+    process of its own: a benchmark process that grew to generate the data would hand its size on to every
+    step it starts (Linux counts the parent's resident memory at fork in a child's ru_maxrss)."""
     out = Path(folder) / f"{rows}_{period_s:g}s_{fmt}"
-    if (out / "sensors.yaml").is_file():
-        return out
+    if not (out / "sensors.yaml").is_file():
+        subprocess.run([sys.executable, "-m", "benchmarks.machine_data", str(rows), str(out), str(period_s), fmt],
+                       cwd=PROJECT, env={**os.environ, "PYTHONPATH": str(PROJECT)}, check=True)
+    return out
+
+
+def _generate(rows: int, out: Path, period_s: float, fmt: str) -> None:
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     frame = generate(days=rows * period_s / 86400, period_s=period_s, seed=1)
@@ -52,4 +62,7 @@ def machine_files(rows: int, folder: Path, period_s: float = 0.1, fmt: str = "cs
         tmp.rename(path)
     (out / "sensors.yaml").write_text(contract_text(period_s))  # written last: marks the folder complete
     print(f"generated {rows:,} rows in {out} ({time.perf_counter() - t0:.0f} s)", flush=True)
-    return out
+
+
+if __name__ == "__main__":
+    _generate(int(sys.argv[1]), Path(sys.argv[2]), float(sys.argv[3]), sys.argv[4])
