@@ -74,9 +74,14 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
         exactly the artifact this run used."""
         name, versions = context.asset_key.to_user_string(), self.data_root.versions
         run_id = context.step_context.run_id
-        if (context.definition_metadata or {}).get(PINNED):
-            return load_artifact(versions.pin(run_id, name))
-        own = versions.find(run_id)
-        if versions.holds(own, name):
-            return load_artifact(own / name)
-        return load_artifact(versions.latest(name) or self.data_root.store_dir / name)
+        try:
+            if (context.definition_metadata or {}).get(PINNED):
+                return load_artifact(versions.pin(run_id, name))
+            own = versions.find(run_id)
+            if versions.holds(own, name):
+                return load_artifact(own / name)
+            return load_artifact(versions.latest(name) or self.data_root.store_dir / name)
+        except FileNotFoundError as exc:  # never materialised under this data root (ArtifactMissing included)
+            raise dg.Failure(description=f"{name} is needed but missing: {exc}") from None
+        except StorageError as exc:
+            raise dg.Failure(description=f"{name} could not be pinned into this run's version: {exc}") from None

@@ -128,3 +128,11 @@ def test_non_finite_latents_block_publishing(data_root):
     assert not check.passed and check.metadata["non_finite"].value is True
     assert "Non-finite values (NaN or infinite): z_1 in 2858 of 2858 windows" in check.description
     assert published_latents(data_root).read_bytes() == published
+
+
+def test_a_stage_whose_input_was_never_made_says_which_and_what_to_do(data_root):
+    for selection, missing in ((["training_windows"], "validated_readings"), (["latent_vectors"], "autoencoder")):
+        result = materialize(data_root, selection=selection, run_config={})
+        failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+        description = failure.step_failure_data.user_failure_data.description
+        assert description.startswith(f"{missing} is needed but missing: ") and "materialise" in description
