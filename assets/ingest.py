@@ -12,7 +12,7 @@ from pipeline.contract import CONTRACT_FILES, ContractError
 from pipeline.ingest import IngestError, IngestSettings, read_raw_files
 from pipeline.readings import SensorReadings
 
-CODE_VERSION = "2"  # bump when what this module computes changes (assets/metadata.py)
+CODE_VERSION = "3"  # bump when what this module computes changes (assets/metadata.py)
 
 
 _D = IngestSettings  # defaults live in one place: the core's settings

@@ -5,6 +5,7 @@ column, timestamps that are missing, do not parse as stated (pipeline.timestamps
 sensor column. Whether the readings are *good* (columns present, ranges, nulls, order, overlap, sampling) is
 validation's job, so a file missing a sensor column is read here and reported there. All timestamps are stored
 as naive UTC.
+
 Which files are read, and how (compression, comment lines, empty rows), is pipeline.raw_files' rule. The
 pipeline's own column names (`source_file`, `segment`, `interval_s`, and `timestamp` unless it is the timestamp
 column) cannot be sensors: a sensor of that name is refused, never overwritten.
