@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -59,11 +60,26 @@ def process_state(pid: int) -> str:
     return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
 
 
+def output(proc: subprocess.Popen) -> str:
+    return proc.log.read_text()
+
+
+def start_run(root: Path, pause: str) -> subprocess.Popen:
+    """`python -m tests.paused_run` re-encoding with the latest model; its output goes to a file (a pipe
+    nobody reads while the run goes on could fill up and stall it)."""
+    log = Path(tempfile.mkstemp(suffix=".log", dir=root.parent)[1])
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "tests.paused_run", str(root), "latent_vectors*",
+                                 f"after:{pause}"], cwd=PROJECT_ROOT, stdout=out, stderr=subprocess.STDOUT)
+    proc.log = log
+    return proc
+
+
 def wait_until(condition, proc: subprocess.Popen, what: str) -> None:
     deadline = time.monotonic() + WAIT_S
     while not condition():
         if proc.poll() is not None:
-            pytest.fail(f"run A ended (rc {proc.returncode}) before {what}:\n{proc.stdout.read()[-3000:]}")
+            pytest.fail(f"run A ended (rc {proc.returncode}) before {what}:\n{output(proc)[-3000:]}")
         if time.monotonic() > deadline:
             proc.kill()
             pytest.fail(f"run A did not reach {what} within {WAIT_S} s")
@@ -72,9 +88,7 @@ def wait_until(condition, proc: subprocess.Popen, what: str) -> None:
 
 def start_paused(root: Path, pause: str) -> subprocess.Popen:
     """Run A: re-encode with the latest model, check and publish, stopped right after step `pause`."""
-    proc = subprocess.Popen([sys.executable, "-m", "tests.paused_run", str(root), "latent_vectors*",
-                             f"after:{pause}"], cwd=PROJECT_ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = start_run(root, pause)
     wait_until(lambda: process_state(proc.pid) == "T", proc, f"its pause after {pause}")
     return proc
 
@@ -100,7 +114,8 @@ def hold_before_publish(root: Path, proc: subprocess.Popen) -> None:
 
 def finish(proc: subprocess.Popen) -> dict:
     os.kill(proc.pid, signal.SIGCONT)
-    out, _ = proc.communicate(timeout=WAIT_S)
+    proc.wait(timeout=WAIT_S)
+    out = output(proc)
     assert proc.returncode == 0, out[-3000:]
     return json.loads(out.strip().splitlines()[-1])
 
@@ -158,9 +173,7 @@ def test_a_run_that_finishes_after_a_newer_version_was_published_leaves_it_publi
 
 def test_two_runs_started_together_each_audit_their_own_version(root):
     model_version = published(root).name
-    procs = [subprocess.Popen([sys.executable, "-m", "tests.paused_run", str(root), "latent_vectors*",
-                               "after:none"], cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True) for _ in range(2)]
+    procs = [start_run(root, "none") for _ in range(2)]
     outcomes = [finish(p) for p in procs]
     assert all(o["success"] for o in outcomes)
     versions = [version_of(root, o["run_id"]) for o in outcomes]
