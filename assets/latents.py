@@ -81,7 +81,8 @@ def latent_quality_checks(context: dg.AssetCheckExecutionContext, latent_vectors
     # published, and a failed one never can.
     versions = data_root.versions
     own = versions.find(context.run.run_id)
-    if versions.holds(own, "latent_vectors"):
+    recorded = versions.holds(own, "latent_vectors")
+    if recorded:
         try:
             versions.audit(own, verdict.passed, verdict.explanation())
         except StorageError as exc:  # unrecorded, the version can never be published: say why
@@ -90,7 +91,7 @@ def latent_quality_checks(context: dg.AssetCheckExecutionContext, latent_vectors
         context.log.warning("this run wrote no latents: the verdict on the latest ones is not recorded on "
                             "any version (only the run that wrote a version audits it)")
     metadata = {**verdict.summary(), "architecture": facts.architecture, "scaling": facts.scaling,
-                "version": own.name if versions.holds(own, "latent_vectors") else "none (not recorded)",
+                "version": own.name if recorded else "none (not recorded)",
                 "dimensions": frame_table(verdict.stats)}
     yield dg.AssetCheckResult(check_name=ALIVE_CHECK, asset_key="latent_vectors", passed=verdict.passed,
                               severity=dg.AssetCheckSeverity.ERROR, description=verdict.explanation(),

@@ -7,7 +7,7 @@ from pydantic import Field
 from assets.latents import latent_vectors
 from assets.metadata import GROUP, OWNERS, stage_tags
 from assets.resources import DataRoot
-from pipeline.store import LATENTS_FILE, StorageError
+from pipeline.store import LATENTS_FILE, StorageError, release_run
 from pipeline.versions import PUBLISHED, PublishError, PublishSettings
 
 CODE_VERSION = "1"  # bump when what this module computes changes (assets/metadata.py)
@@ -36,6 +36,7 @@ def published_latents(context: dg.AssetExecutionContext, config: PublishedLatent
         outcome = versions.publish(version, config.keep_versions, required=PUBLISHED_ASSETS)
     except (PublishError, StorageError) as exc:
         raise dg.Failure(description=str(exc)) from None
+    release_run(data_root.store_dir, context.run.run_id)  # the run's last step: its own store copies can go
     latents = versions.root / PUBLISHED / "latent_vectors" / LATENTS_FILE
     if outcome.published:
         context.log.info(f"published version {version.name}: {latents}")

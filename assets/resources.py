@@ -7,7 +7,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from pipeline.store import StorageError, load_artifact, save_artifact
+from pipeline.store import MANIFEST, StorageError, load_artifact, run_folder, save_artifact, save_for_run
 from pipeline.versions import VersionStore
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -46,9 +46,11 @@ PINNED = "sensor_latents/pinned"  # input metadata: the run uses, and keeps in i
 
 
 class ArtifactIOManager(dg.ConfigurableIOManager):
-    """Each asset is one artifact folder, replaced atomically (see pipeline.store): `<data root>/store/<asset>/`,
-    or, for assets marked versioned, `<data root>/versions/<version of this run>/<asset>/` with
-    `<data root>/store/<asset>.json` pointing at the latest one (see pipeline.versions)."""
+    """Each asset is one artifact folder, replaced atomically (see pipeline.store): `<data root>/store/<asset>/`
+    (shared; the run keeps its own copy for its later steps), or, for assets marked versioned,
+    `<data root>/versions/<version of this run>/<asset>/` with `<data root>/store/<asset>.json` pointing at the
+    latest one (see pipeline.versions). A run always reads what it wrote itself, never another run's
+    artifact written meanwhile."""
 
     data_root: DataRoot
 
@@ -56,10 +58,12 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
         name, versions = context.asset_key.to_user_string(), self.data_root.versions
         versioned = bool((context.definition_metadata or {}).get(VERSIONED))
         try:
-            folder = (versions.for_run(context.run_id) if versioned else self.data_root.store_dir) / name
-            path = save_artifact(obj, folder)
             if versioned:
+                folder = versions.for_run(context.run_id) / name
+                path = save_artifact(obj, folder)
                 versions.record_latest(name, folder)
+            else:
+                path = save_for_run(obj, self.data_root.store_dir, context.run_id, name)
         except StorageError as exc:
             raise dg.Failure(description=f"{name} could not be stored: {exc}") from None
         metadata = {"path": dg.MetadataValue.path(str(path))}
@@ -80,6 +84,9 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
             own = versions.find(run_id)
             if versions.holds(own, name):
                 return load_artifact(own / name)
+            own_store = run_folder(self.data_root.store_dir, run_id, name)
+            if (own_store / MANIFEST).is_file():
+                return load_artifact(own_store)
             return load_artifact(versions.latest(name) or self.data_root.store_dir / name)
         except FileNotFoundError as exc:  # never materialised under this data root (ArtifactMissing included)
             raise dg.Failure(description=f"{name} is needed but missing: {exc}") from None

@@ -169,13 +169,19 @@ def _contract(raw_dir: Path, configured: Path | None) -> Contract | None:
     return load_contract(found[0]) if found else None
 
 
-def _refuse_reserved(contract: Contract) -> None:
+def _refuse_reserved(contract: Contract, parts: list[_Part] = ()) -> None:
+    """A sensor may not take one of the pipeline's own column names; named by the contract file, or, for
+    inferred sensors, by the first file that has such a column."""
     taken = [s for s in contract.names if s in RESERVED_COLUMNS]
-    if taken:
-        fix = ("rename the column in the files, or list it in exclude_columns so that it is not a sensor"
-               if contract.inferred else "rename the sensor in the contract and the files")
-        raise IngestError(f"{contract.source}: sensor(s) {taken} have a name the pipeline uses for its own "
-                          f"columns {list(RESERVED_COLUMNS)}: {fix}")
+    if not taken:
+        return
+    if contract.inferred:
+        where = next(str(p.path) for p in parts if taken[0] in p.info.columns)
+        fix = "rename the column in the files, or list it in exclude_columns so that it is not a sensor"
+    else:
+        where, fix = contract.source, "rename the sensor in the contract and the files"
+    raise IngestError(f"{where}: sensor(s) {taken} have a name the pipeline uses for its own columns "
+                      f"{list(RESERVED_COLUMNS)}: {fix}")
 
 
 @dataclass(frozen=True)
@@ -216,6 +222,8 @@ def read_raw_files(raw_dir: Path, settings: IngestSettings = IngestSettings(), c
     except TimestampError as exc:
         raise IngestError(f"timestamp settings: {exc}") from None
     contract = base if contract else None
+    if contract is not None:
+        _refuse_reserved(contract)  # before any file is parsed
     non_sensors = {timestamps.column, *exclude_columns, *(contract.labels if contract else ())}
 
     cache = ParseCache(cache_dir)
@@ -240,7 +248,7 @@ def read_raw_files(raw_dir: Path, settings: IngestSettings = IngestSettings(), c
     contract = replace(contract, labels=tuple(dict.fromkeys([*contract.labels, *exclude_columns])))
     if not contract.sensors:
         raise IngestError(f"{raw_dir}: no sensor columns (no numeric column besides {sorted(non_sensors)})")
-    _refuse_reserved(contract)
+    _refuse_reserved(contract, parts)
     frame, infos = _assemble(parts, contract.names)
     return SensorReadings(frame, contract, infos, skipped_files=tuple(listing.skipped))
 

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict
@@ -180,6 +181,78 @@ def save_artifact(obj, folder: Path) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return folder / _KINDS[name].main_file
+
+
+RUNS = ".runs"  # <store>/.runs/<run id prefix>/<asset>: each run's own copy of what it wrote to the store
+RUN_COPIES_KEPT_S = 86_400  # another run's copies this old are abandoned (its run ended or died): pruned
+
+
+def run_folder(store: Path, run_id: str, asset: str) -> Path:
+    return Path(store) / RUNS / run_id[:8] / asset
+
+
+def save_for_run(obj, store: Path, run_id: str, asset: str) -> Path:
+    """Write `obj` as the run's own artifact (`run_folder`), then share it as `<store>/<asset>` (hard links,
+    swapped in atomically), so that later steps of this run read what this run wrote, whatever another run
+    writes to the shared artifact meanwhile. Returns the shared artifact's main file."""
+    own = save_artifact(obj, run_folder(store, run_id, asset))
+    shared = Path(store) / asset
+    tmp = shared.with_name(f".{asset}.tmp-{uuid.uuid4().hex}")
+    try:
+        shutil.copytree(own.parent, tmp, copy_function=_link_or_copy)
+        _swap_into_place(tmp, shared)
+    except OSError as exc:
+        raise storage_error(shared, exc) from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    _prune_run_folders(Path(store) / RUNS, keep=run_id[:8])
+    return shared / own.name
+
+
+def release_run(store: Path, run_id: str) -> None:
+    """Drop a run's own copies once it has no later step (the shared artifacts stay)."""
+    shutil.rmtree(Path(store) / RUNS / run_id[:8], ignore_errors=True)
+
+
+def _prune_run_folders(runs: Path, keep: str) -> None:
+    now = time.time()
+    for folder in runs.iterdir() if runs.is_dir() else ():
+        try:
+            old = now - folder.stat().st_mtime > RUN_COPIES_KEPT_S
+        except OSError:
+            continue
+        if folder.name != keep and old:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def link_artifact(source: Path, target: Path) -> Path:
+    """A complete artifact at `target` made of hard links to the one at `source` (copies where the file system
+    has no links), put in place atomically: it costs no space, and stays whole when `source` is replaced or
+    deleted. An artifact already at `target` is kept."""
+    source, target = Path(source), Path(target)
+    if (target / MANIFEST).is_file():
+        return target
+    if not (source / MANIFEST).is_file():
+        raise ArtifactMissing(f"no complete artifact at {source}: materialise the upstream asset first")
+    tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex}")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(source, tmp, copy_function=_link_or_copy)
+        os.rename(tmp, target)
+    except FileNotFoundError as exc:  # `source` replaced while it was linked: the caller may try again
+        raise ArtifactMissing(f"{source} changed while it was being linked ({exc})") from None
+    except OSError as exc:
+        raise storage_error(target, exc) from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:  # another file system, or one without hard links
+        shutil.copy2(src, dst)
 
 
 def load_artifact(folder: Path):

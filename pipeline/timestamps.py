@@ -50,7 +50,7 @@ def _rows_error(name: str, values: pd.Series, bad: np.ndarray, what: str, hint: 
                           f"(first at data row {rows[0] + 1}){'; ' + hint if hint else ''}")
 
 
-def parse_timestamps(column: pa.ChunkedArray, settings: TimestampSettings) -> pa.Array:
+def parse_timestamps(column: pa.ChunkedArray, settings: TimestampSettings) -> pa.Array | pa.ChunkedArray:
     """The column as naive UTC datetime64[ns], or a TimestampError saying which rows are wrong and how."""
     name = settings.column
     if column.null_count:
@@ -70,7 +70,7 @@ def parse_timestamps(column: pa.ChunkedArray, settings: TimestampSettings) -> pa
         bounds = pc.min_max(column)
         if len(column) and (bounds["min"].as_py() < EARLIEST or bounds["max"].as_py() >= LATEST):
             _check_range(name, pd.Series(column.to_pandas()))  # names the rows
-        return column.combine_chunks().cast(pa.timestamp("ns"))  # already naive UTC: no pandas round trip
+        return column.cast(pa.timestamp("ns"))  # already naive UTC: no pandas round trip, no copy if ns
     elif pa.types.is_timestamp(kind):
         parsed = pd.Series(column.to_pandas())
     else:

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from pipeline.store import MANIFEST, atomic_write_text, storage_error
+from pipeline.store import MANIFEST, atomic_write_text, link_artifact, storage_error
 
 VERSIONS = "versions"
 PUBLISHED = "published"
@@ -106,12 +106,7 @@ class VersionStore:
         source = self.latest(asset)
         if not self.holds(source and source.parent, asset):
             raise FileNotFoundError(f"no {asset} has been written under {self.base}: materialise it first")
-        tmp = own / f".{asset}.tmp-{uuid.uuid4().hex}"
-        try:
-            shutil.copytree(source, tmp, copy_function=_link_or_copy)
-            os.rename(tmp, own / asset)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+        link_artifact(source, own / asset)
         self.advance(own, "written", **{f"{asset}_from": source.parent.name})
         return own / asset
 
@@ -226,9 +221,3 @@ class VersionStore:
         except (KeyError, ValueError):
             return False
 
-
-def _link_or_copy(src: str, dst: str) -> None:
-    try:
-        os.link(src, dst)
-    except OSError:  # another file system, or one without hard links
-        shutil.copy2(src, dst)

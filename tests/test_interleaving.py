@@ -64,12 +64,12 @@ def output(proc: subprocess.Popen) -> str:
     return proc.log.read_text()
 
 
-def start_run(root: Path, pause: str) -> subprocess.Popen:
-    """`python -m tests.paused_run` re-encoding with the latest model; its output goes to a file (a pipe
-    nobody reads while the run goes on could fill up and stall it)."""
+def start_run(root: Path, pause: str, selection: str = "latent_vectors*") -> subprocess.Popen:
+    """`python -m tests.paused_run`, by default re-encoding with the latest model; its output goes to a file (a
+    pipe nobody reads while the run goes on could fill up and stall it)."""
     log = Path(tempfile.mkstemp(suffix=".log", dir=root.parent)[1])
     with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "tests.paused_run", str(root), "latent_vectors*",
+        proc = subprocess.Popen([sys.executable, "-m", "tests.paused_run", str(root), selection,
                                  f"after:{pause}"], cwd=PROJECT_ROOT, stdout=out, stderr=subprocess.STDOUT)
     proc.log = log
     return proc
@@ -86,9 +86,9 @@ def wait_until(condition, proc: subprocess.Popen, what: str) -> None:
         time.sleep(0.05)
 
 
-def start_paused(root: Path, pause: str) -> subprocess.Popen:
-    """Run A: re-encode with the latest model, check and publish, stopped right after step `pause`."""
-    proc = start_run(root, pause)
+def start_paused(root: Path, pause: str, selection: str = "latent_vectors*") -> subprocess.Popen:
+    """Run A (by default: re-encode with the latest model, check, publish), stopped right after step `pause`."""
+    proc = start_run(root, pause, selection)
     wait_until(lambda: process_state(proc.pid) == "T", proc, f"its pause after {pause}")
     return proc
 
@@ -181,3 +181,18 @@ def test_two_runs_started_together_each_audit_their_own_version(root):
     for v in versions:  # each was audited by its own check; the older may have been published first
         assert status(v)["status"] in ("audited", "published") and status(v)["autoencoder_from"] == model_version
         assert "reason" not in status(v)
+
+
+def test_a_run_encodes_the_windows_it_made_even_if_another_run_replaced_them(root):
+    a = start_paused(root, "autoencoder", selection="*")  # the whole chain, stopped after training
+    b = materialize(root, selection=["raw_readings", "validated_readings", "training_windows"], run_config={
+        "ops": {"training_windows": {"config": {"window_length": 12, "stride": 2}}}})
+    assert b.success  # the shared training_windows now index every other window: 2 x 715
+
+    outcome_a = finish(a)
+    assert outcome_a["success"]
+    version_a = version_of(root, outcome_a["run_id"])
+    assert published(root) == version_a
+    latents = pd.read_parquet(version_a / "latent_vectors" / "latents.parquet")
+    assert len(latents) == 2 * (1440 - 12 + 1)  # A's own windows (stride 1), not B's
+    assert not (root / "store" / ".runs" / outcome_a["run_id"][:8]).exists()  # released after publishing
