@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict
+from datetime import timedelta
 from pathlib import Path
 from typing import NamedTuple
 
@@ -184,7 +185,9 @@ def save_artifact(obj, folder: Path) -> Path:
 
 
 RUNS = ".runs"  # <store>/.runs/<run id prefix>/<asset>: each run's own copy of what it wrote to the store
-RUN_COPIES_KEPT_S = 86_400  # another run's copies this old are abandoned (its run ended or died): pruned
+# What a run left this long ago is abandoned (the run ended or died) and may be pruned: its own store copies
+# here, and a version still `written` (pipeline.versions).
+ABANDONED_AFTER = timedelta(days=1)
 
 
 def run_folder(store: Path, run_id: str, asset: str) -> Path:
@@ -218,7 +221,7 @@ def _prune_run_folders(runs: Path, keep: str) -> None:
     now = time.time()
     for folder in runs.iterdir() if runs.is_dir() else ():
         try:
-            old = now - folder.stat().st_mtime > RUN_COPIES_KEPT_S
+            old = now - folder.stat().st_mtime > ABANDONED_AFTER.total_seconds()
         except OSError:
             continue
         if folder.name != keep and old:

@@ -29,10 +29,10 @@ import shutil
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
-from pipeline.store import MANIFEST, atomic_write_text, link_artifact, storage_error
+from pipeline.store import ABANDONED_AFTER, MANIFEST, atomic_write_text, link_artifact, storage_error
 
 VERSIONS = "versions"
 PUBLISHED = "published"
@@ -40,7 +40,6 @@ STATUS_FILE = "status.json"
 # status -> the statuses it may move to (audited: the blocking latent check passed)
 TRANSITIONS = {None: ("written",), "written": ("audited", "failed"), "audited": ("audited", "published"),
                "failed": ("failed",), "published": ("published",)}
-IN_PROGRESS = timedelta(days=1)  # a version still `written` this young may belong to a running run: not pruned
 
 
 @dataclass(frozen=True)
@@ -217,7 +216,7 @@ class VersionStore:
         if status.get("status") != "written":
             return False
         try:
-            return now - datetime.fromisoformat(status["written_at"]) < IN_PROGRESS
+            return now - datetime.fromisoformat(status["written_at"]) < ABANDONED_AFTER
         except (KeyError, ValueError):
             return False
 

@@ -18,7 +18,8 @@ from tests.helpers import materialize
 result = materialize(Path(sys.argv[1]))
 failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
 user = failure.step_failure_data.user_failure_data
-print(json.dumps({"step": failure.step_key, "description": user.description if user else None,
+print(json.dumps({"run": result.run_id[:8], "step": failure.step_key,
+                  "description": user.description if user else None,
                   "error": failure.step_failure_data.error.message if failure.step_failure_data.error else None}))
 """
 
@@ -41,12 +42,12 @@ def test_a_write_the_file_system_refuses_fails_clearly_and_leaves_published_whol
     failure = json.loads(run.stdout.strip().splitlines()[-1])
     assert failure["step"] == "raw_readings", failure  # the first artifact larger than 64 kB
     assert failure["description"] is not None, failure["error"]
-    assert failure["description"].startswith(f"raw_readings could not be stored: cannot write "
-                                             f"{root / 'store' / 'raw_readings'}: ")
+    own_copy = root / "store" / ".runs" / failure["run"] / "raw_readings"  # written first, then shared
+    assert failure["description"].startswith(f"raw_readings could not be stored: cannot write {own_copy}: ")
     assert "File too large" in failure["description"]
     assert failure["description"].endswith("what was there before is unchanged")
     assert published_latents(root).read_bytes() == before
-    assert not [p for p in (root / "store").iterdir() if ".tmp-" in p.name]  # no half-written artifact left
+    assert not [p for p in (root / "store").rglob("*") if ".tmp-" in p.name]  # no half-written artifact left
 
 
 def test_a_store_path_taken_by_a_file_names_it(tmp_path):
@@ -55,5 +56,6 @@ def test_a_store_path_taken_by_a_file_names_it(tmp_path):
     result = materialize(root, selection=["raw_readings"], run_config={})
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     description = failure.step_failure_data.user_failure_data.description
-    assert description == (f"raw_readings could not be stored: cannot write {root / 'store' / 'raw_readings'}: "
-                           f"File exists: {root / 'store'}; what was there before is unchanged")
+    runs = root / "store" / ".runs" / result.run_id[:8]
+    assert description == (f"raw_readings could not be stored: cannot write {runs / 'raw_readings'}: "
+                           f"Not a directory: {runs}; what was there before is unchanged")
