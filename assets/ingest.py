@@ -1,4 +1,4 @@
-"""Stage 1: raw sensor files -> one typed table (`raw_readings`)."""
+"""Stage 1: raw sensor files -> one day of typed readings (`raw_readings`, partitioned by day)."""
 
 from pathlib import Path
 
@@ -6,13 +6,15 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from assets.metadata import GROUP, OWNERS, frame_table, stage_tags
+from assets.metadata import GROUP, ONE_DAY_PER_RUN, OWNERS, frame_table, stage_tags
+from assets.partitions import DAY_CLOCK, DAYS
 from assets.resources import DataRoot
 from pipeline.contract import CONTRACT_FILES, ContractError
-from pipeline.ingest import IngestError, IngestSettings, read_raw_files
+from pipeline.days import DayError, DayFiles
+from pipeline.ingest import IngestError, IngestSettings, raw_days, read_raw_files
 from pipeline.readings import SensorReadings
 
-CODE_VERSION = "3"  # bump when what this module computes changes (assets/metadata.py)
+CODE_VERSION = "4"  # bump when what this module computes changes (assets/metadata.py)
 
 
 _D = IngestSettings  # defaults live in one place: the core's settings
@@ -41,17 +43,30 @@ class RawReadingsConfig(dg.Config):
                                  "exclude_columns": tuple(self.exclude_columns)})
 
 
-@dg.asset(group_name=GROUP, kinds={"pandas", "parquet"}, code_version=CODE_VERSION, owners=OWNERS,
-          tags=stage_tags("ingest"),
-          description="Every raw sensor file of the machine, read into one typed table in time order, each row "
-                      "with its source file. Metadata: files, rows, time span and a per-sensor summary.")
+def day_files(config: RawReadingsConfig, data_root: DataRoot) -> DayFiles:
+    """The days the configured raw folder holds, with their files and fingerprints (the nightly schedule's
+    question: which days are new or changed)."""
+    raw_dir = Path(config.raw_dir) if config.raw_dir else data_root.raw_dir
+    return raw_days(raw_dir, config.settings(), data_root.cache_dir, DAY_CLOCK)
+
+
+@dg.asset(group_name=GROUP, kinds={"numpy"}, code_version=CODE_VERSION, owners=OWNERS,
+          tags=stage_tags("ingest"), partitions_def=DAYS, backfill_policy=ONE_DAY_PER_RUN,
+          description="One day of readings: the rows of every raw file that fall on the day, in time order, "
+                      "each with its source file, stored as memory-mappable arrays. A day without files is "
+                      "empty. Metadata: files, rows, time span, a per-sensor summary and the files' "
+                      "fingerprint (what the nightly run compares to find changed days).")
 def raw_readings(context: dg.AssetExecutionContext, config: RawReadingsConfig,
                  data_root: DataRoot) -> SensorReadings:
     raw_dir = Path(config.raw_dir) if config.raw_dir else data_root.raw_dir
+    day = context.partition_key
     try:
-        readings = read_raw_files(raw_dir, config.settings(), data_root.path_of("cache", "parsed_files"),
-                                  log=context.log.info)
-    except (IngestError, ContractError) as exc:
+        # taken before reading: a file changed meanwhile makes the next night read the day again
+        fingerprint = day_files(config, data_root).fingerprints.get(day, "no files")
+        readings = read_raw_files(raw_dir, config.settings(), data_root.cache_dir, log=context.log.info, day=day,
+                                  clock=DAY_CLOCK)
+        readings.fingerprint = fingerprint
+    except (IngestError, ContractError, DayError) as exc:
         raise dg.Failure(description=str(exc)) from None
     for note in readings.contract.notes:
         context.log.info(note)
@@ -68,5 +83,6 @@ def raw_readings(context: dg.AssetExecutionContext, config: RawReadingsConfig,
         "sensor_summary": frame_table(readings.sensor_summary()),
         "contract_notes": dg.MetadataValue.text("; ".join(readings.contract.notes) or "from file"),
         "dagster/row_count": len(readings.frame),
+        "day": day, "day_timezone": DAY_CLOCK.timezone, "fingerprint": readings.fingerprint,
     })
     return readings

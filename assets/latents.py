@@ -1,49 +1,48 @@
-"""Stages 5 and 6: the latent table (`latent_vectors`) and its two quality checks; the blocking one records
-its verdict on the run's own version, which `published_latents` (assets/publish.py) then publishes."""
+"""Stages 5 and 6: the new model's audit latents (`audit_latents`) and their checks, whose blocking verdict is
+recorded on the run's own version (which `published_model`, assets/publish.py, then publishes); and the
+latents of each day (`latent_vectors`, partitioned), scored with the published model and checked per day."""
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from assets.metadata import GROUP, OWNERS, frame_table, image, stage_tags
+from assets.metadata import GROUP, OWNERS, RANGE_IN_ONE_RUN, frame_table, image, stage_tags
+from assets.partitions import DAY_CLOCK, DAYS
 from assets.resources import PINNED, VERSIONED, DataRoot
-from pipeline.latents import EncodingSettings, LatentTable, encode_windows, latent_columns, latent_table
+from pipeline.latents import (
+    EncodingSettings,
+    LatentTable,
+    encode_windows,
+    latent_columns,
+    latent_table,
+)
 from pipeline.model import TrainedAutoencoder
 from pipeline.plots import hours_since_start, latent_scatter_png
 from pipeline.quality import TrainingFacts, dimension_stats, judge_latents
-from pipeline.store import StorageError
+from pipeline.span import day_windows
+from pipeline.store import MANIFEST, StorageError, load_artifact
 from pipeline.windows import TrainingWindows
 
 ALIVE_CHECK = "latent_dimensions_alive"
 HEALTHY_CHECK = "latent_space_healthy"
-CODE_VERSION = "2"  # bump when what this module computes changes (assets/metadata.py)
+DAY_ALIVE_CHECK = "day_latents_alive"
+CODE_VERSION = "3"  # bump when what this module computes changes (assets/metadata.py)
 
 
-class LatentVectorsConfig(dg.Config):
+class AuditLatentsConfig(dg.Config):
     batch_size: int = Field(EncodingSettings.batch_size, description="Windows encoded per batch (bounds memory)")
+    audit_windows: int = Field(50_000, description="Windows of the training span the audit encodes, evenly "
+                                                   "spaced in time; 0 means all of them")
 
 
-@dg.asset(group_name=GROUP, kinds={"parquet"}, metadata={VERSIONED: True}, code_version=CODE_VERSION,
-          owners=OWNERS, tags=stage_tags("latents"),
-          # the model that encodes is kept in this run's version, even when another run trained it
-          ins={"autoencoder": dg.AssetIn(metadata={PINNED: True}), "training_windows": dg.AssetIn()},
-          description="The latent space: one row per window, window_start, window_end, z_0..z_{k-1}, "
-                      "reconstruction_error. Plots of the space, coloured by time and by reconstruction error, "
-                      "and per-dimension statistics are on the materialisation. Written, checked or not, into "
-                      "this run's version folder "
-                      "`<data root>/versions/<version>/latent_vectors/latents.parquet`.")
-def latent_vectors(context: dg.AssetExecutionContext, config: LatentVectorsConfig,
-                   autoencoder: TrainedAutoencoder, training_windows: TrainingWindows) -> LatentTable:
-    enc = encode_windows(autoencoder.model, training_windows, config.batch_size, log=context.log.info)
-    table = latent_table(training_windows, enc)
-    sensors = training_windows.sensors
+def _latent_metadata(table: LatentTable, enc, sensors) -> dict:
     by_sensor = pd.DataFrame({
         "sensor": list(sensors),
         "all_windows": enc.error_by_sensor(sensors).values(),
         "validation_windows": enc.error_by_sensor(sensors, validation_only=True).values(),
     })
-    context.log.info(f"encoded {len(table)} windows into {enc.z.shape[1]} latent dimensions; plotting")
-    context.add_output_metadata({
+    return {
         "dagster/row_count": len(table),
         "latent_dimensions": int(enc.z.shape[1]),
         "latent_space_by_time": image(latent_scatter_png(enc.z, hours_since_start(table.window_start), "hours since "
@@ -54,34 +53,55 @@ def latent_vectors(context: dg.AssetExecutionContext, config: LatentVectorsConfi
                                        "latent space coloured by reconstruction error"),
         "dimension_stats": frame_table(dimension_stats(enc.z)),
         "dagster/column_schema": dg.TableSchema(columns=[dg.TableColumn(f.name, str(f.type)) for f in table.schema()]),
-        "mean_reconstruction_error": float(enc.errors.mean()),
+        "mean_reconstruction_error": float(enc.errors.mean()) if len(enc.errors) else float("nan"),
         "reconstruction_error_by_sensor": frame_table(by_sensor),  # mean |x - x_hat|, scaled units
-    })
+    }
+
+
+@dg.asset(group_name=GROUP, kinds={"parquet"}, metadata={VERSIONED: True}, code_version=CODE_VERSION,
+          owners=OWNERS, tags=stage_tags("audit"),
+          # the model that encodes is kept in this run's version, even when another run trained it
+          ins={"autoencoder": dg.AssetIn(metadata={PINNED: True}), "training_windows": dg.AssetIn()},
+          description="The new model's latents of its training span (up to audit_windows windows, evenly spaced): "
+                      "what the blocking check judges before the model may be published. One row per window, "
+                      "window_start, window_end, z_0..z_{k-1}, reconstruction_error; plots and per-dimension "
+                      "statistics on the materialisation. Written, checked or not, into this run's version "
+                      "folder `<data root>/versions/<version>/audit_latents/latents.parquet`.")
+def audit_latents(context: dg.AssetExecutionContext, config: AuditLatentsConfig,
+                  autoencoder: TrainedAutoencoder, training_windows: TrainingWindows) -> LatentTable:
+    from pipeline.train import evenly_spaced  # imports TensorFlow: only when a model is audited
+
+    starts = evenly_spaced(training_windows.index.starts, config.audit_windows)
+    enc = encode_windows(autoencoder.model, training_windows, config.batch_size, log=context.log.info,
+                         starts=starts)
+    table = latent_table(training_windows, enc, starts=starts)
+    context.log.info(f"encoded {len(table)} windows into {enc.z.shape[1]} latent dimensions; plotting")
+    context.add_output_metadata(_latent_metadata(table, enc, training_windows.sensors))
     return table
 
 
 @dg.multi_asset_check(
     specs=[
-        dg.AssetCheckSpec(ALIVE_CHECK, asset="latent_vectors", additional_deps=["autoencoder"], blocking=True,
+        dg.AssetCheckSpec(ALIVE_CHECK, asset="audit_latents", additional_deps=["autoencoder"], blocking=True,
                           description="ERROR, blocks downstream: a latent dimension is zero or constant for "
                                       "every window (a dead dimension)."),
-        dg.AssetCheckSpec(HEALTHY_CHECK, asset="latent_vectors", additional_deps=["autoencoder"],
+        dg.AssetCheckSpec(HEALTHY_CHECK, asset="audit_latents", additional_deps=["autoencoder"],
                           description="WARN: latent dimensions mostly zero, inactive (variance <= 0.01), "
                                       "nearly duplicate (|corr| >= 0.98) or blown up in scale."),
     ],
     # The autoencoder says how the latents were made, so the texts can name the actual cause.
-    ins={"latent_vectors": dg.AssetIn("latent_vectors"), "autoencoder": dg.AssetIn("autoencoder")},
+    ins={"audit_latents": dg.AssetIn("audit_latents"), "autoencoder": dg.AssetIn("autoencoder")},
 )
-def latent_quality_checks(context: dg.AssetCheckExecutionContext, latent_vectors: pd.DataFrame,
+def latent_quality_checks(context: dg.AssetCheckExecutionContext, audit_latents: pd.DataFrame,
                           autoencoder: TrainedAutoencoder, data_root: DataRoot):
     facts = TrainingFacts(autoencoder.config.architecture, autoencoder.scaler.method)
-    verdict = judge_latents(latent_vectors[latent_columns(latent_vectors)].to_numpy(), facts,
-                            reconstruction_errors=latent_vectors["reconstruction_error"].to_numpy())
+    verdict = judge_latents(audit_latents[latent_columns(audit_latents)].to_numpy(), facts,
+                            reconstruction_errors=audit_latents["reconstruction_error"].to_numpy())
     # The verdict is recorded on this run's own version (what it just judged): only an audited version can be
     # published, and a failed one never can.
     versions = data_root.versions
     own = versions.find(context.run.run_id)
-    recorded = versions.holds(own, "latent_vectors")
+    recorded = versions.holds(own, "audit_latents")
     if recorded:
         try:
             versions.audit(own, verdict.passed, verdict.explanation())
@@ -93,9 +113,80 @@ def latent_quality_checks(context: dg.AssetCheckExecutionContext, latent_vectors
     metadata = {**verdict.summary(), "architecture": facts.architecture, "scaling": facts.scaling,
                 "version": own.name if recorded else "none (not recorded)",
                 "dimensions": frame_table(verdict.stats)}
-    yield dg.AssetCheckResult(check_name=ALIVE_CHECK, asset_key="latent_vectors", passed=verdict.passed,
+    yield dg.AssetCheckResult(check_name=ALIVE_CHECK, asset_key="audit_latents", passed=verdict.passed,
                               severity=dg.AssetCheckSeverity.ERROR, description=verdict.explanation(),
                               metadata=metadata)
-    yield dg.AssetCheckResult(check_name=HEALTHY_CHECK, asset_key="latent_vectors", passed=verdict.healthy,
+    yield dg.AssetCheckResult(check_name=HEALTHY_CHECK, asset_key="audit_latents", passed=verdict.healthy,
                               severity=dg.AssetCheckSeverity.WARN, description=verdict.warning_text(),
                               metadata={**metadata, "correlations": frame_table(verdict.pairs.head(10))})
+
+
+class LatentVectorsConfig(dg.Config):
+    stride: int = Field(1, description="Rows between the starts of consecutive windows scored (1: every window)")
+    batch_size: int = Field(EncodingSettings.batch_size, description="Windows encoded per batch (bounds memory)")
+
+
+def published_model(data_root: DataRoot) -> tuple[str, TrainedAutoencoder]:
+    """The published version's name and its model."""
+    version = data_root.versions.published()
+    if version is None or not (version / "autoencoder" / MANIFEST).is_file():
+        raise dg.Failure(description=f"no published model under {data_root.path}: run the retrain job (training, "
+                                     "audit and publishing) once before scoring days")
+    return version.name, load_artifact(version / "autoencoder")
+
+
+def _validated(data_root: DataRoot, day: str):
+    folder = data_root.day_folder("validated_readings", day)
+    return load_artifact(folder) if (folder / MANIFEST).is_file() else None
+
+
+@dg.asset(group_name=GROUP, kinds={"parquet"}, code_version=CODE_VERSION, owners=OWNERS, tags=stage_tags("score"),
+          partitions_def=DAYS, backfill_policy=RANGE_IN_ONE_RUN,
+          check_specs=[dg.AssetCheckSpec(DAY_ALIVE_CHECK, asset="latent_vectors", blocking=True,
+                                         description="ERROR: in a scored day, a latent dimension is zero or "
+                                                     "constant for every window, or a latent is not finite")],
+          deps=[dg.AssetDep("validated_readings",
+                            partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-1,
+                                                                            allow_nonexistent_upstream_partitions=True)),
+                "published_model"],
+          description="A day's latent space, scored with the published model (no training): one row per window "
+                      "that ends in the day (the previous day's tail is the context of windows across midnight), "
+                      "window_start, window_end, z_0..z_{k-1}, reconstruction_error, model_version. In "
+                      "`<data root>/store/latent_vectors/<day>/latents.parquet`. When a new model is published the "
+                      "days show as stale; a backfill scores them again.")
+def latent_vectors(context: dg.AssetExecutionContext, config: LatentVectorsConfig, data_root: DataRoot):
+    version, trained = published_model(data_root)
+    days = context.partition_keys
+    out = {}
+    for day in days:
+        current = _validated(data_root, day)
+        if current is None:
+            why = data_root.quarantine.days().get(day)
+            raise dg.Failure(description=f"{day} has no validated readings" + (f": quarantined ({why})" if why else
+                                         ": materialise raw_readings and validated_readings for it first"))
+        if current.rows and current.readings.sensors != list(trained.sensors):
+            raise dg.Failure(description=f"{day} has sensors {current.readings.sensors}, the published model "
+                                         f"{version} was trained on {list(trained.sensors)}")
+        windows = day_windows(current, _validated(data_root, DAY_CLOCK.previous(day)), trained.scaler,
+                              trained.window_length, config.stride) if current.rows else None
+        if windows is None or not len(windows.index.starts):
+            out[day] = LatentTable(np.empty(0, "datetime64[ns]"), np.empty(0, "datetime64[ns]"),
+                                   np.empty((0, int(trained.model.get_layer("latent").output.shape[-1])), np.float32),
+                                   np.empty(0, np.float32), version)
+            context.log.warning(f"{day}: no window (no readings, or none long enough)")
+            continue
+        enc = encode_windows(trained.model, windows, config.batch_size, log=context.log.info)
+        out[day] = latent_table(windows, enc, model_version=version)
+        context.log.info(f"{day}: {len(out[day])} windows scored with model {version}")
+    verdicts = {d: judge_latents(t.z, reconstruction_errors=t.reconstruction_error) for d, t in out.items()
+                if len(t) > 1}
+    failing = {d: v.explanation() for d, v in verdicts.items() if not v.passed}
+    last = out[days[-1]]
+    yield dg.Output(out if len(days) > 1 else out[days[0]], metadata={
+        "model_version": version, "days": len(days), "dagster/row_count": sum(len(t) for t in out.values()),
+        "mean_reconstruction_error": float(np.mean(last.reconstruction_error)) if len(last) else float("nan")})
+    yield dg.AssetCheckResult(check_name=DAY_ALIVE_CHECK, passed=not failing, severity=dg.AssetCheckSeverity.ERROR,
+                              description="; ".join(f"{d}: {why}" for d, why in failing.items()) if failing
+                              else f"{len(verdicts)} day(s) scored, every latent dimension alive",
+                              metadata={"days_failing": dg.MetadataValue.json(sorted(failing)),
+                                        "model_version": version})

@@ -11,6 +11,10 @@ import pandas as pd
 from pipeline.plots import png_markdown
 
 OWNERS = ["team:sensor-analytics"]
+# Ingestion and validation run one day per run, so a bad day fails alone (a run over a range fails as a whole);
+# scoring runs a range in one run (one model load).
+ONE_DAY_PER_RUN = dg.BackfillPolicy.multi_run(max_partitions_per_run=1)
+RANGE_IN_ONE_RUN = dg.BackfillPolicy.single_run()
 GROUP = "latent_pipeline"
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from pipeline.quarantine import QUARANTINE, Quarantine
 from pipeline.store import MANIFEST, StorageError, load_artifact, run_folder, save_artifact, save_for_run
 from pipeline.versions import VersionStore
 
@@ -40,6 +41,18 @@ class DataRoot(dg.ConfigurableResource):
     def path_of(self, *parts: str) -> Path:
         return Path(self.path).joinpath(*parts)
 
+    @property
+    def cache_dir(self) -> Path:
+        return Path(self.path) / "cache"
+
+    def day_folder(self, asset: str, day: str) -> Path:
+        """Where a day partition of `asset` is stored: `<data root>/store/<asset>/<day>/`."""
+        return self.store_dir / asset / day
+
+    @property
+    def quarantine(self) -> Quarantine:
+        return Quarantine(self.store_dir / QUARANTINE)
+
 
 VERSIONED = "sensor_latents/versioned"  # asset metadata: write into the run's version folder
 PINNED = "sensor_latents/pinned"  # input metadata: the run uses, and keeps in its version, this exact artifact
@@ -56,6 +69,16 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
 
     def handle_output(self, context: dg.OutputContext, obj) -> None:
         name, versions = context.asset_key.to_user_string(), self.data_root.versions
+        if context.has_asset_partitions:  # a day partition (or each day of a range): its own folder
+            days = context.asset_partition_keys
+            objs = obj if isinstance(obj, dict) else {days[0]: obj}
+            try:
+                paths = [save_artifact(objs[day], self.data_root.day_folder(name, day)) for day in days]
+            except StorageError as exc:
+                raise dg.Failure(description=f"{name} could not be stored: {exc}") from None
+            context.add_output_metadata({"path": dg.MetadataValue.path(str(paths[-1].parent))})
+            context.log.info(f"wrote {name} for {', '.join(days)}: {paths[-1].parent.parent}")
+            return
         versioned = bool((context.definition_metadata or {}).get(VERSIONED))
         try:
             if versioned:
@@ -78,6 +101,15 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
         exactly the artifact this run used."""
         name, versions = context.asset_key.to_user_string(), self.data_root.versions
         run_id = context.step_context.run_id
+        if context.has_asset_partitions:
+            days = context.asset_partition_keys
+            try:
+                loaded = {day: load_artifact(self.data_root.day_folder(name, day)) for day in days}
+            except FileNotFoundError:
+                missing = [d for d in days if not (self.data_root.day_folder(name, d) / MANIFEST).is_file()]
+                raise dg.Failure(description=f"{name} is needed for {', '.join(missing)} but missing: materialise "
+                                             "it for those days first") from None
+            return loaded if len(days) > 1 else loaded[days[0]]
         try:
             if (context.definition_metadata or {}).get(PINNED):
                 return load_artifact(versions.pin(run_id, name))

@@ -6,9 +6,10 @@ import dagster as dg
 from pydantic import Field
 
 from assets.metadata import GROUP, OWNERS, image, stage_tags
-from assets.resources import VERSIONED
+from assets.resources import VERSIONED, DataRoot
 from pipeline.model import Architecture, TrainedAutoencoder, TrainingConfig
-from pipeline.windows import TrainingWindows
+from pipeline.span import SpanWindows
+from pipeline.store import StorageError
 
 CODE_VERSION = "2"  # bump when what this module computes changes (assets/metadata.py)
 
@@ -37,8 +38,8 @@ class AutoencoderConfig(dg.Config):
           description="LSTM autoencoder that learns to compress each window of sensor readings into a few "
                       "latent numbers and back, fit on the training windows, best weights by validation loss. "
                       "Each epoch is logged to the run as it ends; the loss curve is on the materialisation.")
-def autoencoder(context: dg.AssetExecutionContext, config: AutoencoderConfig,
-                training_windows: TrainingWindows) -> TrainedAutoencoder:
+def autoencoder(context: dg.AssetExecutionContext, config: AutoencoderConfig, data_root: DataRoot,
+                training_windows: SpanWindows) -> TrainedAutoencoder:
     from pipeline.plots import loss_curve_png
     from pipeline.train import TrainingDiverged, train_autoencoder  # imports TensorFlow: only when training
 
@@ -57,7 +58,14 @@ def autoencoder(context: dg.AssetExecutionContext, config: AutoencoderConfig,
     final = {"final_training_loss": history["loss"][-1]}
     if "val_loss" in history:
         final["final_validation_loss"] = history["val_loss"][-1]
+    days = {"days_used": training_windows.day_names(), "days_skipped": training_windows.skipped}
+    try:  # the version records the days its model learnt from, and those it left out
+        data_root.versions.advance(data_root.versions.for_run(context.run.run_id), "written", **days)
+    except StorageError as exc:
+        raise dg.Failure(description=f"the training days could not be recorded on the version: {exc}") from None
     context.add_output_metadata({
+        "days_used": len(days["days_used"]), "first_day": days["days_used"][0], "last_day": days["days_used"][-1],
+        "days_skipped": dg.MetadataValue.json(days["days_skipped"]),
         **trained.summary(), **final, "training_seconds": seconds, "parameters": int(trained.model.count_params()),
         "loss_curve": image(loss_curve_png(history), "loss curve"),
         "config": dg.MetadataValue.json(config.model_dump()),

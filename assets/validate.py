@@ -1,19 +1,22 @@
-"""Stage 2: the contract's Great Expectations suite (`validated_readings`)."""
+"""Stage 2: the contract's Great Expectations suite, day by day (`validated_readings`); a failing day is
+quarantined."""
 
+import shutil
 from dataclasses import asdict, fields
 
 import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from assets.metadata import GROUP, OWNERS, frame_table, stage_tags
+from assets.metadata import GROUP, ONE_DAY_PER_RUN, OWNERS, frame_table, stage_tags
+from assets.partitions import DAYS
 from assets.resources import DataRoot
+from pipeline.days import ValidatedDay
 from pipeline.readings import SensorReadings
-from pipeline.segments import segment_summary
 from pipeline.store import StorageError, atomic_write_text
-from pipeline.validate import Engine, Finding, ValidationSettings, interpolate_and_segment, validate_readings
+from pipeline.validate import Engine, Finding, ValidationSettings, validate_readings, validated_day
 
-CODE_VERSION = "1"  # bump when what this module computes changes (assets/metadata.py)
+CODE_VERSION = "2"  # bump when what this module computes changes (assets/metadata.py)
 
 
 class ValidatedReadingsConfig(dg.Config):
@@ -25,18 +28,22 @@ def _table(findings: list[Finding]) -> dg.MetadataValue:
     return frame_table(pd.DataFrame([asdict(f) for f in findings], columns=[f.name for f in fields(Finding)]))
 
 
-@dg.asset(group_name=GROUP, kinds={"great_expectations", "parquet"}, code_version=CODE_VERSION, owners=OWNERS,
-          tags=stage_tags("validate"),
-          description="Readings that passed the contract's GX suite, split into continuous segments; a failure "
-                      "stops the run before any model work. The report is also `<data root>/reports/validation.json`.")
+@dg.asset(group_name=GROUP, kinds={"great_expectations", "numpy"}, code_version=CODE_VERSION, owners=OWNERS,
+          tags=stage_tags("validate"), partitions_def=DAYS, backfill_policy=ONE_DAY_PER_RUN,
+          description="A day of readings that passed the contract's GX suite, split into continuous segments. "
+                      "Stores no second copy: the day's arrays are hard links to raw_readings' (a new array only "
+                      "where allowed nulls were interpolated). A failing day is a failed partition, quarantined "
+                      "(`<data root>/store/quarantine/<day>.json`): training skips it and says so. The report is "
+                      "also `<data root>/reports/validation/<day>.json`.")
 def validated_readings(context: dg.AssetExecutionContext, config: ValidatedReadingsConfig, data_root: DataRoot,
-                       raw_readings: SensorReadings) -> SensorReadings:
+                       raw_readings: SensorReadings) -> ValidatedDay:
+    day = context.partition_key
     try:
         report = validate_readings(raw_readings, config.engine, log=context.log.info)
     except (TypeError, ValueError) as exc:
         raise dg.Failure(description=f"validated_readings config: {exc}") from None
     try:
-        report_path = atomic_write_text(data_root.path_of("reports", "validation.json"), report.to_json())
+        report_path = atomic_write_text(data_root.path_of("reports", "validation", f"{day}.json"), report.to_json())
     except StorageError as exc:
         raise dg.Failure(description=f"the validation report could not be written: {exc}") from None
     for w in report.warnings:
@@ -44,13 +51,19 @@ def validated_readings(context: dg.AssetExecutionContext, config: ValidatedReadi
     common = {"report": dg.MetadataValue.path(str(report_path)), "expectations_run": report.expectations_run,
               "warnings": _table(report.warnings)}
     if not report.success:
-        raise dg.Failure(description=f"{report.headline()}\n\n{report.to_markdown()}",
+        try:  # the day's earlier validated readings, if any, must not be trained on or scored any more
+            shutil.rmtree(data_root.day_folder("validated_readings", day), ignore_errors=True)
+            data_root.quarantine.hold(day, report.headline(), [asdict(f) for f in report.failures])
+        except StorageError as exc:
+            context.log.error(f"the quarantine of {day} could not be recorded: {exc}")
+        raise dg.Failure(description=f"{day} quarantined: {report.headline()}\n\n{report.to_markdown()}",
                          metadata={**common, "failures": _table(report.failures),
-                                   "failed_expectations": len(report.failures)})
+                                   "failed_expectations": len(report.failures), "quarantined": True})
     context.log.info(report.headline())
-    validated = interpolate_and_segment(raw_readings)
-    segments = segment_summary(validated.frame)
-    context.add_output_metadata({**common, "files": report.files, "rows": report.rows, "segments": len(segments),
+    validated = validated_day(day, raw_readings)
+    data_root.quarantine.release(day)
+    context.add_output_metadata({**common, "files": report.files, "rows": report.rows,
+                                 "segments": len(validated.segments), "day": day,
                                  "failed_expectations": len(report.failures), "warning_count": len(report.warnings),
                                  "engine": report.engine,
                                  "contract": raw_readings.contract.source, "summary": report.headline()})

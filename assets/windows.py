@@ -1,48 +1,98 @@
-"""Stage 3: scaling fit on the training span, windows by index within continuous segments
-(`training_windows`)."""
+"""Stage 3: the training span (`training_windows`): the latest `training_days` valid days, scaled on their
+training rows, windows indexed across the days' memory-mapped arrays (never gathered into one frame)."""
 
 import dagster as dg
+import pandas as pd
 from pydantic import Field
 
 from assets.metadata import GROUP, OWNERS, frame_table, stage_tags
-from pipeline.readings import SensorReadings
-from pipeline.segments import files_at_rows, segment_summary, segment_table
-from pipeline.windows import Scaling, TooFewRows, TrainingWindows, WindowSettings, windows_from_readings
+from assets.resources import DataRoot
+from assets.validate import validated_readings
+from pipeline.days import ValidatedDay
+from pipeline.span import span_windows
+from pipeline.store import MANIFEST, load_artifact
+from pipeline.windows import Scaling, TooFewRows, WindowSettings
 
-CODE_VERSION = "2"  # bump when what this module computes changes (assets/metadata.py)
+CODE_VERSION = "3"  # bump when what this module computes changes (assets/metadata.py)
+SKIPPED_CHECK = "no_days_skipped"
 
 _D = WindowSettings  # defaults live in one place: the core's settings
 
 
 class TrainingWindowsConfig(dg.Config):
+    training_days: int = Field(28, description="Valid days with readings the model trains on: the latest ones "
+                                               "up to last_day")
+    last_day: str | None = Field(None, description="Last day of the span (YYYY-MM-DD); unset means the latest "
+                                                   "validated day")
+    strict: bool = Field(False, description="Refuse to train while a quarantined (failed) day lies in the span, "
+                                            "instead of skipping it with a warning")
     window_length: int = Field(_D.window_length, description="Rows per window (time steps the LSTM sees)")
     stride: int = Field(_D.stride, description="Rows between the starts of consecutive windows")
-    validation_fraction: float = Field(_D.validation_fraction, description="Last fraction of the rows held out "
-                                                                           "for validation")
+    validation_fraction: float = Field(_D.validation_fraction, description="Last fraction of the span's rows "
+                                                                           "held out for validation")
     scaling: Scaling = Field(Scaling(_D.scaling), description="'zscore' (fit on the training span only) or "
                                                               "'none'")
 
+    def settings(self) -> WindowSettings:
+        return WindowSettings(**self.model_dump(include={"window_length", "stride", "validation_fraction",
+                                                         "scaling"}))
+
+
+def choose_days(stored: list[str], quarantined: dict[str, str], empty: set[str], training_days: int,
+                last_day: str | None) -> tuple[list[str], dict[str, str]]:
+    """The span: the latest `training_days` stored, non-empty days up to `last_day`; and the quarantined days
+    from its first day on (up to last_day), with why, which it skips."""
+    if training_days < 1:
+        raise ValueError(f"training_days must be at least 1, got {training_days}")
+    candidates = [d for d in sorted(stored) if d not in empty and (last_day is None or d <= last_day)]
+    used = candidates[-training_days:]
+    first = used[0] if used else "0000"
+    skipped = {d: why for d, why in quarantined.items() if d >= first and (last_day is None or d <= last_day)}
+    return used, skipped
+
 
 @dg.asset(group_name=GROUP, kinds={"numpy"}, code_version=CODE_VERSION, owners=OWNERS, tags=stage_tags("windows"),
-          description="The scaled series and the index of its sliding windows, which never cross a gap or a "
-                      "file boundary, split by time into training and validation.")
-def training_windows(context: dg.AssetExecutionContext, config: TrainingWindowsConfig,
-                     validated_readings: SensorReadings) -> TrainingWindows:
-    readings = validated_readings  # stored readings stream from Parquet: the frame is never loaded here
+          deps=[validated_readings],
+          check_specs=[dg.AssetCheckSpec(SKIPPED_CHECK, asset="training_windows",
+                                         description="WARN: a quarantined day (failed validation) lies in the "
+                                                     "training span and was skipped")],
+          description="The training span: the latest training_days validated days (quarantined and empty days "
+                      "skipped), scaled on the training rows, split by time into training and validation. Stored "
+                      "as hard links to the days' arrays; windows never cross a gap, a file or midnight.")
+def training_windows(context: dg.AssetExecutionContext, config: TrainingWindowsConfig, data_root: DataRoot):
+    folder = data_root.store_dir / "validated_readings"
+    stored = {p.name: p for p in folder.iterdir() if (p / MANIFEST).is_file()} if folder.is_dir() else {}
+    days: dict[str, ValidatedDay] = {name: load_artifact(path) for name, path in stored.items()}
     try:
-        windows = windows_from_readings(readings, WindowSettings(**config.model_dump()))
-    except TooFewRows as exc:
-        longest = segment_summary(readings.frame).nlargest(3, "rows")
-        where = ", ".join(f"{r.file} ({r.rows} rows from {r.start})" for r in longest.itertuples())
-        raise dg.Failure(description=f"{exc}. Longest continuous segments: {where}") from None
-    except (TypeError, ValueError) as exc:  # a bad setting, or readings that cannot be scaled
+        used, skipped = choose_days(list(days), data_root.quarantine.days(), {d for d, v in days.items()
+                                                                              if not v.rows},
+                                    config.training_days, config.last_day)
+    except ValueError as exc:
         raise dg.Failure(description=f"training_windows: {exc}") from None
-    index = windows.index
-    per_segment = index.per_segment()
-    segments = segment_table(index.segments, windows.timestamps,
-                             files_at_rows(readings.files, index.segments[:, 0])).assign(windows=per_segment)
-    segments[["start", "end"]] = segments[["start", "end"]].astype(str)
-    context.log.info(f"{len(segments)} continuous segment(s) gave {int(per_segment.sum())} windows; "
-                     f"{int((per_segment == 0).sum())} segment(s) shorter than one window")
-    context.add_output_metadata({**windows.summary(), "windows_per_segment": frame_table(segments.head(500))})
-    return windows
+    if skipped:
+        listed = "; ".join(f"{d}: {why}" for d, why in skipped.items())
+        if config.strict:
+            raise dg.Failure(description=f"strict: {len(skipped)} quarantined day(s) in the training span, so no "
+                                         f"training tonight: {listed}")
+        context.log.warning(f"skipping {len(skipped)} quarantined day(s): {listed}")
+    if not used:
+        raise dg.Failure(description=f"no validated day with readings under {folder}: materialise raw_readings "
+                                     "and validated_readings for some days first")
+    try:
+        windows = span_windows([days[d] for d in used], config.settings())
+    except TooFewRows as exc:
+        raise dg.Failure(description=f"{exc} (days {used[0]} to {used[-1]})") from None
+    except (TypeError, ValueError) as exc:  # a bad setting, mismatched sensors, or readings that cannot be scaled
+        raise dg.Failure(description=f"training_windows: {exc}") from None
+    windows.skipped = skipped
+    per_day = [{"day": d, "rows": days[d].rows, "segments": len(days[d].segments)} for d in used]
+    context.log.info(f"training span: {len(used)} day(s) {used[0]} to {used[-1]}, {windows.summary()['windows']} "
+                     f"windows; {len(skipped)} quarantined day(s) skipped")
+    yield dg.Output(windows, metadata={
+        **windows.summary(), "days_used": len(used), "first_day": used[0], "last_day": used[-1],
+        "days_skipped": dg.MetadataValue.json(skipped), "per_day": frame_table(pd.DataFrame(per_day)),
+    })
+    yield dg.AssetCheckResult(check_name=SKIPPED_CHECK, passed=not skipped, severity=dg.AssetCheckSeverity.WARN,
+                              description=("quarantined day(s) skipped: " + ", ".join(skipped)) if skipped
+                              else "no quarantined day in the span",
+                              metadata={"days_skipped": dg.MetadataValue.json(skipped)})

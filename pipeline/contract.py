@@ -6,6 +6,7 @@ A contract is a YAML file, by default `sensors.yaml` in the raw folder it descri
     timestamp_format: "%d/%m/%Y %H:%M:%S"  # strptime format; default: ISO 8601 only, nothing is guessed
     timestamp_unit: s            # for epoch numbers (s, ms, us, ns); epoch times are UTC
     timezone: UTC                # zone of timestamps written without a UTC offset
+    day_timezone: UTC            # where a day partition starts and ends (PIPELINE_DAY_TIMEZONE overrides)
     ambiguous_times: raise       # local times a DST change repeats: raise, infer, earliest or latest
     sampling_period_s: 20        # expected time between readings
     max_gap_s: 60                # a longer pause starts a new continuous segment (default 3 periods)
@@ -42,7 +43,7 @@ TIMESTAMP_UNITS = ("s", "ms", "us", "ns")
 # Local times that a daylight-saving change repeats: fail, infer from the order of the readings, or take the
 # first (summer time) or the second (standard time) occurrence.
 AMBIGUOUS_TIMES = ("raise", "infer", "earliest", "latest")
-_KEYS = {"timestamp_column", "timestamp_format", "timestamp_unit", "timezone", "ambiguous_times",
+_KEYS = {"timestamp_column", "timestamp_format", "timestamp_unit", "timezone", "day_timezone", "ambiguous_times",
          "sampling_period_s", "max_gap_s", "on_gap", "max_null_fraction", "flatline_s", "labels", "sensors"}
 
 
@@ -65,6 +66,7 @@ class Contract:
     labels: tuple[str, ...] = ()
     timestamp_column: str = "timestamp"
     timezone: str = "UTC"
+    day_timezone: str = "UTC"  # where a day partition starts and ends
     timestamp_format: str | None = None  # strptime format of text timestamps; None: ISO 8601 only
     timestamp_unit: str | None = None  # unit of epoch numbers; None: numbers are refused as timestamps
     ambiguous_times: str = "raise"
@@ -178,6 +180,11 @@ def load_contract(path: Path) -> Contract:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
         raise ContractError(f"{path}: timezone: unknown time zone {timezone!r}") from None
+    day_timezone = _text(doc.get("day_timezone", "UTC"), f"{path}: day_timezone")
+    try:
+        ZoneInfo(day_timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ContractError(f"{path}: day_timezone: unknown time zone {day_timezone!r}") from None
     on_gap = _choice(doc.get("on_gap", "split"), f"{path}: on_gap", GAP_POLICIES)
     null_fraction = _number(doc.get("max_null_fraction"), f"{path}: max_null_fraction") or 0.0
     if not 0 <= null_fraction < 1:
@@ -189,6 +196,7 @@ def load_contract(path: Path) -> Contract:
         labels=tuple(_text(c, f"{path}: labels") for c in labels),
         timestamp_column=_text(doc.get("timestamp_column", "timestamp"), f"{path}: timestamp_column"),
         timezone=timezone,
+        day_timezone=day_timezone,
         timestamp_format=None if fmt is None else _text(fmt, f"{path}: timestamp_format"),
         timestamp_unit=_choice(doc.get("timestamp_unit"), f"{path}: timestamp_unit", TIMESTAMP_UNITS),
         ambiguous_times=_choice(doc.get("ambiguous_times", "raise"), f"{path}: ambiguous_times", AMBIGUOUS_TIMES),

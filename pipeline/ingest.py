@@ -29,6 +29,7 @@ from pipeline.contract import (
     load_contract,
     with_timestamp_settings,
 )
+from pipeline.days import DayClock, DayFiles, DayIndex, day_fingerprint, file_fingerprint
 from pipeline.expectations import INTERVAL
 from pipeline.parse_cache import ParseCache
 from pipeline.raw_files import RawFileError, list_raw_files, read_table, skipped_counts
@@ -36,6 +37,7 @@ from pipeline.readings import SOURCE_COLUMN, TIMESTAMP, RawFile, SensorReadings,
 from pipeline.segments import SEGMENT_COLUMN
 from pipeline.timestamps import TimestampError, TimestampSettings, parse_timestamps
 
+PARSED, DAY_INDEX = "parsed_files", "day_index.json"  # under the cache folder
 RESERVED_COLUMNS = (TIMESTAMP, SOURCE_COLUMN, SEGMENT_COLUMN, INTERVAL)  # the pipeline's own columns
 
 
@@ -198,8 +200,9 @@ class IngestSettings:
 
 
 def read_raw_files(raw_dir: Path, settings: IngestSettings = IngestSettings(), cache_dir: Path | None = None,
-                   log=lambda msg: None) -> SensorReadings:
-    """All matching files as one table, and the contract. The timestamp settings, where given, override the
+                   log=lambda msg: None, day: str | None = None, clock: DayClock | None = None) -> SensorReadings:
+    """All matching files as one table, and the contract; with `day`, only the readings of that day (of the
+    files that hold some, found through the day index). The timestamp settings, where given, override the
     contract's. With `cache_dir`, files unchanged since an earlier read are taken from the parse cache instead
     of being parsed again. Files not read are logged and listed on the result."""
     raw_dir = Path(raw_dir)
@@ -226,12 +229,22 @@ def read_raw_files(raw_dir: Path, settings: IngestSettings = IngestSettings(), c
         _refuse_reserved(contract)  # before any file is parsed
     non_sensors = {timestamps.column, *exclude_columns, *(contract.labels if contract else ())}
 
-    cache = ParseCache(cache_dir)
+    cache = ParseCache(Path(cache_dir) / PARSED if cache_dir else None)
+    files, rows_between = listing.files, None
+    if day is not None:
+        clock = clock or DayClock()
+        by_day = _files_by_day(raw_dir, listing.files, separator, timestamps, cache, cache_dir, clock, log)
+        files, rows_between = by_day.of(day), clock.bounds(day)
+        if not files:
+            log(f"no readings on {day} ({clock.timezone}) in {raw_dir}")
+            return _no_readings(contract, timestamps.column, listing.skipped)
     parts = []
-    for path in listing.files:
-        parts.append(_read_one(path, raw_dir, separator, timestamps, cache, contract, non_sensors, log))
+    for path in files:
+        parts.append(_read_one(path, raw_dir, separator, timestamps, cache, contract, non_sensors, log,
+                               rows_between))
         pa.default_memory_pool().release_unused()
-    cache.prune()
+    if day is None:
+        cache.prune()  # a day's read uses a few entries: it cannot tell which of the others are stale
     if cache.hits:
         log(f"{cache.hits} of {len(listing.files)} file(s) unchanged since the last read: taken from the parse "
             "cache")
@@ -253,22 +266,98 @@ def read_raw_files(raw_dir: Path, settings: IngestSettings = IngestSettings(), c
     return SensorReadings(frame, contract, infos, skipped_files=tuple(listing.skipped))
 
 
+def _parsed(path: Path, raw_dir: Path, separator: str, timestamps: TimestampSettings, cache: ParseCache,
+            log) -> pa.Table:
+    """One file as parsed, from the parse cache when unchanged since it was parsed."""
+    key = cache.key(path, (separator, timestamps))
+    table = cache.get(key)
+    if table is None:
+        table = _parse(path, separator, timestamps)
+        cache.put(key, table)
+        empty, comments = skipped_counts(table)
+        skipped = "".join([f"; skipped {comments} comment line(s)" if comments else "",
+                           f"; dropped {empty} empty row(s)" if empty else ""])
+        log(f"read {path.relative_to(raw_dir)}: {table.num_rows} rows, {table.num_columns} columns{skipped}")
+    return table
+
+
 def _read_one(path: Path, raw_dir: Path, separator: str, timestamps: TimestampSettings, cache: ParseCache,
-              contract: Contract | None, non_sensors: set[str], log) -> _Part:
-    """One file, parsed (or taken from the parse cache) and reduced to what the frame keeps."""
+              contract: Contract | None, non_sensors: set[str], log,
+              rows_between: tuple[int, int] | None = None) -> _Part:
+    """One file, parsed (or taken from the parse cache) and reduced to what the frame keeps; with
+    `rows_between` ([start, end) in naive UTC ns), only its readings in that time."""
     name = str(path.relative_to(raw_dir))
     try:
-        key = cache.key(path, (separator, timestamps))
-        table = cache.get(key)
-        if table is None:
-            table = _parse(path, separator, timestamps)
-            cache.put(key, table)
-            empty, comments = skipped_counts(table)
-            skipped = "".join([f"; skipped {comments} comment line(s)" if comments else "",
-                               f"; dropped {empty} empty row(s)" if empty else ""])
-            log(f"read {name}: {table.num_rows} rows, {table.num_columns} columns{skipped}")
+        table = _parsed(path, raw_dir, separator, timestamps, cache, log)
+        if rows_between is not None:
+            ts = table.column(timestamps.column).cast(pa.int64())
+            table = table.filter(pc.and_(pc.greater_equal(ts, rows_between[0]), pc.less(ts, rows_between[1])))
         return _reduce(path, name, table, timestamps.column, contract.names if contract else None, non_sensors)
     except (IngestError, RawFileError) as exc:
         raise IngestError(str(exc)) from None
     except (pa.ArrowException, OSError, ValueError) as exc:  # ValueError covers UnicodeDecodeError
         raise IngestError(f"{path}: cannot be read ({str(exc).strip().splitlines()[0]})") from None
+
+
+def _no_readings(contract: Contract | None, ts_column: str, skipped) -> SensorReadings:
+    """An empty day: no rows, the contract's sensors (none when they would have been inferred)."""
+    contract = contract or Contract(sensors=(), source="inferred", timestamp_column=ts_column)
+    frame = sensor_frame(np.empty((len(contract.names), 0)), contract.names,
+                         {TIMESTAMP: np.empty(0, "datetime64[ns]"), SOURCE_COLUMN: pd.Categorical([])},
+                         [TIMESTAMP, *contract.names, SOURCE_COLUMN])
+    return SensorReadings(frame, contract, (), skipped_files=tuple(skipped))
+
+
+def _files_by_day(raw_dir: Path, files: list[Path], separator: str, timestamps: TimestampSettings,
+                  cache: ParseCache, cache_dir: Path | None, clock: DayClock, log) -> DayFiles:
+    """The days each file holds: from the day index for files unchanged since they were indexed, else from
+    their timestamps (parsed once, into the parse cache, where the day's read then finds them)."""
+    index = DayIndex(Path(cache_dir) / DAY_INDEX if cache_dir else None)
+    settings = repr((separator, timestamps))
+    by_day: dict[str, list[Path]] = {}
+    prints: dict[str, dict[str, str]] = {}
+    for path in files:
+        name, fingerprint = str(path.relative_to(raw_dir)), file_fingerprint(path)
+        key = DayIndex.key(name, fingerprint, settings)
+        entry = index.get(key)
+        if entry is None:
+            try:
+                ts = _parsed(path, raw_dir, separator, timestamps, cache, log).column(timestamps.column)
+            except (IngestError, RawFileError) as exc:
+                raise IngestError(str(exc)) from None
+            except (pa.ArrowException, OSError, ValueError) as exc:
+                raise IngestError(f"{path}: cannot be read ({str(exc).strip().splitlines()[0]})") from None
+            ns = ts.cast(pa.int64())
+            first, last = pc.min(ns).as_py(), pc.max(ns).as_py()
+            index.put(key, name, first, last)
+            entry = {"first": first, "last": last}
+        if entry["first"] is None:
+            continue
+        for day in clock.days_between(entry["first"], entry["last"]):
+            by_day.setdefault(day, []).append(path)
+            prints.setdefault(day, {})[name] = fingerprint
+    index.save()
+    return DayFiles(by_day, {d: day_fingerprint(p) for d, p in prints.items()})
+
+
+def raw_days(raw_dir: Path, settings: IngestSettings = IngestSettings(), cache_dir: Path | None = None,
+             clock: DayClock | None = None, log=lambda msg: None) -> DayFiles:
+    """The days the raw folder holds readings of, each with its files and fingerprint."""
+    raw_dir = Path(raw_dir)
+    try:
+        listing = list_raw_files(raw_dir, settings.pattern, known=(*(raw_dir / n for n in CONTRACT_FILES),
+                                                                   *([Path(settings.contract)]
+                                                                     if settings.contract else [])))
+    except RawFileError as exc:
+        raise IngestError(str(exc)) from None
+    contract = _contract(raw_dir, Path(settings.contract) if settings.contract else None)
+    base = with_timestamp_settings(contract or Contract(sensors=(), source="inferred"), settings.timestamp_column,
+                                   settings.timestamp_format, settings.timestamp_unit)
+    try:
+        timestamps = TimestampSettings(base.timestamp_column, base.timezone, base.timestamp_format,
+                                       base.timestamp_unit, base.ambiguous_times)
+    except TimestampError as exc:
+        raise IngestError(f"timestamp settings: {exc}") from None
+    cache = ParseCache(Path(cache_dir) / PARSED if cache_dir else None)
+    return _files_by_day(raw_dir, listing.files, settings.separator, timestamps, cache, cache_dir,
+                         clock or DayClock(), log)

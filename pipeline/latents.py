@@ -19,6 +19,7 @@ from pipeline.model import LATENT_LAYER
 from pipeline.windows import TrainingWindows, gather_windows
 
 LATENT_PREFIX = "z_"
+MODEL_VERSION = "model_version"
 ROW_GROUP = 1 << 17  # rows per Parquet row group of the latent table
 
 
@@ -53,8 +54,9 @@ class Encoding:
 
 
 def encode_windows(model, windows: TrainingWindows, batch_size: int = EncodingSettings.batch_size,
-                   log: Callable[[str], None] = lambda msg: None) -> Encoding:
-    """Encode every window (in time order) in batches; no more than one batch of windows is in memory."""
+                   log: Callable[[str], None] = lambda msg: None, starts: np.ndarray | None = None) -> Encoding:
+    """Encode every window (or those at `starts`), in time order, in batches; no more than one batch of
+    windows is in memory."""
     import keras
 
     both = keras.Model(model.inputs, [model.get_layer(LATENT_LAYER).output, model.outputs[0]])
@@ -62,7 +64,7 @@ def encode_windows(model, windows: TrainingWindows, batch_size: int = EncodingSe
     # also runs at half speed when traced after a fit fed by a Python dataset (as in one Dagster process).
     both.compile(jit_compile=True)
     index = windows.index
-    starts = index.starts
+    starts = index.starts if starts is None else starts
     n, sensors = len(starts), len(windows.sensors)
     z = np.empty((n, int(both.outputs[0].shape[-1])), dtype=np.float32)
     errors = np.empty(n, dtype=np.float32)
@@ -90,6 +92,7 @@ class LatentTable:
     window_end: np.ndarray
     z: np.ndarray
     reconstruction_error: np.ndarray
+    model_version: str | None = None  # the published version whose model made these rows, when scored with one
 
     def __len__(self) -> int:
         return len(self.z)
@@ -97,22 +100,30 @@ class LatentTable:
     @property
     def columns(self) -> list[str]:
         return ["window_start", "window_end", *(f"{LATENT_PREFIX}{d}" for d in range(self.z.shape[1])),
-                "reconstruction_error"]
+                "reconstruction_error", *([MODEL_VERSION] if self.model_version else [])]
 
     def schema(self) -> pa.Schema:
-        times = [pa.field(c, pa.timestamp("ns")) for c in self.columns[:2]]
-        return pa.schema(times + [pa.field(c, pa.float32()) for c in self.columns[2:]])
+        names = self.columns
+        times = [pa.field(c, pa.timestamp("ns")) for c in names[:2]]
+        version = [pa.field(MODEL_VERSION, pa.dictionary(pa.int8(), pa.string()))] if self.model_version else []
+        return pa.schema(times + [pa.field(c, pa.float32()) for c in names[2:len(names) - len(version)]] + version)
 
     def record_batches(self, rows: int = ROW_GROUP) -> Iterator[pa.RecordBatch]:
         schema = self.schema()
         for i in range(0, len(self), rows):
             part = slice(i, i + rows)
             arrays = [self.window_start[part], self.window_end[part], *self.z[part].T, self.reconstruction_error[part]]
-            yield pa.RecordBatch.from_arrays([pa.array(a, type=f.type) for a, f in zip(arrays, schema, strict=True)],
-                                             schema=schema)
+            columns = [pa.array(a, type=f.type) for a, f in zip(arrays, schema, strict=False)]
+            if self.model_version:
+                n = len(arrays[0])
+                columns.append(pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int8)),
+                                                              pa.array([self.model_version])))
+            yield pa.RecordBatch.from_arrays(columns, schema=schema)
 
 
-def latent_table(windows: TrainingWindows, encoding: Encoding) -> LatentTable:
-    starts = windows.index.starts
+def latent_table(windows: TrainingWindows, encoding: Encoding, model_version: str | None = None,
+                 starts: np.ndarray | None = None) -> LatentTable:
+    """The latent table of the windows encoded (all of them, or those at `starts`)."""
+    starts = windows.index.starts if starts is None else starts
     return LatentTable(windows.timestamps[starts], windows.timestamps[starts + windows.index.window_length - 1],
-                       encoding.z, encoding.errors)
+                       encoding.z, encoding.errors, model_version)

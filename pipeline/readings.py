@@ -1,5 +1,5 @@
 """Sensor readings: one row per reading (`timestamp`, a float column per sensor, `source_file`), their contract
-and what each raw file held; in memory or in the store's Parquet file, read only when asked for.
+and what each raw file held; in memory, or stored as arrays that are memory-mapped when loaded.
 
 Memory layout, kept by ingestion and by loading alike: the sensors are one float64 block with each sensor's
 values contiguous, so a file's rows, a sensor's column or the frame's Arrow conversion are views, not copies;
@@ -16,14 +16,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from pipeline.contract import Contract
 
 SOURCE_COLUMN = "source_file"
 TIMESTAMP = "timestamp"  # the timestamp column's name in every table the pipeline writes
-ROW_GROUP_ROWS = 262_144  # Parquet row group of stored readings
-# Rows decoded at a time when streaming a stored column: small pieces (a few MB) are reused by the allocator
+SENSORS_FILE, TIMESTAMPS_FILE, SOURCE_FILE = "sensors.npy", "timestamps.npy", "source.npy"
+# Rows per chunk when streaming the sensor columns: small pieces (a few MB) are reused by the allocator
 # instead of being kept as a high-water mark beside the whole arrays being filled.
 STREAM_ROWS = 1 << 16
 
@@ -76,41 +75,31 @@ def file_rows(frame: pd.DataFrame) -> dict[str, slice | np.ndarray]:
     return out
 
 
-def write_parquet(frame: pd.DataFrame, path: Path) -> None:
-    """The frame as Parquet in row groups, converted to Arrow without copying its columns. Dictionary
-    encoding only where values repeat (file names, segment numbers): on readings it costs time for little."""
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    repeating = [c for c in frame.columns if frame[c].dtype.kind not in "fM"]
-    pq.write_table(table, path, row_group_size=ROW_GROUP_ROWS, use_dictionary=repeating)
+def save_arrays(frame: pd.DataFrame, sensors: list[str], folder: Path) -> None:
+    """The readings as arrays: `sensors.npy` (sensors x rows float64, each sensor's values contiguous, as
+    ingestion lays them out), `timestamps.npy` (int64 ns, naive UTC) and `source.npy` (each row's file as a
+    small integer, in the order of the readings' files)."""
+    block = frame[sensors].to_numpy(np.float64)  # (rows, sensors): a view of the frame's block where it is one
+    np.save(folder / SENSORS_FILE, np.ascontiguousarray(block.T))
+    np.save(folder / TIMESTAMPS_FILE, frame[TIMESTAMP].to_numpy().astype("datetime64[ns]").view(np.int64))
+    np.save(folder / SOURCE_FILE, source_codes(frame)[0])
 
 
-def read_parquet(source: pq.ParquetFile, sensors: list[str]) -> pd.DataFrame:
-    """A frame written by `write_parquet`: the sensors streamed into one block, the other columns read one at a
-    time, so the peak is the frame plus one column."""
-    values, pos = np.empty((len(sensors), source.metadata.num_rows)), 0
-    for batch in _batches(source, sensors):
-        for j, column in enumerate(batch.columns):
-            values[j, pos:pos + batch.num_rows] = column.to_numpy(zero_copy_only=False)
-        pos += batch.num_rows
-    names = source.schema_arrow.names
-    others = {c: source.read(columns=[c]).column(0).to_pandas() for c in names if c not in sensors}
-    return sensor_frame(values, sensors, others, names)
+def load_arrays(folder: Path, sensors: list[str], files: list[str]) -> pd.DataFrame:
+    """A frame over the memory-mapped arrays of `save_arrays`: nothing is read until it is used, and pages
+    read are the operating system's cache, not the process's memory."""
+    values = _load(folder / SENSORS_FILE).reshape(len(sensors), -1)
+    stamps = _load(folder / TIMESTAMPS_FILE).view("datetime64[ns]")
+    source = pd.Categorical.from_codes(np.asarray(_load(folder / SOURCE_FILE)), categories=files)
+    return sensor_frame(values, sensors, {TIMESTAMP: stamps, SOURCE_COLUMN: source}, [TIMESTAMP, *sensors,
+                                                                                    SOURCE_COLUMN])
 
 
-def _batches(source: pq.ParquetFile, columns: list[str], rows: int = STREAM_ROWS) -> Iterator[pa.RecordBatch]:
-    """The columns, `rows` rows at a time. Stored readings are opened without pre-buffering (see `stored`), so
-    Arrow holds one batch; measured on 10 M rows, 64k-row batches kept the windowing peak 40 MB lower than
-    whole row groups."""
-    return source.iter_batches(batch_size=rows, columns=columns)
-
-
-def _stored_chunks(source: pq.ParquetFile, sensors: list[str], rows: int) -> Iterator[np.ndarray]:
-    """Chunks of at most `rows` rows of the sensors, as (rows, sensors) float64 arrays."""
-    for batch in _batches(source, sensors, rows):
-        chunk = np.empty((batch.num_rows, len(sensors)))
-        for j, column in enumerate(batch.columns):
-            chunk[:, j] = column.to_numpy(zero_copy_only=False)
-        yield chunk
+def _load(path: Path) -> np.ndarray:
+    try:
+        return np.load(path, mmap_mode="r")
+    except ValueError:  # an empty array cannot be memory-mapped
+        return np.load(path)
 
 
 def fill(dest: np.ndarray, column: pa.ChunkedArray | np.ndarray) -> None:
@@ -126,29 +115,14 @@ def fill(dest: np.ndarray, column: pa.ChunkedArray | np.ndarray) -> None:
 
 class SensorReadings:
     """Readings of all files: `timestamp`, one float column per sensor, `source_file`; their contract and what
-    each file held. Readings from the store keep their Parquet file open and read it on first use of `frame`;
-    `column` and `sensor_chunks` stream from it without loading the whole frame."""
+    each file held. Stored readings are a frame over memory-mapped arrays (`folder` says where they are)."""
 
-    def __init__(self, frame: pd.DataFrame | None, contract: Contract, files: tuple[RawFile, ...] = (),
-                 parquet: pq.ParquetFile | None = None, skipped_files: tuple[tuple[str, str], ...] = ()):
-        if frame is None and parquet is None:
-            raise ValueError("SensorReadings needs a frame or a Parquet file")
-        self._frame, self._parquet = frame, parquet
-        self.contract, self.files = contract, tuple(files)
+    def __init__(self, frame: pd.DataFrame, contract: Contract, files: tuple[RawFile, ...] = (),
+                 skipped_files: tuple[tuple[str, str], ...] = (), folder: Path | None = None):
+        self.frame, self.contract, self.files = frame, contract, tuple(files)
         self.skipped_files = skipped_files  # (file, why) of the raw folder's files not read; not stored
-
-    @classmethod
-    def stored(cls, path: Path, contract: Contract, files: tuple[RawFile, ...]) -> SensorReadings:
-        """Readings of a Parquet file, opened now (so a later replacement of the file does not change what
-        these readings read) and loaded on first use."""
-        # pre_buffer off: with it, a chunked pass keeps every column chunk it read cached until the file closes
-        return cls(None, contract, files, pq.ParquetFile(path, pre_buffer=False))
-
-    @property
-    def frame(self) -> pd.DataFrame:
-        if self._frame is None:
-            self._frame, self._parquet = read_parquet(self._parquet, self.sensors), None
-        return self._frame
+        self.folder = folder  # where the arrays of these exact readings are stored, if they are
+        self.fingerprint: str | None = None  # of the raw files a day's readings were read from (pipeline.days)
 
     def with_frame(self, frame: pd.DataFrame) -> SensorReadings:
         return SensorReadings(frame, self.contract, self.files)
@@ -158,32 +132,23 @@ class SensorReadings:
         return self.contract.names
 
     def column(self, name: str) -> np.ndarray:
-        """One column as numpy (timestamps as datetime64[ns]): read alone when the readings are stored, a view
-        of the frame's column when they are in memory."""
-        if self._frame is not None:
-            return self.frame[name].to_numpy()
-        if name not in self._parquet.schema_arrow.names:
-            raise KeyError(f"no column {name!r} in the readings (columns: {self._parquet.schema_arrow.names})")
-        field = self._parquet.schema_arrow.field(name)
-        if pa.types.is_dictionary(field.type) or pa.types.is_string(field.type):
-            return self._parquet.read(columns=[name]).column(0).to_pandas().to_numpy()
-        # Row group by row group into one array: Arrow never holds more than a row group of it.
-        out, at = np.empty(self._parquet.metadata.num_rows, dtype=field.type.to_pandas_dtype()), 0
-        for batch in _batches(self._parquet, [name]):
-            out[at : at + batch.num_rows] = batch.column(0).to_numpy(zero_copy_only=False)
-            at += batch.num_rows
-        return out
+        """One column as numpy (timestamps as datetime64[ns]): a view of the frame's column."""
+        if name not in self.frame.columns:
+            raise KeyError(f"no column {name!r} in the readings (columns: {list(self.frame.columns)})")
+        return self.frame[name].to_numpy()
+
+    def sensor_block(self) -> np.ndarray:
+        """The sensors as one (sensors, rows) float64 array: memory-mapped when the readings are stored."""
+        if self.folder is not None:
+            return _load(Path(self.folder) / SENSORS_FILE).reshape(len(self.sensors), -1)
+        return self.frame[self.sensors].to_numpy(np.float64).T
 
     def sensor_chunks(self, rows: int = STREAM_ROWS) -> Iterator[np.ndarray]:
         """The sensor columns, in `sensors` order, as float64 arrays of shape (<= rows, sensors), in row order,
         covering every row once; each chunk is a new array."""
         if rows < 1:
             raise ValueError(f"rows must be at least 1, got {rows}")
-        sensors = self.sensors
-        if self._frame is None:
-            yield from _stored_chunks(self._parquet, sensors, rows)
-            return
-        frame = self._frame
+        frame, sensors = self.frame, self.sensors
         for lo in range(0, len(frame), rows):
             yield np.array(frame.iloc[lo:lo + rows][sensors].to_numpy(np.float64), order="C", copy=True)
 

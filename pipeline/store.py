@@ -24,14 +24,17 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from pipeline.contract import Contract
+from pipeline.days import ValidatedDay
 from pipeline.latents import LatentTable
 from pipeline.model import TrainedAutoencoder, TrainingConfig
-from pipeline.readings import SensorReadings, write_parquet
+from pipeline.readings import SENSORS_FILE, SOURCE_FILE, TIMESTAMPS_FILE, SensorReadings, load_arrays, save_arrays
+from pipeline.span import DayStack, SpanTimes, SpanWindows
 from pipeline.windows import Scaler, TrainingWindows, WindowIndex
 
 MANIFEST = "manifest.json"
 LATENTS_FILE = "latents.parquet"
 MODEL_FILE = "model.keras"
+FINGERPRINT_FILE = "fingerprint.txt"
 
 
 class ArtifactMissing(FileNotFoundError):
@@ -88,15 +91,43 @@ def _swap_into_place(tmp: Path, final: Path) -> None:
 
 
 def _save_readings(r: SensorReadings, d: Path) -> None:
-    write_parquet(r.frame, d / "readings.parquet")
+    if r.folder is not None and (Path(r.folder) / SENSORS_FILE).is_file():  # stored already: link, never copy
+        for name in (SENSORS_FILE, TIMESTAMPS_FILE, SOURCE_FILE):
+            _link_or_copy(str(Path(r.folder) / name), str(d / name))
+    else:
+        save_arrays(r.frame, r.sensors, d)
     (d / "contract.json").write_text(r.contract.to_json())
     (d / "files.json").write_text(r.files_json())
+    if r.fingerprint:
+        (d / FINGERPRINT_FILE).write_text(r.fingerprint)
+
+
+def read_fingerprint(folder: Path) -> str | None:
+    """The fingerprint of the raw files a stored day of readings was read from, if it is complete."""
+    try:
+        return (Path(folder) / FINGERPRINT_FILE).read_text() if (Path(folder) / MANIFEST).is_file() else None
+    except OSError:
+        return None
 
 
 def _load_readings(d: Path) -> SensorReadings:
-    """Lazily: the Parquet file is opened now and read when (and as far as) the readings are used."""
-    return SensorReadings.stored(d / "readings.parquet", Contract.from_json((d / "contract.json").read_text()),
-                                 SensorReadings.files_from_json((d / "files.json").read_text()))
+    """Memory-mapped: the arrays are read when (and as far as) the readings are used."""
+    contract = Contract.from_json((d / "contract.json").read_text())
+    files = SensorReadings.files_from_json((d / "files.json").read_text())
+    frame = load_arrays(d, contract.names, [f.name for f in files])
+    readings = SensorReadings(frame, contract, files, folder=d)
+    readings.fingerprint = read_fingerprint(d)
+    return readings
+
+
+def _save_day(v: ValidatedDay, d: Path) -> None:
+    _save_readings(v.readings, d)
+    np.save(d / "segments.npy", v.segments)
+    (d / "day.json").write_text(json.dumps({"day": v.day}))
+
+
+def _load_day(d: Path) -> ValidatedDay:
+    return ValidatedDay(json.loads((d / "day.json").read_text())["day"], _load_readings(d), np.load(d / "segments.npy"))
 
 
 def _save_windows(w: TrainingWindows, d: Path) -> None:
@@ -115,6 +146,28 @@ def _load_windows(d: Path) -> TrainingWindows:
         np.load(d / "values.npy", mmap_mode="r"),  # memory-mapped: batches are gathered from disk pages
         np.load(d / "timestamps.npy").view("datetime64[ns]"), tuple(meta["sensors"]), _scaler(meta["scaler"]), index,
     )
+
+
+def _save_span(w: SpanWindows, d: Path) -> None:
+    """The span's days as hard links to the validated days (no copy), and its index and scaler."""
+    for day in w.days:
+        target = d / "days" / day.day
+        target.mkdir(parents=True)
+        if day.readings.folder is None:
+            _save_day(day, target)
+        else:
+            shutil.copytree(day.readings.folder, target, copy_function=_link_or_copy, dirs_exist_ok=True)
+    np.save(d / "segments.npy", w.index.segments)
+    meta = {"days": w.day_names(), "skipped": w.skipped, "sensors": list(w.sensors), "scaler": asdict(w.scaler),
+            "window_length": w.index.window_length, "stride": w.index.stride, "split_row": w.index.split_row}
+    (d / "windows.json").write_text(json.dumps(meta, indent=2))
+
+
+def _load_span(d: Path) -> SpanWindows:
+    meta = json.loads((d / "windows.json").read_text())
+    stack = DayStack([_load_day(d / "days" / day) for day in meta["days"]], _scaler(meta["scaler"]))
+    index = WindowIndex(np.load(d / "segments.npy"), meta["window_length"], meta["stride"], meta["split_row"])
+    return SpanWindows(stack, SpanTimes(stack), tuple(meta["sensors"]), stack.scaler, index, meta["skipped"])
 
 
 def _scaler(d: dict) -> Scaler:
@@ -155,7 +208,9 @@ class _Kind(NamedTuple):
 
 
 _KINDS = {  # the name is recorded in the artifact's manifest
-    "sensor_readings": _Kind(SensorReadings, _save_readings, _load_readings, "readings.parquet"),
+    "sensor_readings": _Kind(SensorReadings, _save_readings, _load_readings, SENSORS_FILE),
+    "validated_day": _Kind(ValidatedDay, _save_day, _load_day, "segments.npy"),
+    "span_windows": _Kind(SpanWindows, _save_span, _load_span, "windows.json"),  # before its base class
     "training_windows": _Kind(TrainingWindows, _save_windows, _load_windows, "windows.json"),
     "autoencoder": _Kind(TrainedAutoencoder, _save_model, _load_model, MODEL_FILE),
     # written from the per-window arrays; read back as the table consumers see

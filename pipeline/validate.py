@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.contract import Contract
+from pipeline.days import ValidatedDay
 from pipeline.expectations import (
     INTERVAL,
     SAMPLE_SIZE,
@@ -26,7 +27,7 @@ from pipeline.expectations import (
     with_intervals,
 )
 from pipeline.readings import TIMESTAMP, RawFile, SensorReadings, file_rows, sensor_frame
-from pipeline.segments import SEGMENT_COLUMN, assign_segments
+from pipeline.segments import SEGMENT_COLUMN, assign_segments, segment_bounds
 
 
 class Engine(StrEnum):
@@ -228,6 +229,15 @@ def interpolate_and_segment(readings: SensorReadings) -> SensorReadings:
     segments = assign_segments(frame, readings.contract.gap_s)
     frame[SEGMENT_COLUMN] = pd.Series(segments, index=frame.index, copy=False)  # a Series is not copied
     return readings.with_frame(frame)
+
+
+def validated_day(day: str, readings: SensorReadings) -> ValidatedDay:
+    """A day's readings that passed validation, ready for windowing: allowed nulls interpolated (only then
+    are the readings new arrays; otherwise they stay the stored ones) and its continuous segments."""
+    frame = readings.frame
+    if any(frame[s].hasnans for s in readings.sensors):
+        readings = readings.with_frame(_interpolated(frame, readings.sensors))
+    return ValidatedDay(day, readings, segment_bounds(assign_segments(readings.frame, readings.contract.gap_s)))
 
 
 def _interpolated(frame: pd.DataFrame, sensors: list[str]) -> pd.DataFrame:

@@ -49,7 +49,10 @@ class Scaler:
         return scaled * np.asarray(self.std) + np.asarray(self.mean)
 
 
-def array_chunks(values: np.ndarray, rows: int = CHUNK_ROWS) -> Chunks:
+def array_chunks(values, rows: int = CHUNK_ROWS) -> Chunks:
+    """Chunks of rows of an array, or of a row space that reads itself in chunks (pipeline.span.DayStack)."""
+    if not isinstance(values, np.ndarray):
+        return lambda: values.chunks(rows)
     return lambda: (values[i : i + rows] for i in range(0, len(values), rows))
 
 
@@ -203,8 +206,11 @@ def window_view(values: np.ndarray, window_length: int) -> np.ndarray:
     return view.transpose(0, 2, 1)
 
 
-def gather_windows(values: np.ndarray, starts: np.ndarray, window_length: int) -> np.ndarray:
-    """A batch of windows as one contiguous float32 array (copies only this batch)."""
+def gather_windows(values, starts: np.ndarray, window_length: int) -> np.ndarray:
+    """A batch of windows as one contiguous float32 array (copies only this batch), from an array or from a
+    row space that gathers its own windows (pipeline.span.DayStack)."""
+    if not isinstance(values, np.ndarray):
+        return values.gather(starts, window_length)
     return np.ascontiguousarray(window_view(values, window_length)[starts], dtype=np.float32)
 
 

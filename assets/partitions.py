@@ -1,0 +1,38 @@
+"""The day partitions every per-day asset shares.
+
+Time partitions (not dynamic ones registered by a sensor): the day is a fact of the readings, so the set of
+days is known without registering anything; the UI shows a status bar per day, ranges and backfills work
+from the UI and the CLI, and the nightly schedule needs no extra state. Days without readings (datasets
+recorded on scattered days) materialise as empty days, which training skips.
+"""
+
+import os
+
+import dagster as dg
+
+from assets.resources import default_data_root
+from pipeline.contract import CONTRACT_FILES, ContractError, load_contract
+from pipeline.days import DayClock
+
+FIRST_DAY_ENV = "PIPELINE_FIRST_DAY"  # first day partition, YYYY-MM-DD
+DAY_TIMEZONE_ENV = "PIPELINE_DAY_TIMEZONE"  # overrides the contract's day_timezone
+DEFAULT_FIRST_DAY = "2026-11-01"  # the shipped sample's first day
+
+
+def day_timezone(data_root: str) -> str:
+    """`$PIPELINE_DAY_TIMEZONE`, else the `day_timezone` of the data root's contract, else UTC."""
+    if os.environ.get(DAY_TIMEZONE_ENV):
+        return os.environ[DAY_TIMEZONE_ENV]
+    for name in CONTRACT_FILES:
+        path = os.path.join(data_root, "raw", name)
+        if os.path.isfile(path):
+            try:
+                return load_contract(path).day_timezone
+            except ContractError:  # reported, with its file and key, when the readings are ingested
+                return "UTC"
+    return "UTC"
+
+
+DAY_CLOCK = DayClock(day_timezone(default_data_root()))
+DAYS = dg.DailyPartitionsDefinition(start_date=os.environ.get(FIRST_DAY_ENV) or DEFAULT_FIRST_DAY,
+                                    timezone=DAY_CLOCK.timezone)

@@ -1,0 +1,157 @@
+"""Days: the unit the pipeline ingests, validates and scores, so a night touches only what is new.
+
+A day is a calendar day in the day time zone (UTC unless the contract's `day_timezone` says otherwise), and
+holds the readings whose timestamps fall in [00:00, next 00:00) there. A raw file may hold readings of
+several days: each day takes its rows. Which days a file holds is learnt once per version of the file (its
+size and modification time) and kept in the day index, so listing the days of a folder of a year of files
+costs a `stat` per file, not a parse.
+
+A day's fingerprint is a digest of the names, sizes and modification times of its files: the nightly run
+compares it with the fingerprint recorded when the day was last ingested to find the days that are new or
+whose files changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import uuid
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import numpy as np
+import pandas as pd
+
+from pipeline.readings import SensorReadings
+
+DAY_FORMAT = "%Y-%m-%d"
+
+
+class DayError(ValueError):
+    """A day key or a day time zone that cannot be used."""
+
+
+@dataclass(frozen=True)
+class DayClock:
+    """Day boundaries in one time zone; instants are naive UTC nanoseconds, as the pipeline stores them."""
+
+    timezone: str = "UTC"
+
+    def __post_init__(self):
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise DayError(f"day time zone: unknown time zone {self.timezone!r}") from None
+
+    def bounds(self, day: str) -> tuple[int, int]:
+        """[start, end) of `day` as naive UTC nanoseconds (a DST day is 23 or 25 hours long)."""
+        try:
+            first = date.fromisoformat(day)
+        except (TypeError, ValueError):
+            raise DayError(f"not a day: {day!r} (expected YYYY-MM-DD)") from None
+        start = pd.Timestamp(first).tz_localize(self.timezone)
+        end = pd.Timestamp(first + timedelta(days=1)).tz_localize(self.timezone)
+        return start.tz_convert("UTC").value, end.tz_convert("UTC").value
+
+    def days_between(self, first_ns: int, last_ns: int) -> list[str]:
+        """Every day from the one holding `first_ns` to the one holding `last_ns`."""
+        first, last = (pd.Timestamp(v, tz="UTC").tz_convert(self.timezone).date() for v in (first_ns, last_ns))
+        return [(first + timedelta(days=i)).strftime(DAY_FORMAT) for i in range((last - first).days + 1)]
+
+    def previous(self, day: str) -> str:
+        return (date.fromisoformat(day) - timedelta(days=1)).strftime(DAY_FORMAT)
+
+
+def file_fingerprint(path: Path) -> str:
+    st = Path(path).stat()
+    return f"{st.st_size}:{st.st_mtime_ns}"
+
+
+def day_fingerprint(files: dict[str, str]) -> str:
+    """Digest of a day's files (relative name -> file fingerprint): changes when a file is added, removed,
+    or rewritten."""
+    text = "\n".join(f"{name}|{files[name]}" for name in sorted(files))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class DayIndex:
+    """Which days each raw file holds, keyed by the file's name, fingerprint and the read settings; a JSON
+    file under the cache folder, rewritten atomically. Entries of files no longer present are dropped on
+    save. A missing or unreadable index is rebuilt (it is only an optimisation)."""
+
+    def __init__(self, path: Path | None):
+        self.path = Path(path) if path else None
+        self.entries: dict[str, dict] = {}
+        self.used: set[str] = set()
+        if self.path is not None:
+            try:
+                self.entries = json.loads(self.path.read_text())
+            except (OSError, ValueError):
+                self.entries = {}
+
+    @staticmethod
+    def key(name: str, fingerprint: str, settings: str) -> str:
+        return hashlib.sha256(f"{name}|{fingerprint}|{settings}".encode()).hexdigest()[:32]
+
+    def get(self, key: str) -> dict | None:
+        self.used.add(key)
+        return self.entries.get(key)
+
+    def put(self, key: str, name: str, first_ns: int | None, last_ns: int | None) -> None:
+        self.used.add(key)
+        self.entries[key] = {"file": name, "first": first_ns, "last": last_ns}
+
+    def save(self) -> None:
+        if self.path is None:
+            return
+        keep = {k: v for k, v in self.entries.items() if k in self.used}
+        tmp = self.path.with_name(f".{self.path.name}.tmp-{uuid.uuid4().hex}")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps(keep))
+            os.replace(tmp, self.path)
+        except OSError:  # read-only or full: the index is rebuilt next time
+            pass
+        finally:
+            tmp.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class DayFiles:
+    """The raw files of each day, and each day's fingerprint."""
+
+    files: dict[str, list[Path]]  # day -> files holding readings of that day
+    fingerprints: dict[str, str]  # day -> day_fingerprint of its files
+
+    def of(self, day: str) -> list[Path]:
+        return self.files.get(day, [])
+
+    @property
+    def days(self) -> list[str]:
+        return sorted(self.files)
+
+
+def changed_days(current: DayFiles, ingested: dict[str, str]) -> list[str]:
+    """Days whose files are new or changed since they were ingested (`ingested`: day -> fingerprint then)."""
+    return [d for d in current.days if ingested.get(d) != current.fingerprints[d]]
+
+
+@dataclass
+class ValidatedDay:
+    """A day's readings that passed validation (allowed nulls interpolated), with its continuous segments as
+    (segments, 2) row bounds. Stored without copying the readings (pipeline.store links the day's arrays)."""
+
+    day: str
+    readings: SensorReadings
+    segments: np.ndarray
+
+    @property
+    def rows(self) -> int:
+        return int(self.segments[-1, 1]) if len(self.segments) else 0
+
+    def summary(self) -> dict:
+        return {"day": self.day, "rows": self.rows, "segments": len(self.segments),
+                "sensors": len(self.readings.sensors)}
