@@ -26,15 +26,65 @@ TINY_RUN_CONFIG = {
 }
 
 
-def materialize(data_root: Path, selection: str | list[str] = "*", run_config: dict | None = None):
-    """Materialise the real assets and check in process against `data_root`; failures are returned."""
-    return dg.materialize(
-        [*ASSETS, *CHECKS],
-        selection=selection,
-        resources=build_resources(str(data_root)),
-        run_config=run_config if run_config is not None else TINY_RUN_CONFIG,
-        raise_on_error=False,
-    )
+SAMPLE_DAYS = ("2026-11-01", "2026-11-02")  # the days of make_sample_root
+DAY_ASSETS = ("raw_readings", "validated_readings")  # one run per day
+MODEL_ASSETS = ("training_windows", "autoencoder", "audit_latents", "published_model")  # one run
+SCORE_ASSETS = ("latent_vectors",)  # one run over the days
+
+
+class PipelineResult:
+    """The runs of one pass of the pipeline (as scripts/pipeline.sh and the nightly run do it), read as one."""
+
+    def __init__(self, results: list):
+        self.results = results
+
+    @property
+    def success(self) -> bool:
+        return all(r.success for r in self.results)
+
+    @property
+    def all_events(self) -> list:
+        return [e for r in self.results for e in r.all_events]
+
+    def get_asset_check_evaluations(self) -> list:
+        return [c for r in self.results for c in r.get_asset_check_evaluations()]
+
+    def asset_materializations_for_node(self, node: str) -> list:
+        return [m for r in self.results for m in r.asset_materializations_for_node(node)]
+
+
+def run_assets(data_root: Path, selection: list[str], run_config: dict | None = None, **kwargs):
+    """One in-process run of the real assets (and their checks) against `data_root`; failures are returned."""
+    return dg.materialize([*ASSETS, *CHECKS], selection=selection, resources=build_resources(str(data_root)),
+                          run_config=run_config or {}, raise_on_error=False, **kwargs)
+
+
+def materialize(data_root: Path, selection: str | list[str] = "*", run_config: dict | None = None,
+                days: tuple[str, ...] = SAMPLE_DAYS) -> PipelineResult:
+    """The selected assets for `days`, in the pipeline's order: each day ingested and validated in its own run
+    (a failing day does not stop the others), the model trained, audited and published in one run, then the
+    days scored in one run over their range."""
+    wanted = set(DAY_ASSETS + MODEL_ASSETS + SCORE_ASSETS) if selection == "*" else set(selection)
+    config = TINY_RUN_CONFIG if run_config is None else run_config
+    results = []
+
+    def phase(assets: tuple[str, ...]) -> tuple[list[str], dict]:
+        picked = [a for a in assets if a in wanted]
+        ops = {k: v for k, v in config.get("ops", {}).items() if k in picked}
+        return picked, {"ops": ops} if ops else {}
+
+    picked, cfg = phase(DAY_ASSETS)
+    for day in days if picked else ():
+        results.append(run_assets(data_root, picked, cfg, partition_key=day))
+    picked, cfg = phase(MODEL_ASSETS)
+    if picked:
+        results.append(run_assets(data_root, picked, cfg))
+    picked, cfg = phase(SCORE_ASSETS)
+    if picked:
+        tags = {"dagster/asset_partition_range_start": days[0], "dagster/asset_partition_range_end": days[-1]}
+        results.append(run_assets(data_root, picked, cfg, tags=tags) if len(days) > 1
+                       else run_assets(data_root, picked, cfg, partition_key=days[0]))
+    return PipelineResult(results)
 
 
 def materialized_keys(result) -> set[str]:
@@ -56,13 +106,18 @@ def make_sample_root(base: Path) -> Path:
 
 
 def published_latents(root: Path) -> Path:
-    """Where consumers read the latents."""
-    return root / PUBLISHED / "latent_vectors" / LATENTS_FILE
+    """The published version's audit latents (those the blocking check passed)."""
+    return root / PUBLISHED / "audit_latents" / LATENTS_FILE
+
+
+def day_latents(root: Path, day: str = SAMPLE_DAYS[-1]) -> Path:
+    """Where consumers read a day's latents."""
+    return root / "store" / "latent_vectors" / day / LATENTS_FILE
 
 
 def latest_latents(root: Path) -> Path:
-    """The latents most recently written, checked or not."""
-    return VersionStore(root).latest("latent_vectors") / LATENTS_FILE
+    """The audit latents most recently written, checked or not."""
+    return VersionStore(root).latest("audit_latents") / LATENTS_FILE
 
 
 def latest_autoencoder(root: Path):

@@ -3,7 +3,10 @@
 import numpy as np
 import pandas as pd
 
+from pipeline.versions import VersionStore
 from tests.helpers import (
+    SAMPLE_DAYS,
+    day_latents,
     latest_autoencoder,
     latest_latents,
     materialize,
@@ -12,8 +15,9 @@ from tests.helpers import (
     store_autoencoder,
 )
 
-CHAIN = {"raw_readings", "validated_readings", "training_windows", "autoencoder", "latent_vectors",
-         "published_latents"}
+CHAIN = {"raw_readings", "validated_readings", "training_windows", "autoencoder", "audit_latents",
+         "published_model", "latent_vectors"}
+AUDIT = ["audit_latents", "published_model"]  # audit and publish the latest model, no training
 
 
 def checks(result) -> dict:
@@ -40,40 +44,66 @@ def test_whole_chain_materialises_and_check_passes(data_root):
     assert [r.data["dimension"] for r in alive.metadata["dimensions"].value.records] == ["z_0", "z_1", "z_2"]
     table = pd.read_parquet(latest_latents(data_root))
     pd.testing.assert_frame_equal(pd.read_parquet(published_latents(data_root)), table)
-    latents_event = next(e for e in result.get_asset_materialization_events()
-                         if e.asset_key.to_user_string() == "latent_vectors")
-    by_sensor = latents_event.materialization.metadata["reconstruction_error_by_sensor"].value.records
+    [audit] = result.asset_materializations_for_node("audit_latents")
+    by_sensor = audit.metadata["reconstruction_error_by_sensor"].value.records
     assert len(by_sensor) == 9 and all(r.data["all_windows"] > 0 for r in by_sensor)
     assert list(table.columns) == ["window_start", "window_end", "z_0", "z_1", "z_2", "reconstruction_error"]
     # 2 daily files of 1440 rows at 60 s; windows of 12 rows never cross a file: 1429 windows per file
     assert len(table) == 2 * (1440 - 12 + 1)
-    assert (table["window_end"] - table["window_start"] == pd.Timedelta(minutes=11)).all()
-    assert table["window_start"].is_monotonic_increasing
-    assert (table["reconstruction_error"] > 0).all()
+    version = VersionStore(data_root).published().name
+    for day in SAMPLE_DAYS:  # each day scored with the published model, the version on every row
+        scored = pd.read_parquet(day_latents(data_root, day))
+        assert list(scored.columns) == [*table.columns, "model_version"] and len(scored) == 1440 - 12 + 1
+        assert (scored["model_version"] == version).all()
+        assert (scored["window_end"] - scored["window_start"] == pd.Timedelta(minutes=11)).all()
+        assert scored["window_start"].is_monotonic_increasing and (scored["reconstruction_error"] > 0).all()
+        assert (scored["window_end"].dt.strftime("%Y-%m-%d") == day).all()
+    [days] = result.asset_materializations_for_node("published_model")
+    assert days.metadata["days_used"].value == list(SAMPLE_DAYS) and days.metadata["days_skipped"].value == {}
 
 
-def test_bad_file_stops_the_run_before_any_model_work(data_root):
-    assert materialize(data_root).success
-    latents = latest_latents(data_root)
-    before = latents.read_bytes()
-
+def test_a_bad_day_is_quarantined_and_the_night_trains_on_the_valid_days(data_root):
     day = data_root / "raw" / "machine01_2026-11-02.csv"
     frame = pd.read_csv(day)
     frame.loc[100, "motor_current"] = 250.0  # the contract allows 0..80 A
     frame.to_csv(day, index=False)
 
     result = materialize(data_root)
-    assert not result.success
-    assert materialized_keys(result) == {"raw_readings"}
-    assert result.get_asset_check_evaluations() == []
-    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    good, bad, model, scoring = result.results
+    assert good.success and not bad.success and model.success and not scoring.success
+    assert materialized_keys(bad) == {"raw_readings"}  # the bad day's partition failed at validation
+    failure = next(e for e in bad.all_events if e.event_type_value == "STEP_FAILURE")
     message = failure.step_failure_data.user_failure_data.description
+    assert message.startswith("2026-11-02 quarantined: ")
     assert "machine01_2026-11-02.csv" in message and "motor_current" in message
     assert "expect_column_values_to_be_between" in message and "1 bad row" in message
     [record] = failure.step_failure_data.user_failure_data.metadata["failures"].value.records
     assert record.data["file"] == "machine01_2026-11-02.csv" and record.data["column"] == "motor_current"
     assert record.data["bad_rows"] == 1 and record.data["first_bad_timestamp"] == "2026-11-02 01:40:00"
-    assert latents.read_bytes() == before
+
+    # the night went on: trained on the valid day, the skipped day named in the version, the UI and a WARN check
+    version = VersionStore(data_root).published()
+    status = VersionStore(data_root).status(version)
+    assert status["days_used"] == ["2026-11-01"] and "motor_current" in status["days_skipped"]["2026-11-02"]
+    skipped = checks(model)["no_days_skipped"]
+    assert not skipped.passed and skipped.severity.value == "WARN" and "2026-11-02" in skipped.description
+    assert len(pd.read_parquet(latest_latents(data_root))) == 1429
+    scoring_failure = next(e for e in scoring.all_events if e.event_type_value == "STEP_FAILURE")
+    assert scoring_failure.step_failure_data.user_failure_data.description.startswith(
+        "2026-11-02 has no validated readings: quarantined (validation failed: ")  # a range with it fails whole
+    assert materialize(data_root, ["latent_vectors"], days=("2026-11-01",)).success
+    assert day_latents(data_root, "2026-11-01").is_file() and not day_latents(data_root, "2026-11-02").exists()
+
+    strict = materialize(data_root, ["training_windows"], {"ops": {"training_windows": {"config": {"strict": True}}}})
+    assert not strict.success
+    failure = next(e for e in strict.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "strict: 1 quarantined day(s)" in failure.step_failure_data.user_failure_data.description
+
+    frame.loc[100, "motor_current"] = 25.0  # repaired: the day validates again and leaves quarantine
+    frame.to_csv(day, index=False)
+    assert materialize(data_root, ["raw_readings", "validated_readings"], days=("2026-11-02",)).success
+    again = materialize(data_root, ["training_windows"], {"ops": {"training_windows": {"config": {"strict": True}}}})
+    assert again.success and checks(again)["no_days_skipped"].passed
 
 
 def test_duplicate_dimension_warns_without_blocking_then_a_dead_one_blocks_publishing(data_root):
@@ -83,9 +113,9 @@ def test_duplicate_dimension_warns_without_blocking_then_a_dead_one_blocks_publi
         kernel[:, 2], bias[2] = kernel[:, 0], bias[0]
     edit_latent_layer(data_root, copy_z0_into_z2)
 
-    result = materialize(data_root, selection="latent_vectors*", run_config={})
+    result = materialize(data_root, selection=AUDIT, run_config={})
     assert result.success
-    assert materialized_keys(result) == {"latent_vectors", "published_latents"}
+    assert materialized_keys(result) == {"audit_latents", "published_model"}
     found = checks(result)
     assert found["latent_dimensions_alive"].passed
     warn = found["latent_space_healthy"]
@@ -99,9 +129,9 @@ def test_duplicate_dimension_warns_without_blocking_then_a_dead_one_blocks_publi
         kernel[:, 1], bias[1] = 0.0, 0.0
     edit_latent_layer(data_root, kill_z1)
 
-    result = materialize(data_root, selection="latent_vectors*", run_config={})
+    result = materialize(data_root, selection=AUDIT, run_config={})
     assert not result.success
-    assert materialized_keys(result) == {"latent_vectors"}
+    assert materialized_keys(result) == {"audit_latents"}
     assert published_latents(data_root).read_bytes() == published
     check = checks(result)["latent_dimensions_alive"]
     assert not check.passed and check.severity.value == "ERROR"
@@ -122,8 +152,8 @@ def test_non_finite_latents_block_publishing(data_root):
         kernel[:, 1] = np.nan
     edit_latent_layer(data_root, nan_into_z1)
 
-    result = materialize(data_root, selection="latent_vectors*", run_config={})
-    assert not result.success and materialized_keys(result) == {"latent_vectors"}
+    result = materialize(data_root, selection=AUDIT, run_config={})
+    assert not result.success and materialized_keys(result) == {"audit_latents"}
     check = checks(result)["latent_dimensions_alive"]
     assert not check.passed and check.metadata["non_finite"].value is True
     assert "Non-finite values (NaN or infinite): z_1 in 2858 of 2858 windows" in check.description
@@ -131,8 +161,11 @@ def test_non_finite_latents_block_publishing(data_root):
 
 
 def test_a_stage_whose_input_was_never_made_says_which_and_what_to_do(data_root):
-    for selection, missing in ((["training_windows"], "validated_readings"), (["latent_vectors"], "autoencoder")):
-        result = materialize(data_root, selection=selection, run_config={})
+    for selection, says in ((["training_windows"], "no validated day with readings under "),
+                            (["audit_latents"], "autoencoder is needed but missing: "),
+                            (["latent_vectors"], "no published model under "),
+                            (["validated_readings"], "raw_readings is needed for 2026-11-01 but missing")):
+        result = materialize(data_root, selection=selection, run_config={}, days=("2026-11-01",))
         failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
         description = failure.step_failure_data.user_failure_data.description
-        assert description.startswith(f"{missing} is needed but missing: ") and "materialise" in description
+        assert description.startswith(says) and "materialise" in description or "retrain" in description
