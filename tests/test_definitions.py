@@ -1,17 +1,16 @@
 import dataclasses
-import datetime as dt
 import enum
 import subprocess
 import sys
-from zoneinfo import ZoneInfo
 
 import dagster as dg
 import pytest
 
 from assets.definitions import build_definitions
 from assets.ingest import RawReadingsConfig
-from assets.latents import LatentVectorsConfig
-from assets.publish import PublishedLatentsConfig
+from assets.latents import AuditLatentsConfig, LatentVectorsConfig
+from assets.partitions import DAYS
+from assets.publish import PublishedModelConfig
 from assets.train import AutoencoderConfig
 from assets.validate import ValidatedReadingsConfig
 from assets.windows import TrainingWindowsConfig
@@ -24,21 +23,21 @@ from pipeline.windows import Scaling, WindowSettings
 from tests.helpers import PROJECT_ROOT
 
 
-def test_nightly_schedule_ticks_at_two_in_its_timezone_and_its_run_config_is_valid(tmp_path):
-    defs = build_definitions(str(tmp_path), timezone="Europe/Berlin")
-    schedule = defs.resolve_schedule_def("nightly_retrain")
-    assert schedule.cron_schedule == "0 2 * * *" and schedule.execution_timezone == "Europe/Berlin"
-    tick = dt.datetime(2026, 11, 30, 2, 0, tzinfo=ZoneInfo("Europe/Berlin"))  # 01:00 UTC in winter
-    data = schedule.evaluate_tick(dg.build_schedule_context(scheduled_execution_time=tick))
-    [request] = data.run_requests
-    job = defs.resolve_job_def(schedule.job_name)
-    assert dg.validate_run_config(job, request.run_config)
-    assert build_definitions(str(tmp_path), timezone="UTC").resolve_schedule_def(
-        "nightly_retrain").execution_timezone == "UTC"
+def test_the_graph_its_partitions_jobs_and_nightly_schedule(tmp_path):
+    defs = build_definitions(str(tmp_path))
     graph = defs.resolve_asset_graph()
     assert {k.to_user_string() for k in graph.get_all_asset_keys()} == {
-        "raw_readings", "validated_readings", "training_windows", "autoencoder", "latent_vectors", "published_latents"}
-    assert sorted(c.name for c in graph.asset_check_keys) == ["latent_dimensions_alive", "latent_space_healthy"]
+        "raw_readings", "validated_readings", "training_windows", "autoencoder", "audit_latents",
+        "published_model", "latent_vectors"}
+    daily = {k.to_user_string() for k in graph.get_all_asset_keys() if graph.get(k).partitions_def is not None}
+    assert daily == {"raw_readings", "validated_readings", "latent_vectors"}
+    assert graph.get(dg.AssetKey("raw_readings")).partitions_def == DAYS and DAYS.timezone == "UTC"
+    assert sorted(c.name for c in graph.asset_check_keys) == [
+        "day_latents_alive", "latent_dimensions_alive", "latent_space_healthy", "no_days_skipped"]
+    schedule = defs.resolve_schedule_def("nightly")
+    assert schedule.cron_schedule == "0 2 * * *" and schedule.job_name == "ingest_days"
+    assert {j.name for j in defs.resolve_all_job_defs()} >= {"ingest_days", "retrain", "score_days"}
+    assert {j.name for j in defs.resolve_sensor_def("nightly_follow_up").jobs} == {"retrain", "score_days"}
 
 
 def test_loading_the_code_location_imports_no_heavy_library():
@@ -66,10 +65,11 @@ def test_the_core_never_imports_dagster():
 CONFIGS = {
     RawReadingsConfig: (IngestSettings, {"raw_dir"}),
     ValidatedReadingsConfig: (ValidationSettings, set()),
-    TrainingWindowsConfig: (WindowSettings, set()),
+    TrainingWindowsConfig: (WindowSettings, {"training_days", "last_day", "strict"}),
     AutoencoderConfig: (TrainingConfig, set()),
-    LatentVectorsConfig: (EncodingSettings, set()),
-    PublishedLatentsConfig: (PublishSettings, set()),
+    AuditLatentsConfig: (EncodingSettings, {"audit_windows"}),
+    LatentVectorsConfig: (EncodingSettings, {"stride"}),
+    PublishedModelConfig: (PublishSettings, set()),
 }
 
 
