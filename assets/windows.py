@@ -81,7 +81,9 @@ def training_windows(context: dg.AssetExecutionContext, config: TrainingWindowsC
     try:
         windows = span_windows([days[d] for d in used], config.settings())
     except TooFewRows as exc:
-        raise dg.Failure(description=f"{exc} (days {used[0]} to {used[-1]})") from None
+        longest = _longest_segments([days[d] for d in used])
+        raise dg.Failure(description=f"{exc} (days {used[0]} to {used[-1]}). Longest continuous segments: "
+                                     f"{longest}") from None
     except (TypeError, ValueError) as exc:  # a bad setting, mismatched sensors, or readings that cannot be scaled
         raise dg.Failure(description=f"training_windows: {exc}") from None
     windows.skipped = skipped
@@ -96,3 +98,13 @@ def training_windows(context: dg.AssetExecutionContext, config: TrainingWindowsC
                               description=("quarantined day(s) skipped: " + ", ".join(skipped)) if skipped
                               else "no quarantined day in the span",
                               metadata={"days_skipped": dg.MetadataValue.json(skipped)})
+
+
+def _longest_segments(days: list[ValidatedDay], n: int = 3) -> str:
+    """The `n` longest continuous segments of the days: file, rows and first reading, for a too-few-rows error."""
+    rows = []
+    for day in days:
+        frame = day.readings.frame
+        for lo, hi in day.segments:
+            rows.append((int(hi - lo), str(frame["source_file"].iloc[lo]), str(frame["timestamp"].iloc[lo])))
+    return ", ".join(f"{f} ({r} rows from {t})" for r, f, t in sorted(rows, reverse=True)[:n])

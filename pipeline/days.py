@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -78,19 +79,22 @@ def day_fingerprint(files: dict[str, str]) -> str:
 
 
 class DayIndex:
-    """Which days each raw file holds, keyed by the file's name, fingerprint and the read settings; a JSON
-    file under the cache folder, rewritten atomically. Entries of files no longer present are dropped on
-    save. A missing or unreadable index is rebuilt (it is only an optimisation)."""
+    """Which days each raw file holds, keyed by the file's name, fingerprint and the read settings; and, by
+    name, the days each file held when it was last read (where a file rewritten unreadable is reported).
+    A JSON file under the cache folder, rewritten atomically; entries of files no longer present are dropped
+    on save. A missing or unreadable index is rebuilt (it is only an optimisation)."""
 
     def __init__(self, path: Path | None):
         self.path = Path(path) if path else None
         self.entries: dict[str, dict] = {}
+        self.last_days: dict[str, list[str]] = {}
         self.used: set[str] = set()
         if self.path is not None:
             try:
-                self.entries = json.loads(self.path.read_text())
-            except (OSError, ValueError):
-                self.entries = {}
+                doc = json.loads(self.path.read_text())
+                self.entries, self.last_days = dict(doc["entries"]), dict(doc["last_days"])
+            except (OSError, ValueError, KeyError, TypeError):
+                self.entries, self.last_days = {}, {}
 
     @staticmethod
     def key(name: str, fingerprint: str, settings: str) -> str:
@@ -108,10 +112,12 @@ class DayIndex:
         if self.path is None:
             return
         keep = {k: v for k, v in self.entries.items() if k in self.used}
+        names = {v["file"] for v in keep.values()} | set(self.last_days)
         tmp = self.path.with_name(f".{self.path.name}.tmp-{uuid.uuid4().hex}")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(json.dumps(keep))
+            tmp.write_text(json.dumps({"entries": keep, "last_days": {n: d for n, d in self.last_days.items()
+                                                                      if n in names}}))
             os.replace(tmp, self.path)
         except OSError:  # read-only or full: the index is rebuilt next time
             pass
@@ -119,12 +125,32 @@ class DayIndex:
             tmp.unlink(missing_ok=True)
 
 
+DATE_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")
+
+
+def days_of_unreadable(name: str, last_days: list[str] | None) -> list[str]:
+    """The days a file whose timestamps cannot be read is reported on: those it held when it was last read,
+    else the date in its name (e.g. machine01_2026-11-05.csv); none if neither is known."""
+    if last_days:
+        return list(last_days)
+    found = DATE_IN_NAME.search(Path(name).name)
+    if found:
+        try:
+            date.fromisoformat(found.group(1))
+            return [found.group(1)]
+        except ValueError:
+            return []
+    return []
+
+
 @dataclass(frozen=True)
 class DayFiles:
-    """The raw files of each day, and each day's fingerprint."""
+    """The raw files of each day, and each day's fingerprint; files whose days are unknown because their
+    timestamps cannot be read, with why."""
 
     files: dict[str, list[Path]]  # day -> files holding readings of that day
     fingerprints: dict[str, str]  # day -> day_fingerprint of its files
+    unplaced: tuple[tuple[str, str], ...] = ()  # (file, why) of unreadable files with no known day
 
     def of(self, day: str) -> list[Path]:
         return self.files.get(day, [])

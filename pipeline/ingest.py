@@ -29,7 +29,7 @@ from pipeline.contract import (
     load_contract,
     with_timestamp_settings,
 )
-from pipeline.days import DayClock, DayFiles, DayIndex, day_fingerprint, file_fingerprint
+from pipeline.days import DayClock, DayFiles, DayIndex, day_fingerprint, days_of_unreadable, file_fingerprint
 from pipeline.expectations import INTERVAL
 from pipeline.parse_cache import ParseCache
 from pipeline.raw_files import RawFileError, list_raw_files, read_table, skipped_counts
@@ -230,14 +230,14 @@ def read_raw_files(raw_dir: Path, settings: IngestSettings = IngestSettings(), c
     non_sensors = {timestamps.column, *exclude_columns, *(contract.labels if contract else ())}
 
     cache = ParseCache(Path(cache_dir) / PARSED if cache_dir else None)
-    files, rows_between = listing.files, None
+    files, rows_between, skipped = listing.files, None, tuple(listing.skipped)
     if day is not None:
         clock = clock or DayClock()
         by_day = _files_by_day(raw_dir, listing.files, separator, timestamps, cache, cache_dir, clock, log)
-        files, rows_between = by_day.of(day), clock.bounds(day)
+        files, rows_between, skipped = by_day.of(day), clock.bounds(day), (*skipped, *by_day.unplaced)
         if not files:
             log(f"no readings on {day} ({clock.timezone}) in {raw_dir}")
-            return _no_readings(contract, timestamps.column, listing.skipped)
+            return _no_readings(contract, timestamps.column, skipped)
     parts = []
     for path in files:
         parts.append(_read_one(path, raw_dir, separator, timestamps, cache, contract, non_sensors, log,
@@ -263,7 +263,7 @@ def read_raw_files(raw_dir: Path, settings: IngestSettings = IngestSettings(), c
         raise IngestError(f"{raw_dir}: no sensor columns (no numeric column besides {sorted(non_sensors)})")
     _refuse_reserved(contract, parts)
     frame, infos = _assemble(parts, contract.names)
-    return SensorReadings(frame, contract, infos, skipped_files=tuple(listing.skipped))
+    return SensorReadings(frame, contract, infos, skipped_files=tuple(skipped))
 
 
 def _parsed(path: Path, raw_dir: Path, separator: str, timestamps: TimestampSettings, cache: ParseCache,
@@ -316,28 +316,38 @@ def _files_by_day(raw_dir: Path, files: list[Path], separator: str, timestamps: 
     settings = repr((separator, timestamps))
     by_day: dict[str, list[Path]] = {}
     prints: dict[str, dict[str, str]] = {}
+    unplaced = []
     for path in files:
         name, fingerprint = str(path.relative_to(raw_dir)), file_fingerprint(path)
         key = DayIndex.key(name, fingerprint, settings)
         entry = index.get(key)
         if entry is None:
             try:
-                ts = _parsed(path, raw_dir, separator, timestamps, cache, log).column(timestamps.column)
-            except (IngestError, RawFileError) as exc:
-                raise IngestError(str(exc)) from None
-            except (pa.ArrowException, OSError, ValueError) as exc:
-                raise IngestError(f"{path}: cannot be read ({str(exc).strip().splitlines()[0]})") from None
-            ns = ts.cast(pa.int64())
-            first, last = pc.min(ns).as_py(), pc.max(ns).as_py()
+                ns = _parsed(path, raw_dir, separator, timestamps, cache, log).column(timestamps.column)
+                first, last = pc.min(ns.cast(pa.int64())).as_py(), pc.max(ns.cast(pa.int64())).as_py()
+            except (IngestError, RawFileError, pa.ArrowException, OSError, ValueError) as exc:
+                # Its days are unknown: it is reported on the days it held before (or its name says), where
+                # reading it fails that day alone with the file's error.
+                days = days_of_unreadable(name, index.last_days.get(name))
+                if not days:
+                    unplaced.append((name, str(exc).splitlines()[0]))
+                for day in days:
+                    by_day.setdefault(day, []).append(path)
+                    prints.setdefault(day, {})[name] = fingerprint
+                continue
             index.put(key, name, first, last)
             entry = {"first": first, "last": last}
         if entry["first"] is None:
             continue
-        for day in clock.days_between(entry["first"], entry["last"]):
+        days = clock.days_between(entry["first"], entry["last"])
+        index.last_days[name] = days
+        for day in days:
             by_day.setdefault(day, []).append(path)
             prints.setdefault(day, {})[name] = fingerprint
     index.save()
-    return DayFiles(by_day, {d: day_fingerprint(p) for d, p in prints.items()})
+    for name, why in unplaced:
+        log(f"not read: {name}: its timestamps cannot be read, so its day is unknown ({why})")
+    return DayFiles(by_day, {d: day_fingerprint(p) for d, p in prints.items()}, tuple(unplaced))
 
 
 def raw_days(raw_dir: Path, settings: IngestSettings = IngestSettings(), cache_dir: Path | None = None,

@@ -43,6 +43,11 @@ class PipelineResult:
         return all(r.success for r in self.results)
 
     @property
+    def run_id(self) -> str:
+        """The last run's id (the model run's, when there is one and no scoring followed)."""
+        return self.results[-1].run_id
+
+    @property
     def all_events(self) -> list:
         return [e for r in self.results for e in r.all_events]
 

@@ -1,9 +1,9 @@
 """A real run of the pipeline in a process of its own that stops itself (SIGSTOP) at a chosen point, so a test
 can run another run in between and then let this one go on (SIGCONT).
 
-    python -m tests.paused_run <data root> <selection> <pause point>
+    python -m tests.paused_run <data root> <asset,asset,...> <pause point>
 
-Pause points: `after:<node>` stops right after that step succeeded (e.g. `after:latent_vectors`,
+Pause points: `after:<node>` stops right after that step succeeded (e.g. `after:audit_latents`,
 `after:latent_quality_checks`). The run's id and outcome are printed as JSON on the last line.
 """
 
@@ -31,12 +31,12 @@ def pause_after(node: str) -> dg.HookDefinition:
 def main(root: str, selection: str, point: str) -> None:
     kind, _, node = point.partition(":")
     assert kind == "after", f"unknown pause point {point!r}"
-    job = dg.define_asset_job("paused_run", selection=selection, hooks={pause_after(node)})
+    job = dg.define_asset_job("paused_run", selection=selection.split(","), hooks={pause_after(node)})
     defs = dg.Definitions(assets=ASSETS, asset_checks=CHECKS, jobs=[job], resources=build_resources(root),
                           executor=dg.in_process_executor)
-    # the whole chain with the tests' tiny training; a re-encoding run needs no settings
+    # a training run with the tests' tiny training; a re-encoding run needs no settings
     result = defs.resolve_job_def("paused_run").execute_in_process(
-        run_config=TINY_RUN_CONFIG if selection == "*" else {}, raise_on_error=False)
+        run_config=TINY_RUN_CONFIG if "autoencoder" in selection else {}, raise_on_error=False)
     print(json.dumps({"run_id": result.run_id, "success": result.success}))
 
 

@@ -26,6 +26,8 @@ from tests.helpers import (
 )
 
 WAIT_S = 300  # bound on every wait for the other process
+AUDIT = "audit_latents,published_model"  # re-encode with the latest model, check, publish
+MODEL = "training_windows,autoencoder,audit_latents,published_model"
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +66,7 @@ def output(proc: subprocess.Popen) -> str:
     return proc.log.read_text()
 
 
-def start_run(root: Path, pause: str, selection: str = "latent_vectors*") -> subprocess.Popen:
+def start_run(root: Path, pause: str, selection: str = AUDIT) -> subprocess.Popen:
     """`python -m tests.paused_run`, by default re-encoding with the latest model; its output goes to a file (a
     pipe nobody reads while the run goes on could fill up and stall it)."""
     log = Path(tempfile.mkstemp(suffix=".log", dir=root.parent)[1])
@@ -86,7 +88,7 @@ def wait_until(condition, proc: subprocess.Popen, what: str) -> None:
         time.sleep(0.05)
 
 
-def start_paused(root: Path, pause: str, selection: str = "latent_vectors*") -> subprocess.Popen:
+def start_paused(root: Path, pause: str, selection: str = AUDIT) -> subprocess.Popen:
     """Run A (by default: re-encode with the latest model, check, publish), stopped right after step `pause`."""
     proc = start_run(root, pause, selection)
     wait_until(lambda: process_state(proc.pid) == "T", proc, f"its pause after {pause}")
@@ -122,7 +124,7 @@ def finish(proc: subprocess.Popen) -> dict:
 
 def run_b(root: Path):
     """Run B, in this process: re-encode with the latest model, check, publish if the check passes."""
-    return materialize(root, selection="latent_vectors*", run_config={})
+    return materialize(root, selection=AUDIT.split(","), run_config={})
 
 
 def dead_dimensions(latents: Path) -> list[str]:
@@ -132,7 +134,7 @@ def dead_dimensions(latents: Path) -> list[str]:
 
 @pytest.mark.parametrize("pause", ["after latents written", "after the check", "before publish"])
 def test_a_run_publishes_its_own_version_while_another_runs_check_fails_meanwhile(root, pause):
-    node = "latent_vectors" if pause == "after latents written" else "latent_quality_checks"
+    node = "audit_latents" if pause == "after latents written" else "latent_quality_checks"
     a = start_paused(root, node)
     if pause == "before publish":
         hold_before_publish(root, a)
@@ -143,7 +145,7 @@ def test_a_run_publishes_its_own_version_while_another_runs_check_fails_meanwhil
     [alive] = [c for c in b.get_asset_check_evaluations() if c.check_name == "latent_dimensions_alive"]
     assert not alive.passed and "z_1" in alive.description
     version_b = version_of(root, b.run_id)
-    assert status(version_b)["status"] == "failed" and dead_dimensions(version_b / "latent_vectors" /
+    assert status(version_b)["status"] == "failed" and dead_dimensions(version_b / "audit_latents" /
                                                                        "latents.parquet") == ["z_1"]
 
     outcome_a = finish(a)
@@ -152,7 +154,7 @@ def test_a_run_publishes_its_own_version_while_another_runs_check_fails_meanwhil
     assert published(root) == version_a  # A published its own version, not B's newer, failed one
     assert status(version_a)["status"] == "published" and "reason" not in status(version_a)
     assert status(version_b)["status"] == "failed"  # never audited by A
-    assert published_latents(root).read_bytes() == (version_a / "latent_vectors" / "latents.parquet").read_bytes()
+    assert published_latents(root).read_bytes() == (version_a / "audit_latents" / "latents.parquet").read_bytes()
     assert dead_dimensions(published_latents(root)) == []
     assert json.loads((root / "published" / "status.json").read_text())["status"] == "published"
 
@@ -184,7 +186,7 @@ def test_two_runs_started_together_each_audit_their_own_version(root):
 
 
 def test_a_run_encodes_the_windows_it_made_even_if_another_run_replaced_them(root):
-    a = start_paused(root, "autoencoder", selection="*")  # the whole chain, stopped after training
+    a = start_paused(root, "autoencoder", selection=MODEL)  # training to publishing, stopped after training
     b = materialize(root, selection=["raw_readings", "validated_readings", "training_windows"], run_config={
         "ops": {"training_windows": {"config": {"window_length": 12, "stride": 2}}}})
     assert b.success  # the shared training_windows now index every other window: 2 x 715
@@ -193,6 +195,6 @@ def test_a_run_encodes_the_windows_it_made_even_if_another_run_replaced_them(roo
     assert outcome_a["success"]
     version_a = version_of(root, outcome_a["run_id"])
     assert published(root) == version_a
-    latents = pd.read_parquet(version_a / "latent_vectors" / "latents.parquet")
+    latents = pd.read_parquet(version_a / "audit_latents" / "latents.parquet")
     assert len(latents) == 2 * (1440 - 12 + 1)  # A's own windows (stride 1), not B's
     assert not (root / "store" / ".runs" / outcome_a["run_id"][:8]).exists()  # released after publishing

@@ -9,7 +9,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from assets.definitions import WRITES_VERSIONS_TAG, build_definitions
+from assets.definitions import build_definitions
+from assets.nightly import WRITES_VERSIONS_TAG
 from pipeline.versions import VersionStore
 from tests.helpers import PROJECT_ROOT, materialize, materialized_keys, published_latents
 
@@ -40,8 +41,8 @@ def test_failed_night_keeps_yesterday_published_and_the_next_good_night_replaces
     alive = {c.check_name: c for c in night_b.get_asset_check_evaluations()}["latent_dimensions_alive"]
     # identical windows give one latent vector: every dimension constant (at 0 or elsewhere), by construction
     assert not alive.passed and re.search(r"(Dead|Constant) latent dimension\(s\) z_0, z_1, z_2", alive.description)
-    assert "published_latents" not in materialized_keys(night_b)
-    version_b = VersionStore(data_root).latest("latent_vectors").parent
+    assert "published_model" not in materialized_keys(night_b)
+    version_b = VersionStore(data_root).latest("audit_latents").parent
     assert version_b != version_a and (version_b / "autoencoder" / "model.keras").exists()
     status_b = VersionStore(data_root).status(version_b)
     assert status_b["status"] == "failed" and status_b["reason"] == alive.description
@@ -57,7 +58,7 @@ def test_failed_night_keeps_yesterday_published_and_the_next_good_night_replaces
     assert VersionStore(data_root).status(version_c)["status"] == "published"
     assert VersionStore(data_root).list() == sorted([version_a, version_b, version_c])  # all kept (keep_versions 5)
     assert VersionStore(data_root).status(version_b)["status"] == "failed"
-    publish = next(m for m in night_c.asset_materializations_for_node("published_latents"))
+    publish = next(m for m in night_c.asset_materializations_for_node("published_model"))
     assert publish.metadata["version"].value == version_c.name
 
 
@@ -66,7 +67,7 @@ import os, signal, sys
 from pathlib import Path
 from tests.helpers import TINY_RUN_CONFIG, materialize
 result = materialize(Path(sys.argv[1]), selection=["raw_readings", "validated_readings", "training_windows",
-                                                   "autoencoder", "latent_vectors"])
+                                                   "autoencoder", "audit_latents"])
 assert result.success
 os.kill(os.getpid(), signal.SIGKILL)  # dies after the latents are written and audited, before publishing
 """
@@ -80,7 +81,7 @@ def test_a_run_killed_before_publishing_leaves_the_previous_version_published(da
     killed = subprocess.run([sys.executable, "-c", KILLED_RUN, str(data_root)], cwd=PROJECT_ROOT,
                             capture_output=True, timeout=600, check=False)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
-    version_k = VersionStore(data_root).latest("latent_vectors").parent
+    version_k = VersionStore(data_root).latest("audit_latents").parent
     assert version_k != version_a and VersionStore(data_root).status(version_k)["status"] == "audited"
     assert VersionStore(data_root).published() == version_a
     assert published_latents(data_root).read_bytes() == latents_a
@@ -100,5 +101,4 @@ def test_the_job_carries_the_tag_the_instance_limits_to_one_run_at_a_time(tmp_pa
     [(key, value)] = WRITES_VERSIONS_TAG.items()
     assert limit == {"key": key, "limit": 1}
     defs = build_definitions(str(tmp_path))
-    assert defs.resolve_job_def("latent_pipeline").tags[key] == value
-    assert defs.resolve_schedule_def("nightly_retrain").job_name == "latent_pipeline"
+    assert defs.resolve_job_def("retrain").tags[key] == value  # the only job that writes versions
