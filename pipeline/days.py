@@ -89,6 +89,7 @@ class DayIndex:
         self.entries: dict[str, dict] = {}
         self.last_days: dict[str, list[str]] = {}
         self.used: set[str] = set()
+        self.problem: str | None = None  # why the index could not be saved
         if self.path is not None:
             try:
                 doc = json.loads(self.path.read_text())
@@ -119,10 +120,14 @@ class DayIndex:
             tmp.write_text(json.dumps({"entries": keep, "last_days": {n: d for n, d in self.last_days.items()
                                                                       if n in names}}))
             os.replace(tmp, self.path)
-        except OSError:  # read-only or full: the index is rebuilt next time
-            pass
+            self.problem = None
+        except OSError as exc:  # read-only or full: the index is rebuilt next time
+            self.problem = f"{self.path}: {exc.strerror or exc}"
         finally:
-            tmp.unlink(missing_ok=True)
+            try:
+                tmp.unlink(missing_ok=True)
+            except OSError:
+                pass
 
 
 DATE_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")

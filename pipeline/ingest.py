@@ -345,6 +345,8 @@ def _files_by_day(raw_dir: Path, files: list[Path], separator: str, timestamps: 
             by_day.setdefault(day, []).append(path)
             prints.setdefault(day, {})[name] = fingerprint
     index.save()
+    if index.problem:
+        log(f"the day index could not be written ({index.problem}): files will be indexed again next time")
     for name, why in unplaced:
         log(f"not read: {name}: its timestamps cannot be read, so its day is unknown ({why})")
     return DayFiles(by_day, {d: day_fingerprint(p) for d, p in prints.items()}, tuple(unplaced))

@@ -14,57 +14,70 @@ from assets.resources import DataRoot
 from assets.validate import ValidatedReadingsConfig, validated_readings
 from assets.windows import TrainingWindowsConfig, training_windows
 from pipeline.ingest import read_raw_files
-from pipeline.validate import interpolate_and_segment
+from pipeline.store import save_artifact
+from pipeline.validate import validated_day
 
 DAY = "machine01_2026-11-02.csv"
 
 
-@pytest.fixture
-def context():
-    with dg.build_asset_context() as context:  # closes what the context opened
-        yield context
+def context_of(day: str | None = "2026-11-02"):
+    return dg.build_asset_context(partition_key=day)  # a context manager: closes what the context opened
 
 
-def test_raw_readings_lists_what_it_did_not_read(data_root, context):
+def test_raw_readings_reads_its_day_and_lists_what_it_did_not_read(data_root):
     (data_root / "raw" / "README.txt").write_text("how the logger exports")
-    readings = raw_readings(context=context, config=RawReadingsConfig(), data_root=DataRoot(path=str(data_root)))
-    metadata = context.get_output_metadata("result")
-    assert len(readings.frame) == metadata["dagster/row_count"] == 2880
+    with context_of() as context:
+        readings = raw_readings(context=context, config=RawReadingsConfig(), data_root=DataRoot(path=str(data_root)))
+        metadata = context.get_output_metadata("result")
+    assert len(readings.frame) == metadata["dagster/row_count"] == 1440
+    assert [f.name for f in readings.files] == [DAY] and metadata["day"] == "2026-11-02"
     assert [r.data["file"] for r in metadata["files_not_read"].records] == ["README.txt"]
-    assert metadata["empty_rows_dropped"] == 0 and metadata["sensors"] == 9
+    assert metadata["empty_rows_dropped"] == 0 and metadata["sensors"] == 9 and len(metadata["fingerprint"]) == 16
 
 
-def test_raw_readings_settings_reach_ingestion(data_root, context):
-    with pytest.raises(dg.Failure, match="timestamp_unit must be one of"):
+def test_raw_readings_settings_reach_ingestion(data_root):
+    with context_of() as context, pytest.raises(dg.Failure, match="timestamp_unit must be one of"):
         raw_readings(context=context, config=RawReadingsConfig(timestamp_unit="minutes"),
                      data_root=DataRoot(path=str(data_root)))
-    readings = raw_readings(context=context, config=RawReadingsConfig(pattern="*11-01.csv"),
-                            data_root=DataRoot(path=str(data_root)))
+    with context_of("2026-11-01") as context:
+        readings = raw_readings(context=context, config=RawReadingsConfig(pattern="*11-01.csv"),
+                                data_root=DataRoot(path=str(data_root)))
     assert [f.name for f in readings.files] == ["machine01_2026-11-01.csv"]
+    with context_of("2026-11-02") as context:  # the pattern leaves this day without a file: an empty day
+        empty = raw_readings(context=context, config=RawReadingsConfig(pattern="*11-01.csv"),
+                             data_root=DataRoot(path=str(data_root)))
+    assert len(empty.frame) == 0 and empty.files == ()
 
 
-def test_validated_readings_failure_carries_the_table_and_writes_the_report(data_root, context):
+def test_validated_readings_failure_quarantines_the_day_and_writes_the_report(data_root):
     day = data_root / "raw" / DAY
     frame = pd.read_csv(day)
     frame.loc[3, "oil_pressure"] = 99.0  # the contract allows 0..10 bar
     frame.to_csv(day, index=False)
-    with pytest.raises(dg.Failure) as failure:
-        validated_readings(context=context, config=ValidatedReadingsConfig(),
-                           data_root=DataRoot(path=str(data_root)), raw_readings=read_raw_files(data_root / "raw"))
-    assert failure.value.description.startswith("validation failed: 1 failed expectation(s) in 1 file(s)")
+    root = DataRoot(path=str(data_root))
+    with context_of() as context, pytest.raises(dg.Failure) as failure:
+        validated_readings(context=context, config=ValidatedReadingsConfig(), data_root=root,
+                           raw_readings=read_raw_files(data_root / "raw", day="2026-11-02"))
+    assert failure.value.description.startswith("2026-11-02 quarantined: validation failed: 1 failed expectation(s) "
+                                                "in 1 file(s)")
     [row] = failure.value.metadata["failures"].value.records
     assert (row.data["file"], row.data["column"], row.data["bad_rows"]) == (DAY, "oil_pressure", 1)
-    report = json.loads((data_root / "reports" / "validation.json").read_text())
+    report = json.loads((data_root / "reports" / "validation" / "2026-11-02.json").read_text())
     assert not report["success"] and report["failures"][0]["first_bad_timestamp"] == "2026-11-02 00:03:00"
+    assert list(root.quarantine.days()) == ["2026-11-02"]
 
 
-def test_training_windows_names_the_longest_segments_when_too_short(data_root, context):
-    readings = interpolate_and_segment(read_raw_files(data_root / "raw"))
-    windows = training_windows(context=context, config=TrainingWindowsConfig(window_length=12, stride=6),
-                               validated_readings=readings)
-    assert context.get_output_metadata("result")["windows"] == 2 * ((1440 - 12) // 6 + 1)
-    assert windows.index.stride == 6
-    with pytest.raises(dg.Failure, match=r"too few rows for windows of 2000 rows.*Longest continuous segments: "
-                                         r"machine01_2026-11-01.csv \(1440 rows from 2026-11-01 00:00:00\)"):
-        training_windows(context=context, config=TrainingWindowsConfig(window_length=2000),
-                         validated_readings=readings)
+def test_training_windows_names_the_longest_segments_when_too_short(data_root):
+    root = DataRoot(path=str(data_root))
+    for day in ("2026-11-01", "2026-11-02"):
+        readings = read_raw_files(data_root / "raw", day=day)
+        save_artifact(validated_day(day, readings), root.day_folder("validated_readings", day))
+    with context_of(None) as context:
+        output, check = training_windows(context=context, config=TrainingWindowsConfig(window_length=12, stride=6),
+                                         data_root=root)
+    assert output.metadata["windows"].value == 2 * ((1440 - 12) // 6 + 1) and check.passed
+    assert output.value.index.stride == 6 and output.value.day_names() == ["2026-11-01", "2026-11-02"]
+    with context_of(None) as context, pytest.raises(
+            dg.Failure, match=r"too few rows for windows of 2000 rows.*Longest continuous segments: "
+                              r"machine01_2026-11-0[12].csv \(1440 rows from 2026-11-0[12] 00:00:00\)"):
+        list(training_windows(context=context, config=TrainingWindowsConfig(window_length=2000), data_root=root))

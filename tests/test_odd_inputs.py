@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -12,24 +13,30 @@ import pytest
 
 from pipeline.ingest import IngestError, IngestSettings, read_raw_files
 from pipeline.store import load_artifact
-from tests.helpers import make_sample_root, materialize, materialized_keys
+from tests.helpers import SAMPLE_DAYS, make_sample_root, materialize, materialized_keys
 
 DAY = "machine01_2026-11-02.csv"
 FIRST = "machine01_2026-11-01.csv"
 STAGES = ["raw_readings", "validated_readings"]
 
 
-def ingest_and_validate(root: Path, **raw_settings):
-    """Materialise the first two assets; returns the run's result and the stored validated readings."""
-    result = materialize(root, selection=STAGES, run_config={"ops": {"raw_readings": {"config": raw_settings}}})
+def ingest_and_validate(root: Path, days: tuple[str, ...] = SAMPLE_DAYS, **raw_settings):
+    """Materialise the first two assets for each day; returns the runs' result and the stored validated
+    readings of the days, end to end (their frames concatenated, their files listed)."""
+    result = materialize(root, selection=STAGES, run_config={"ops": {"raw_readings": {"config": raw_settings}}},
+                         days=days)
     assert result.success, [e.message for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
     assert materialized_keys(result) == set(STAGES)
-    return result, load_artifact(root / "store" / "validated_readings")
+    stored = [load_artifact(root / "store" / "validated_readings" / d).readings for d in days]
+    frame = pd.concat([r.frame.assign(source_file=r.frame["source_file"].astype(str)) for r in stored],
+                      ignore_index=True)
+    return result, SimpleNamespace(frame=frame, files=[f for r in stored for f in r.files],
+                                   contract=stored[0].contract)
 
 
-def metadata(result, asset: str) -> dict:
-    event = next(e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == asset)
-    return {k: v.value for k, v in event.materialization.metadata.items()}
+def metadata(result, asset: str, day: str = SAMPLE_DAYS[-1]) -> dict:
+    event = next(m for m in result.asset_materializations_for_node(asset) if m.partition in (day, None))
+    return {k: v.value for k, v in event.metadata.items()}
 
 
 def true_timestamps(root: Path) -> pd.Series:
@@ -70,7 +77,7 @@ def test_compressed_day_and_sensors_yml_are_read_and_other_files_listed(root):
         (raw / junk).write_text("not readings")
 
     result, readings = ingest_and_validate(root)
-    assert list(readings.frame["source_file"].cat.categories) == [FIRST, DAY + ".gz"]
+    assert list(readings.frame["source_file"].unique()) == [FIRST, DAY + ".gz"]
     np.testing.assert_array_equal(readings.frame["timestamp"].to_numpy(), truth.to_numpy())
     assert readings.contract.source.endswith("sensors.yml") and readings.contract.sensors[3].max == 80
     listed = metadata(result, "raw_readings")["files_not_read"].records
@@ -122,7 +129,7 @@ def test_a_repeated_local_hour_is_read_in_recorded_order_when_the_contract_says_
     rewrite_timestamps(root, lambda t: pd.Series(utc.tz_localize("UTC").tz_convert("Europe/Berlin")
                                                  .tz_localize(None).astype(str)))
     set_contract(root, "timezone: UTC ", "timezone: Europe/Berlin\nambiguous_times: infer\n#")
-    _, readings = ingest_and_validate(root)
+    readings = read_raw_files(root / "raw")  # October 2026: before the day partitions start
     day = readings.frame[readings.frame["source_file"] == DAY]["timestamp"]
     np.testing.assert_array_equal(day.to_numpy(), utc.to_numpy())  # strictly increasing UTC, none lost
 
@@ -132,13 +139,13 @@ def test_a_one_row_file_is_a_warning_and_gives_no_window(root):
     frame.iloc[:1].assign(timestamp="2026-11-05 00:00:00").to_csv(root / "raw" / "machine01_2026-11-05.csv",
                                                                    index=False)
     result = materialize(root, selection=[*STAGES, "training_windows"], run_config={
-        "ops": {"training_windows": {"config": {"window_length": 12}}}})
+        "ops": {"training_windows": {"config": {"window_length": 12}}}}, days=(*SAMPLE_DAYS, "2026-11-05"))
     assert result.success
-    warnings = metadata(result, "validated_readings")["warnings"].records
+    warnings = metadata(result, "validated_readings", "2026-11-05")["warnings"].records
     assert [(w.data["file"], w.data["expectation"]) for w in warnings] == [("machine01_2026-11-05.csv",
                                                                             "sampling_period")]
-    segments = metadata(result, "training_windows")["windows_per_segment"].records
-    assert [s.data["windows"] for s in segments] == [1429, 1429, 0]
+    span = metadata(result, "training_windows")
+    assert [d.data["rows"] for d in span["per_day"].records] == [1440, 1440, 1] and span["windows"] == 2 * 1429
 
 
 def test_an_inferred_sensor_with_a_reserved_name_is_refused_unless_excluded(tmp_path):
@@ -157,5 +164,5 @@ def test_a_parse_cache_that_cannot_be_written_does_not_fail_ingestion(root):
     _, readings = ingest_and_validate(root)  # ingestion does not blame a raw file for the cache
     assert len(readings.frame) == 2880
     logs = []
-    read_raw_files(root / "raw", cache_dir=root / "cache" / "parsed_files", log=logs.append)
+    read_raw_files(root / "raw", cache_dir=root / "cache", log=logs.append)
     assert any(m.startswith(f"the parse cache could not be written ({root / 'cache'}") for m in logs), logs
