@@ -57,6 +57,8 @@ def storage_error(path: Path, exc: OSError) -> StorageError:
             reason += f" ({free / 2**20:.0f} MB free there)"
         except OSError:
             pass
+    elif code is None and re.search(r"\d+ requested and \d+ written", reason):  # numpy's short write
+        reason += " (a short write: the disk is full or a file size limit was reached)"
     elif code in (errno.EACCES, errno.EROFS, errno.EPERM):
         reason += " (is the data root writable?)"
     return StorageError(f"cannot write {path}: {reason}; what was there before is unchanged")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -90,6 +93,18 @@ def materialize(data_root: Path, selection: str | list[str] = "*", run_config: d
         results.append(run_assets(data_root, picked, cfg, tags=tags) if len(days) > 1
                        else run_assets(data_root, picked, cfg, partition_key=days[0]))
     return PipelineResult(results)
+
+
+DAGSTER = str(Path(sys.executable).with_name("dagster"))
+
+
+def dagster(*args: str, data_root: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    """The real `dagster` command on `data_root`, with a Dagster home beside it."""
+    home = data_root.parent / "dagster_home"
+    home.mkdir(exist_ok=True)
+    env = {**os.environ, "PIPELINE_DATA_DIR": str(data_root), "DAGSTER_HOME": str(home), **(env or {})}
+    return subprocess.run([DAGSTER, *args], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
+                          timeout=600, check=False)
 
 
 def materialized_keys(result) -> set[str]:

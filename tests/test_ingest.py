@@ -83,7 +83,8 @@ def test_parse_cache_reparses_only_new_or_changed_files(data_root, tmp_path):
     fresh = read_raw_files(raw)
     logs = []
     first = read_raw_files(raw, cache_dir=cache, log=logs.append)
-    assert sum(m.startswith("read ") for m in logs) == 2 and len(list(cache.glob("*.parquet"))) == 2
+    entries = cache / "parsed_files"
+    assert sum(m.startswith("read ") for m in logs) == 2 and len(list(entries.glob("*.parquet"))) == 2
     logs.clear()
     second = read_raw_files(raw, cache_dir=cache, log=logs.append)
     assert not any(m.startswith("read ") for m in logs) and "2 of 2 file(s) unchanged" in logs[-1]
@@ -99,7 +100,7 @@ def test_parse_cache_reparses_only_new_or_changed_files(data_root, tmp_path):
     third = read_raw_files(raw, cache_dir=cache, log=logs.append)
     assert [m.split(":")[0] for m in logs] == ["read machine01_2026-11-02.csv"]
     assert third.frame.loc[0, "motor_current"] == 33.3
-    assert len(list(cache.glob("*.parquet"))) == 1  # the deleted file's entry is pruned
+    assert len(list(entries.glob("*.parquet"))) == 1  # the deleted file's entry is pruned
 
 
 def test_sensor_summary_gives_unit_range_mean_and_nulls_per_sensor(tmp_path):

@@ -1,16 +1,18 @@
 """The real SKAB recordings (beside the project in ../shared), by configuration only."""
 
-from collections import Counter
+import json
 from dataclasses import replace
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from pipeline.ingest import IngestSettings, read_raw_files
 from pipeline.segments import SEGMENT_COLUMN, segment_bounds
+from pipeline.store import load_artifact
 from pipeline.validate import interpolate_and_segment, validate_readings
 from pipeline.windows import make_training_windows
-from tests.helpers import SKAB, materialize, materialized_keys
+from tests.helpers import SKAB, dagster
 
 pytestmark = pytest.mark.skipif(not SKAB.exists(), reason="SKAB data not present beside the project")
 SKAB_SETTINGS = IngestSettings(timestamp_column="datetime", separator=";",
@@ -50,19 +52,22 @@ def test_whole_dataset_fails_on_overlapping_files_and_names_them():
 
 
 def test_valve1_folder_through_the_assets_by_configuration(tmp_path):
+    """SKAB's recordings lie on scattered days of 2020: the day partitions start there by a setting, and the
+    folder is read by configuration only, through the real command line."""
+    root = tmp_path / "data"
+    root.mkdir()
     config = {"ops": {"raw_readings": {"config": {"raw_dir": str(SKAB / "valve1"), "pattern": "*.csv",
                                                   "timestamp_column": "datetime", "separator": ";",
                                                   "exclude_columns": ["anomaly", "changepoint"]}}}}
-    result = materialize(tmp_path / "data", selection=["raw_readings", "validated_readings", "training_windows"],
-                         run_config=config)
-    assert result.success
-    assert materialized_keys(result) == {"raw_readings", "validated_readings", "training_windows"}
-    windows = result.asset_materializations_for_node("training_windows")[0].metadata
+    env = {"PIPELINE_FIRST_DAY": "2020-03-01"}
+    run = dagster("asset", "materialize", "-m", "assets.definitions", "--select", "raw_readings,validated_readings",
+                  "--partition", "2020-03-09", "--config-json", json.dumps(config), data_root=root, env=env)
+    assert run.returncode == 0, run.stderr[-3000:]
+    run = dagster("asset", "materialize", "-m", "assets.definitions", "--select", "training_windows",
+                  data_root=root, env=env)
+    assert run.returncode == 0, run.stderr[-3000:]
+    windows = load_artifact(root / "store" / "training_windows")
+    assert windows.day_names() == ["2020-03-09"]
     # 16 files, three of which pause for longer than 3 s once: 19 continuous segments, all long enough
-    assert windows["segments"].value == 19 and windows["segments_too_short"].value == 0
-    records = [r.data for r in windows["windows_per_segment"].value.records]
-    assert len(records) == 19 and sum(r["windows"] for r in records) == windows["windows"].value
-    # each segment named by its file (found from the files' row counts, the readings never loaded)
-    per_file = Counter(r["file"] for r in records)
-    assert len(per_file) == 16 and sorted(per_file.values()) == [1] * 13 + [2] * 3
-    assert sum(r["rows"] for r in records) == windows["rows"].value
+    assert len(windows.index.segments) == 19 and (windows.index.per_segment() > 0).all()
+    assert windows.summary()["rows"] == sum(len(pd.read_csv(p, sep=";")) for p in (SKAB / "valve1").glob("*.csv"))

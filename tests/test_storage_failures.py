@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 
+from pipeline.store import load_artifact
 from tests.helpers import PROJECT_ROOT, make_sample_root, materialize, published_latents
 
 LIMITED_RUN = """
@@ -18,7 +19,7 @@ from tests.helpers import materialize
 result = materialize(Path(sys.argv[1]))
 failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
 user = failure.step_failure_data.user_failure_data
-print(json.dumps({"run": result.run_id[:8], "step": failure.step_key,
+print(json.dumps({"step": failure.step_key,
                   "description": user.description if user else None,
                   "error": failure.step_failure_data.error.message if failure.step_failure_data.error else None}))
 """
@@ -42,20 +43,21 @@ def test_a_write_the_file_system_refuses_fails_clearly_and_leaves_published_whol
     failure = json.loads(run.stdout.strip().splitlines()[-1])
     assert failure["step"] == "raw_readings", failure  # the first artifact larger than 64 kB
     assert failure["description"] is not None, failure["error"]
-    own_copy = root / "store" / ".runs" / failure["run"] / "raw_readings"  # written first, then shared
-    assert failure["description"].startswith(f"raw_readings could not be stored: cannot write {own_copy}: ")
-    assert "File too large" in failure["description"]
+    day = root / "store" / "raw_readings" / "2026-11-01"
+    assert failure["description"].startswith(f"raw_readings could not be stored: cannot write {day}: ")
+    assert "File too large" in failure["description"] or "a short write: the disk is full" in failure["description"]
     assert failure["description"].endswith("what was there before is unchanged")
     assert published_latents(root).read_bytes() == before
+    assert len(load_artifact(day).frame) == 1440  # the day as it was stored before
     assert not [p for p in (root / "store").rglob("*") if ".tmp-" in p.name]  # no half-written artifact left
 
 
 def test_a_store_path_taken_by_a_file_names_it(tmp_path):
     root = make_sample_root(tmp_path)
     (root / "store").write_text("a file where the store folder goes")
-    result = materialize(root, selection=["raw_readings"], run_config={})
+    result = materialize(root, selection=["raw_readings"], run_config={}, days=("2026-11-01",))
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     description = failure.step_failure_data.user_failure_data.description
-    runs = root / "store" / ".runs" / result.run_id[:8]
-    assert description == (f"raw_readings could not be stored: cannot write {runs / 'raw_readings'}: "
-                           f"Not a directory: {runs}; what was there before is unchanged")
+    day = root / "store" / "raw_readings" / "2026-11-01"
+    assert description.startswith(f"raw_readings could not be stored: cannot write {day}: Not a directory")
+    assert description.endswith("; what was there before is unchanged")

@@ -1,24 +1,26 @@
 import json
+import os
+import shutil
 
 import numpy as np
 import pandas as pd
 import pytest
 
-import pipeline.readings
 from pipeline.ingest import IngestSettings, read_raw_files
 from pipeline.latents import ROW_GROUP, LatentTable
 from pipeline.store import ArtifactMissing, load_artifact, save_artifact
-from pipeline.validate import interpolate_and_segment
+from pipeline.validate import validated_day
 from pipeline.windows import make_training_windows
 
 
 def test_readings_and_windows_round_trip(data_root, tmp_path):
     readings = read_raw_files(data_root / "raw")
     path = save_artifact(readings, tmp_path / "r")
-    assert path.name == "readings.parquet"
+    assert path.name == "sensors.npy"
     back = load_artifact(tmp_path / "r")
     pd.testing.assert_frame_equal(back.frame, readings.frame)
-    assert back.contract == readings.contract
+    assert back.contract == readings.contract and back.folder == tmp_path / "r"
+    assert isinstance(back.sensor_block(), np.memmap)  # the stored readings are memory-mapped, never loaded
 
     f = readings.frame
     w = make_training_windows(f[readings.sensors].to_numpy(), f["timestamp"].to_numpy(), readings.sensors, 12)
@@ -31,8 +33,8 @@ def test_readings_and_windows_round_trip(data_root, tmp_path):
     assert wb.scaler == w.scaler and wb.sensors == w.sensors and wb.index.window_length == 12
 
 
-def test_stored_readings_load_on_first_use_and_keep_what_was_stored(data_root, tmp_path):
-    readings = interpolate_and_segment(read_raw_files(data_root / "raw"))
+def test_stored_readings_keep_what_was_stored_when_replaced(data_root, tmp_path):
+    readings = read_raw_files(data_root / "raw")
     save_artifact(readings, tmp_path / "r")
     back = load_artifact(tmp_path / "r")
     one_day = read_raw_files(data_root / "raw", IngestSettings(pattern="*11-01.csv"))
@@ -43,9 +45,20 @@ def test_stored_readings_load_on_first_use_and_keep_what_was_stored(data_root, t
     assert back.summary() == readings.summary()
 
 
-def test_one_column_and_sensor_chunks_stream_in_row_order(data_root, tmp_path, monkeypatch):
-    monkeypatch.setattr(pipeline.readings, "ROW_GROUP_ROWS", 1000)  # 2880 rows: three row groups
-    readings = interpolate_and_segment(read_raw_files(data_root / "raw"))
+def test_a_validated_day_links_the_readings_it_validated_instead_of_copying_them(data_root, tmp_path):
+    raw = save_artifact(read_raw_files(data_root / "raw", day="2026-11-02"), tmp_path / "raw").parent
+    day = validated_day("2026-11-02", load_artifact(raw))
+    save_artifact(day, tmp_path / "validated")
+    for name in ("sensors.npy", "timestamps.npy", "source.npy"):  # the same file, not a second copy
+        assert os.path.samefile(raw / name, tmp_path / "validated" / name)
+    back = load_artifact(tmp_path / "validated")
+    assert back.day == "2026-11-02" and back.rows == 1440 and back.segments.tolist() == [[0, 1440]]
+    shutil.rmtree(raw)  # the raw day re-ingested or pruned: the validated day keeps its readings
+    assert len(load_artifact(tmp_path / "validated").readings.frame) == 1440
+
+
+def test_one_column_and_sensor_chunks_stream_in_row_order(data_root, tmp_path):
+    readings = read_raw_files(data_root / "raw")
     save_artifact(readings, tmp_path / "r")
     expected = readings.frame[readings.sensors].to_numpy()
     for source in (readings, load_artifact(tmp_path / "r")):
@@ -55,7 +68,6 @@ def test_one_column_and_sensor_chunks_stream_in_row_order(data_root, tmp_path, m
         np.testing.assert_array_equal(np.concatenate(chunks), expected)
         np.testing.assert_array_equal(source.column("timestamp"), readings.frame["timestamp"].to_numpy())
         assert source.column("timestamp").dtype == "datetime64[ns]"
-        np.testing.assert_array_equal(source.column("segment"), readings.frame["segment"].to_numpy())
     with pytest.raises(KeyError, match="no column 'oil'"):
         load_artifact(tmp_path / "r").column("oil")
 
