@@ -1,30 +1,21 @@
 """The real command line: what CI and a user type, on a temporary data root."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pandas as pd
 
+from pipeline.versions import VersionStore
 from tests.helpers import (
-    PROJECT_ROOT,
+    SAMPLE_DAYS,
     TINY_RUN_CONFIG,
+    dagster,
+    day_latents,
     force_dead_seed_autoencoder,
     latest_latents,
     published_latents,
 )
 
-DAGSTER = str(Path(sys.executable).with_name("dagster"))
-
-
-def dagster(*args: str, data_root: Path) -> subprocess.CompletedProcess:
-    home = data_root.parent / "dagster_home"
-    home.mkdir(exist_ok=True)
-    env = {**os.environ, "PIPELINE_DATA_DIR": str(data_root), "DAGSTER_HOME": str(home)}
-    return subprocess.run([DAGSTER, *args], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
-                          timeout=600, check=False)
+MODEL = "training_windows,autoencoder,audit_latents,published_model"
 
 
 def test_workspace_loads(data_root):
@@ -33,26 +24,34 @@ def test_workspace_loads(data_root):
     assert "All code locations passed validation" in run.stderr + run.stdout
 
 
-def test_materialize_all_then_a_dead_latent_fails_the_cli_and_blocks_publishing(data_root):
-    run = dagster("asset", "materialize", "-m", "assets.definitions", "--select", "*",
+def test_days_then_training_then_a_scored_range_and_a_dead_latent_fails_the_cli_and_blocks_publishing(data_root):
+    for day in SAMPLE_DAYS:  # one day per run, as the README and the nightly schedule do it
+        run = dagster("asset", "materialize", "-m", "assets.definitions", "--select", "raw_readings,validated_readings",
+                      "--partition", day, data_root=data_root)
+        assert run.returncode == 0, run.stderr[-3000:]
+    run = dagster("asset", "materialize", "-m", "assets.definitions", "--select", MODEL,
                   "--config-json", json.dumps(TINY_RUN_CONFIG), data_root=data_root)
     assert run.returncode == 0, run.stderr[-3000:]
     latents, published = latest_latents(data_root), published_latents(data_root)
-    assert f"wrote latent_vectors: {latents}" in run.stderr and f"published version {latents.parent.parent.name}: "\
+    assert f"wrote audit_latents: {latents}" in run.stderr and f"published version {latents.parent.parent.name}: "\
         f"{published}" in run.stderr
-    assert list(pd.read_parquet(latents).columns) == ["window_start", "window_end", "z_0", "z_1", "z_2",
-                                                      "reconstruction_error"]
+    run = dagster("asset", "materialize", "-m", "assets.definitions", "--select", "latent_vectors",
+                  "--partition-range", f"{SAMPLE_DAYS[0]}...{SAMPLE_DAYS[-1]}", data_root=data_root)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert f"wrote latent_vectors for {', '.join(SAMPLE_DAYS)}" in run.stderr
+    version = VersionStore(data_root).published().name
+    assert all((pd.read_parquet(day_latents(data_root, d))["model_version"] == version).all() for d in SAMPLE_DAYS)
     before = published.read_bytes()
 
     force_dead_seed_autoencoder(data_root, unit=1)
-    run = dagster("asset", "materialize", "-m", "assets.definitions", "--select", "latent_vectors*",
+    run = dagster("asset", "materialize", "-m", "assets.definitions", "--select", "audit_latents,published_model",
                   data_root=data_root)
     assert run.returncode != 0
-    assert "Asset check 'latent_dimensions_alive' on 'latent_vectors' did not pass" in run.stderr
+    assert "Asset check 'latent_dimensions_alive' on 'audit_latents' did not pass" in run.stderr
     assert "z_1" in run.stderr and "zero (|z| <= 1e-06) in all" in run.stderr
     assert "`seed` architecture puts relu on the latent LSTM" in run.stderr
-    # the check blocks what is downstream of it: the latents are written, the published ones are not touched
+    # the check blocks what is downstream of it: the audit latents are written, the published ones untouched
     latents = latest_latents(data_root)
-    assert f"wrote latent_vectors: {latents}" in run.stderr and "published version" not in run.stderr
+    assert f"wrote audit_latents: {latents}" in run.stderr and "published version" not in run.stderr
     assert (pd.read_parquet(latents)["z_1"] == 0.0).all()
     assert published.read_bytes() == before

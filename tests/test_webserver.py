@@ -1,14 +1,16 @@
 """The Dagster UI's own server: the code location loads, the job runs when launched through GraphQL, and what
 the UI shows (plots, numbers, tables, the epoch-by-epoch run log) is recorded."""
 
-from tests.helpers import TINY_RUN_CONFIG
+import pandas as pd
+
+from tests.helpers import SAMPLE_DAYS, TINY_RUN_CONFIG
 from tests.test_assets import CHAIN
 from tests.webserver import ASSETS_AND_CHECKS, LOCATION, Webserver
 
 PNG = "data:image/png;base64,iVBORw0KGgo"  # a data URI whose bytes start with the PNG signature
-KINDS = {"raw_readings": {"pandas", "parquet"}, "validated_readings": {"great_expectations", "parquet"},
-         "training_windows": {"numpy"}, "autoencoder": {"tensorflow", "keras"}, "latent_vectors": {"parquet"},
-         "published_latents": {"parquet"}}
+KINDS = {"raw_readings": {"numpy"}, "validated_readings": {"great_expectations", "numpy"},
+         "training_windows": {"numpy"}, "autoencoder": {"tensorflow", "keras"}, "audit_latents": {"parquet"},
+         "published_model": {"keras"}, "latent_vectors": {"parquet"}}
 
 
 def test_webserver_loads_runs_and_records_plots_and_metadata(tmp_path, data_root):
@@ -23,14 +25,29 @@ def test_webserver_loads_runs_and_records_plots_and_metadata(tmp_path, data_root
             assert set(node["kinds"]) == KINDS[name], name
             assert node["opVersion"], f"{name} has no code version"
             assert node["owners"] == [{"__typename": "TeamAssetOwner", "team": "sensor-analytics"}]
-        assert sorted(c["name"] for c in nodes["latent_vectors"]["assetChecksOrError"]["checks"]) == [
+        assert sorted(c["name"] for c in nodes["audit_latents"]["assetChecksOrError"]["checks"]) == [
             "latent_dimensions_alive", "latent_space_healthy"]
+        assert [c["name"] for c in nodes["latent_vectors"]["assetChecksOrError"]["checks"]] == ["day_latents_alive"]
 
-        run_id = server.launch_job("latent_pipeline", TINY_RUN_CONFIG)
-        assert server.wait_for_run(run_id, timeout=240) == "SUCCESS", server.log_tail()
+        # a bad day, as the nightly run would launch it: its partition fails, the other succeeds
+        bad = data_root / "raw" / "machine01_2026-11-02.csv"
+        frame = pd.read_csv(bad)
+        frame.loc[9, "oil_pressure"] = 99.0  # the contract allows 0..10 bar
+        frame.to_csv(bad, index=False)
+        for day, outcome in zip(SAMPLE_DAYS, ("SUCCESS", "FAILURE"), strict=True):
+            run_id = server.launch_job("ingest_days", {}, {"dagster/partition": day})
+            assert server.wait_for_run(run_id, timeout=120) == outcome, server.log_tail()
+        assert server.partition_stats("validated_readings") | {"numPartitions": 0} == {
+            "numMaterialized": 1, "numFailed": 1, "numMaterializing": 0, "numPartitions": 0}
+
+        train_run = server.launch_job("retrain", TINY_RUN_CONFIG)
+        assert server.wait_for_run(train_run, timeout=240) == "SUCCESS", server.log_tail()
+        run_id = server.launch_job("score_days", {}, {"dagster/partition": SAMPLE_DAYS[0]})
+        assert server.wait_for_run(run_id, timeout=120) == "SUCCESS", server.log_tail()
+        assert server.partition_stats("latent_vectors")["numMaterialized"] == 1
 
         # live progress: each epoch is in the run log of the training step
-        messages = server.run_messages(run_id)
+        messages = server.run_messages(train_run)
         epochs = [m for step, m in messages if step == "autoencoder" and m.startswith("epoch ")]
         assert [m.split()[1] for m in epochs] == ["1/2", "2/2"], epochs
         assert all("val_loss=" in m and "eta<=" in m for m in epochs)
@@ -41,18 +58,20 @@ def test_webserver_loads_runs_and_records_plots_and_metadata(tmp_path, data_root
             assert model[number]["floatValue"] > 0, number
         assert model["epochs_run"]["intValue"] == 2 and model["parameters"]["intValue"] > 0
 
-        latents = server.latest_metadata("latent_vectors")
+        latents = server.latest_metadata("audit_latents")
         for plot in ("latent_space_by_time", "latent_space_by_error"):
             assert PNG in latents[plot]["mdStr"], plot
-        assert latents["dagster/row_count"]["intValue"] == 2858  # 2 days at 60 s, windows of 12
+        assert latents["dagster/row_count"]["intValue"] == 1429  # the valid day at 60 s, windows of 12
         assert [c["name"] for c in latents["dagster/column_schema"]["schema"]["columns"]] == [
             "window_start", "window_end", "z_0", "z_1", "z_2", "reconstruction_error"]
         assert len(latents["dimension_stats"]["table"]["records"]) == 3
 
         raw = server.latest_metadata("raw_readings")
-        assert raw["rows"]["intValue"] == 2880 and raw["time_span_hours"]["floatValue"] > 47
+        assert raw["rows"]["intValue"] == 1440 and raw["time_span_hours"]["floatValue"] > 23
         assert len(raw["sensor_summary"]["table"]["records"]) == raw["sensors"]["intValue"] == 9
         windows = server.latest_metadata("training_windows")
-        assert windows["windows"]["intValue"] == 2858 and windows["window_length"]["intValue"] == 12
+        assert windows["windows"]["intValue"] == 1429 and windows["window_length"]["intValue"] == 12
         assert windows["training_windows"]["intValue"] > windows["validation_windows"]["intValue"] > 0
+        assert windows["days_used"]["intValue"] == 1  # the quarantined day skipped, and said so
         assert server.latest_metadata("validated_readings")["failed_expectations"]["intValue"] == 0
+        assert server.latest_metadata("latent_vectors")["dagster/row_count"]["intValue"] == 1429

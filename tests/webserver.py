@@ -115,10 +115,12 @@ class Webserver:
             time.sleep(0.5)
         raise AssertionError(f"code location {LOCATION} not loaded after {timeout} s: {last}\n{self.log_tail()}")
 
-    def launch_job(self, job: str, run_config: dict) -> str:
+    def launch_job(self, job: str, run_config: dict, tags: dict[str, str] | None = None) -> str:
+        """Launch `job` as the UI's launchpad does; `tags` such as `dagster/partition` pick its day(s)."""
         data = self.graphql(LAUNCH, {"params": {
             "selector": {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY, "jobName": job},
-            "runConfigData": run_config}})
+            "runConfigData": run_config,
+            "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in (tags or {}).items()]}}})
         result = data["launchRun"]
         assert result["__typename"] == "LaunchRunSuccess", result
         return result["run"]["runId"]
@@ -137,6 +139,10 @@ class Webserver:
         """(step, message) of every event in the run's log."""
         events = self.graphql(RUN_LOG, {"runId": run_id})["logsForRun"]["events"]
         return [(e.get("stepKey"), e.get("message") or "") for e in events]
+
+    def partition_stats(self, asset: str) -> dict[str, int]:
+        """The per-day status counts the UI's partition bar shows for `asset`."""
+        return self.graphql(PARTITIONS, {"key": {"path": [asset]}})["assetNodeOrError"]["partitionStats"]
 
     def latest_metadata(self, asset: str) -> dict[str, dict]:
         """The metadata entries of the asset's latest materialisation, by label."""
@@ -171,6 +177,11 @@ mutation($params: ExecutionParams!) { launchRun(executionParams: $params) {
 
 RUN_STATUS = """
 query($runId: ID!) { runOrError(runId: $runId) { __typename ... on Run { status } } }
+"""
+
+PARTITIONS = """
+query($key: AssetKeyInput!) { assetNodeOrError(assetKey: $key) { __typename ... on AssetNode {
+  partitionStats { numMaterialized numFailed numMaterializing numPartitions } } } }
 """
 
 MATERIALIZATION = """
