@@ -35,14 +35,14 @@ from websockets.sync.client import connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.helpers import PROJECT_ROOT, TINY_RUN_CONFIG, make_sample_root
+from tests.helpers import PROJECT_ROOT, SAMPLE_DAYS, TINY_RUN_CONFIG, make_sample_root
 from tests.webserver import Webserver, free_port
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars"]
 WIDTH, HEIGHT = 1400, 1100
 # (asset page, metadata key whose plot to open, output file)
-SHOTS = [("latent_vectors", "latent_space_by_time", "latents_asset.png"),
+SHOTS = [("audit_latents", "latent_space_by_time", "latents_asset.png"),
          ("autoencoder", "loss_curve", "autoencoder_asset.png")]
 
 # Press the "[Show Markdown]" button in the metadata row labelled `key`; true once pressed.
@@ -139,11 +139,14 @@ def main() -> None:
         data_root = make_sample_root(tmp)
         with Webserver(data_root, tmp / "dagster_home", tmp / "webserver.log") as server:
             server.wait_until_loaded()
-            run_id = server.launch_job("latent_pipeline", run_config)
-            print(f"run {run_id}: materialising the chain on {data_root}", flush=True)
-            status = server.wait_for_run(run_id, timeout=600)
-            if status != "SUCCESS":
-                sys.exit(f"run {run_id} ended {status}\n{server.log_tail()}")
+            runs = [("ingest_days", {}, {"dagster/partition": day}) for day in SAMPLE_DAYS]
+            runs.append(("retrain", run_config, {}))
+            for job, config, tags in runs:  # the days, then the training, as the nightly run does
+                run_id = server.launch_job(job, config, tags)
+                print(f"run {run_id}: {job} {tags} on {data_root}", flush=True)
+                status = server.wait_for_run(run_id, timeout=600)
+                if status != "SUCCESS":
+                    sys.exit(f"run {run_id} ended {status}\n{server.log_tail()}")
             browser, ws_url = start_chromium(chromium, tmp / "chromium")
             try:
                 with connect(ws_url, max_size=64 * 2**20, open_timeout=30) as ws:
