@@ -57,12 +57,7 @@ def encode_windows(model, windows: TrainingWindows, batch_size: int = EncodingSe
                    log: Callable[[str], None] = lambda msg: None, starts: np.ndarray | None = None) -> Encoding:
     """Encode every window (or those at `starts`), in time order, in batches; no more than one batch of
     windows is in memory."""
-    import keras
-
-    both = keras.Model(model.inputs, [model.get_layer(LATENT_LAYER).output, model.outputs[0]])
-    # XLA: one fused program per batch shape. Measured here: 2-2.6x the windows/s of the plain graph, which
-    # also runs at half speed when traced after a fit fed by a Python dataset (as in one Dagster process).
-    both.compile(jit_compile=True)
+    both = _encoder(model)
     index = windows.index
     starts = index.starts if starts is None else starts
     n, sensors = len(starts), len(windows.sensors)
@@ -70,18 +65,38 @@ def encode_windows(model, windows: TrainingWindows, batch_size: int = EncodingSe
     errors = np.empty(n, dtype=np.float32)
     validation = starts >= index.split_row
     sums, sums_val = np.zeros(sensors), np.zeros(sensors)
+    batch_size = max(1, min(batch_size, n))  # one batch shape throughout: XLA compiles once
     every = max(1, n // batch_size // 10)  # about ten progress lines
     for b, i in enumerate(range(0, n, batch_size)):
         x = gather_windows(windows.values, starts[i : i + batch_size], index.window_length)
+        k = len(x)
+        if k < batch_size:  # the last batch, padded to the compiled shape
+            x = np.concatenate([x, np.zeros((batch_size - k, *x.shape[1:]), dtype=x.dtype)])
         z_batch, x_hat = both.predict_on_batch(x)
-        per_sensor = np.abs(x - np.asarray(x_hat)).mean(axis=1)  # (batch, sensors)
-        z[i : i + len(x)] = z_batch
-        errors[i : i + len(x)] = per_sensor.mean(axis=1)
+        x, x_hat = x[:k], np.asarray(x_hat)[:k]
+        per_sensor = np.abs(x - x_hat).mean(axis=1)  # (batch, sensors)
+        z[i : i + k] = np.asarray(z_batch)[:k]
+        errors[i : i + k] = per_sensor.mean(axis=1)
         sums += per_sensor.sum(axis=0)
-        sums_val += per_sensor[validation[i : i + len(x)]].sum(axis=0)
+        sums_val += per_sensor[validation[i : i + k]].sum(axis=0)
         if b % every == 0 or i + batch_size >= n:
             log(f"encoded {min(i + batch_size, n)}/{n} windows")
     return Encoding(z, errors, validation, sums, sums_val)
+
+
+def _encoder(model):
+    """The model's encoder and decoder outputs as one XLA-compiled model, built once per model: the audit and
+    the scoring of a run share its compilation."""
+    both = getattr(model, "_sensor_latents_encoder", None)
+    if both is None:
+        import keras
+
+        both = keras.Model(model.inputs, [model.get_layer(LATENT_LAYER).output, model.outputs[0]])
+        # XLA: one fused program per batch shape. Measured here: 2-2.6x the windows/s of the plain graph, which
+        # also runs at half speed when traced after a fit fed by a Python dataset (as in one Dagster process).
+        both.compile(jit_compile=True)
+        model._sensor_latents_encoder = both
+    return both
 
 
 @dataclass

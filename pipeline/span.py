@@ -12,6 +12,7 @@ prepended as context, so the windows that span midnight are produced, each once,
 
 from __future__ import annotations
 
+import mmap
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -60,6 +61,7 @@ class DayStack:
             view = np.lib.stride_tricks.sliding_window_view(self._values[d], window_length, axis=1)
             x = view[:, starts[pick] - self.offsets[d], :].transpose(1, 2, 0)  # (n, window, sensors)
             out[pick] = self.scaler.apply(x) if self.scaler else x
+            _release(self._values[d])
         return out
 
     def raw_chunks(self, rows: int = CHUNK_ROWS) -> Iterator[np.ndarray]:
@@ -67,6 +69,7 @@ class DayStack:
         for values in self._values:
             for lo in range(0, values.shape[1], rows):
                 yield np.array(values[:, lo:lo + rows].T, dtype=np.float64)
+                _release(values)
 
     def chunks(self, rows: int = CHUNK_ROWS) -> Iterator[np.ndarray]:
         """The scaled readings in row order, as float32 (<= rows, sensors) chunks."""
@@ -81,6 +84,17 @@ class DayStack:
             pick = np.flatnonzero(day == d)
             out[pick] = self._times[d][rows[pick] - self.offsets[d]]
         return out
+
+
+def _release(values: np.ndarray) -> None:
+    """Hand a memory-mapped day's pages back: they stay in the page cache, but no longer count as this
+    process's memory, so reading a span of many days keeps the process as small as one batch."""
+    mapping = getattr(values, "_mmap", None)
+    if mapping is not None:
+        try:
+            mapping.madvise(mmap.MADV_DONTNEED)
+        except (OSError, ValueError, AttributeError):  # not on this platform, or already closed
+            pass
 
 
 class SpanTimes:
