@@ -1,10 +1,12 @@
-"""Property: whatever odd CSV a day arrives as, the whole pipeline either publishes finite latents whose windows
-are dated as the file meant, or stops with a dagster.Failure naming the file, and `published/` is untouched.
+"""Property: whatever odd CSV a day arrives as, the days it touches are either ingested, validated and scored
+with the published model into finite latents whose windows are dated as the file meant, or refused at
+ingestion or validation with a dagster.Failure naming the file; `published/` is untouched either way.
 
 Hypothesis generates the odd files from the real sample: nulls, extreme and non-finite values, bad, ambiguous and
 out-of-range timestamps, empty, blank, duplicate, dropped and swapped rows, odd and reserved column names, other
-timestamp layouts. Each example is one real in-process run of every asset and check. The examples are derived
-deterministically (derandomize), so the test never depends on luck.
+timestamp layouts. Each example is real in-process runs of the day assets (one run per day, then the scoring
+run), as a night does. The examples are derived deterministically (derandomize), so the test never depends on
+luck.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipeline.synthetic import generate, write_daily_files
-from tests.helpers import SHIPPED_CONTRACT, materialize, materialized_keys, published_latents
+from tests.helpers import SAMPLE_DAYS, SHIPPED_CONTRACT, day_latents, materialize, published_latents
 
 PERIOD_S = 300
 DAY = "machine01_2026-11-02.csv"
@@ -131,7 +133,7 @@ def meant_timestamps(raw: Path, odd: OddFile) -> set:
 @settings(max_examples=40, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(ops=OPS)
-def test_an_odd_day_is_published_correctly_or_refused_naming_the_file(good_root, ops):
+def test_an_odd_day_is_scored_correctly_or_refused_naming_the_file(good_root, ops):
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "data"
         shutil.copytree(good_root, root, symlinks=True)
@@ -141,16 +143,17 @@ def test_an_odd_day_is_published_correctly_or_refused_naming_the_file(good_root,
             apply(odd, op)
         (root / "raw" / DAY).write_text(odd.text())
 
-        result = materialize(root, run_config=CONFIG)
+        result = materialize(root, ["raw_readings", "validated_readings", "latent_vectors"], run_config={},
+                             days=SAMPLE_DAYS)
         if result.success:
-            assert "published_latents" in materialized_keys(result)
-            latents = pd.read_parquet(published_latents(root))
+            latents = pd.concat([pd.read_parquet(day_latents(root, d)) for d in SAMPLE_DAYS])
             z = latents[[c for c in latents.columns if c.startswith("z_")]].to_numpy()
             assert np.isfinite(z).all() and np.isfinite(latents["reconstruction_error"]).all(), ops
             assert latents["window_start"].notna().all() and latents["window_end"].notna().all(), ops
             meant = meant_timestamps(root / "raw", odd)
             misdated = set(latents["window_start"]) - meant
             assert not misdated, f"{ops}: windows start at timestamps no file meant: {sorted(misdated)[:3]}"
+            assert (os.readlink(root / "published"), published_latents(root).read_bytes()) == published_before, ops
             return
         failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
         assert failures, f"{ops}: the run failed without a failed step"
