@@ -59,8 +59,10 @@ PINNED = "sensor_latents/pinned"  # input metadata: the run uses, and keeps in i
 
 
 class ArtifactIOManager(dg.ConfigurableIOManager):
-    """Each asset is one artifact folder, replaced atomically (see pipeline.store): `<data root>/store/<asset>/`
-    (shared; the run keeps its own copy for its later steps), or, for assets marked versioned,
+    """Each asset is one artifact folder, replaced atomically (see pipeline.store): a day partition in
+    `<data root>/store/<asset>/<day>/` (a run over a range writes each day's folder); else
+    `<data root>/store/<asset>/` (shared; the run keeps its own copy for its later steps), or, for assets marked
+    versioned,
     `<data root>/versions/<version of this run>/<asset>/` with `<data root>/store/<asset>.json` pointing at the
     latest one (see pipeline.versions). A run always reads what it wrote itself, never another run's
     artifact written meanwhile."""

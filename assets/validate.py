@@ -1,7 +1,6 @@
 """Stage 2: the contract's Great Expectations suite, day by day (`validated_readings`); a failing day is
 quarantined."""
 
-import shutil
 from dataclasses import asdict, fields
 
 import dagster as dg
@@ -13,7 +12,7 @@ from assets.partitions import DAYS
 from assets.resources import DataRoot
 from pipeline.days import ValidatedDay
 from pipeline.readings import SensorReadings
-from pipeline.store import StorageError, atomic_write_text
+from pipeline.store import StorageError, atomic_write_text, withdraw
 from pipeline.validate import Engine, Finding, ValidationSettings, validate_readings, validated_day
 
 CODE_VERSION = "2"  # bump when what this module computes changes (assets/metadata.py)
@@ -52,7 +51,7 @@ def validated_readings(context: dg.AssetExecutionContext, config: ValidatedReadi
               "warnings": _table(report.warnings)}
     if not report.success:
         try:  # the day's earlier validated readings, if any, must not be trained on or scored any more
-            shutil.rmtree(data_root.day_folder("validated_readings", day), ignore_errors=True)
+            withdraw(data_root.day_folder("validated_readings", day))
             data_root.quarantine.hold(day, report.headline(), [asdict(f) for f in report.failures])
         except StorageError as exc:
             context.log.error(f"the quarantine of {day} could not be recorded: {exc}")

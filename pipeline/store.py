@@ -285,6 +285,19 @@ def _prune_run_folders(runs: Path, keep: str) -> None:
             shutil.rmtree(folder, ignore_errors=True)
 
 
+def withdraw(folder: Path) -> None:
+    """Take an artifact away atomically (renamed aside, then deleted): a reader finds it whole or not at all."""
+    folder = Path(folder)
+    aside = folder.with_name(f".{folder.name}.old-{uuid.uuid4().hex}")
+    try:
+        os.rename(folder, aside)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise storage_error(folder, exc) from None
+    shutil.rmtree(aside, ignore_errors=True)
+
+
 def link_artifact(source: Path, target: Path) -> Path:
     """A complete artifact at `target` made of hard links to the one at `source` (copies where the file system
     has no links), put in place atomically: it costs no space, and stays whole when `source` is replaced or
