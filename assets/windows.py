@@ -8,7 +8,7 @@ from pydantic import Field
 from assets.metadata import GROUP, OWNERS, frame_table, stage_tags
 from assets.resources import DataRoot
 from assets.validate import validated_readings
-from pipeline.days import ValidatedDay
+from pipeline.days import ValidatedDay, span_days
 from pipeline.span import span_windows
 from pipeline.store import MANIFEST, load_artifact
 from pipeline.windows import Scaling, TooFewRows, WindowSettings
@@ -38,19 +38,6 @@ class TrainingWindowsConfig(dg.Config):
                                                          "scaling"}))
 
 
-def choose_days(stored: list[str], quarantined: dict[str, str], empty: set[str], training_days: int,
-                last_day: str | None) -> tuple[list[str], dict[str, str]]:
-    """The span: the latest `training_days` stored, non-empty days up to `last_day`; and the quarantined days
-    from its first day on (up to last_day), with why, which it skips."""
-    if training_days < 1:
-        raise ValueError(f"training_days must be at least 1, got {training_days}")
-    candidates = [d for d in sorted(stored) if d not in empty and (last_day is None or d <= last_day)]
-    used = candidates[-training_days:]
-    first = used[0] if used else "0000"
-    skipped = {d: why for d, why in quarantined.items() if d >= first and (last_day is None or d <= last_day)}
-    return used, skipped
-
-
 @dg.asset(group_name=GROUP, kinds={"numpy"}, code_version=CODE_VERSION, owners=OWNERS, tags=stage_tags("windows"),
           deps=[validated_readings],
           check_specs=[dg.AssetCheckSpec(SKIPPED_CHECK, asset="training_windows",
@@ -64,7 +51,7 @@ def training_windows(context: dg.AssetExecutionContext, config: TrainingWindowsC
     stored = {p.name: p for p in folder.iterdir() if (p / MANIFEST).is_file()} if folder.is_dir() else {}
     days: dict[str, ValidatedDay] = {name: load_artifact(path) for name, path in stored.items()}
     try:
-        used, skipped = choose_days(list(days), data_root.quarantine.days(), {d for d, v in days.items()
+        used, skipped = span_days(list(days), data_root.quarantine.days(), {d for d, v in days.items()
                                                                               if not v.rows},
                                     config.training_days, config.last_day)
     except ValueError as exc:

@@ -170,6 +170,19 @@ def changed_days(current: DayFiles, ingested: dict[str, str]) -> list[str]:
     return [d for d in current.days if ingested.get(d) != current.fingerprints[d]]
 
 
+def span_days(stored: list[str], quarantined: dict[str, str], empty: set[str], training_days: int,
+                last_day: str | None) -> tuple[list[str], dict[str, str]]:
+    """The span: the latest `training_days` stored, non-empty days up to `last_day`; and the quarantined days
+    from its first day on (up to last_day), with why, which it skips."""
+    if training_days < 1:
+        raise ValueError(f"training_days must be at least 1, got {training_days}")
+    candidates = [d for d in sorted(stored) if d not in empty and (last_day is None or d <= last_day)]
+    used = candidates[-training_days:]
+    first = used[0] if used else "0000"
+    skipped = {d: why for d, why in quarantined.items() if d >= first and (last_day is None or d <= last_day)}
+    return used, skipped
+
+
 @dataclass
 class ValidatedDay:
     """A day's readings that passed validation (allowed nulls interpolated), with its continuous segments as

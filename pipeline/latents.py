@@ -21,6 +21,7 @@ from pipeline.windows import TrainingWindows, gather_windows
 LATENT_PREFIX = "z_"
 MODEL_VERSION = "model_version"
 ROW_GROUP = 1 << 17  # rows per Parquet row group of the latent table
+XLA_FROM = 20_000  # windows from which encoding is XLA-compiled
 
 
 @dataclass(frozen=True)
@@ -57,10 +58,10 @@ def encode_windows(model, windows: TrainingWindows, batch_size: int = EncodingSe
                    log: Callable[[str], None] = lambda msg: None, starts: np.ndarray | None = None) -> Encoding:
     """Encode every window (or those at `starts`), in time order, in batches; no more than one batch of
     windows is in memory."""
-    both = _encoder(model)
     index = windows.index
     starts = index.starts if starts is None else starts
     n, sensors = len(starts), len(windows.sensors)
+    both = _encoder(model, xla=n >= XLA_FROM)
     z = np.empty((n, int(both.outputs[0].shape[-1])), dtype=np.float32)
     errors = np.empty(n, dtype=np.float32)
     validation = starts >= index.split_row
@@ -84,19 +85,20 @@ def encode_windows(model, windows: TrainingWindows, batch_size: int = EncodingSe
     return Encoding(z, errors, validation, sums, sums_val)
 
 
-def _encoder(model):
-    """The model's encoder and decoder outputs as one XLA-compiled model, built once per model: the audit and
-    the scoring of a run share its compilation."""
-    both = getattr(model, "_sensor_latents_encoder", None)
-    if both is None:
+def _encoder(model, xla: bool):
+    """The model's encoder and decoder outputs as one model, built once per model and kind: the audit and the
+    scoring of a run share its compilation."""
+    cache = model.__dict__.setdefault("_sensor_latents_encoders", {})
+    if xla not in cache:
         import keras
 
         both = keras.Model(model.inputs, [model.get_layer(LATENT_LAYER).output, model.outputs[0]])
         # XLA: one fused program per batch shape. Measured here: 2-2.6x the windows/s of the plain graph, which
         # also runs at half speed when traced after a fit fed by a Python dataset (as in one Dagster process).
-        both.compile(jit_compile=True)
-        model._sensor_latents_encoder = both
-    return both
+        # Its compilation (1-2 s) is only worth it for many windows.
+        both.compile(jit_compile=xla)
+        cache[xla] = both
+    return cache[xla]
 
 
 @dataclass
