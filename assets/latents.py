@@ -71,7 +71,7 @@ def audit_latents(context: dg.AssetExecutionContext, config: AuditLatentsConfig,
                   autoencoder: TrainedAutoencoder, training_windows: TrainingWindows) -> LatentTable:
     from pipeline.train import evenly_spaced  # imports TensorFlow: only when a model is audited
 
-    starts = evenly_spaced(training_windows.index.starts, config.audit_windows)
+    starts = evenly_spaced((training_windows.index, "all"), config.audit_windows)
     enc = encode_windows(autoencoder.model, training_windows, config.batch_size, log=context.log.info,
                          starts=starts)
     table = latent_table(training_windows, enc, starts=starts)

@@ -86,7 +86,7 @@ def plain(raw_dir: Path, root: Path, stride: int, epochs: int) -> None:
     save_artifact(trained, root / "versions" / "plain" / "autoencoder")
     loss_curve_png(trained.history)
     done("autoencoder")
-    starts = evenly_spaced(windows.index.starts, 50_000)
+    starts = evenly_spaced((windows.index, "all"), 50_000)
     enc = encode_windows(trained.model, windows, starts=starts)
     table = latent_table(windows, enc, starts=starts)
     save_artifact(table, root / "versions" / "plain" / "audit_latents")

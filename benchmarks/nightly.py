@@ -114,7 +114,7 @@ def step_night(root: Path, day_index: int, training_days: int, epochs: int, stri
     figures["training_seconds"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    starts = evenly_spaced(windows.index.starts, 50_000)
+    starts = evenly_spaced((windows.index, "all"), 50_000)
     audit = encode_windows(trained.model, windows, starts=starts)
     assert judge_latents(audit.z, reconstruction_errors=audit.errors).passed
     figures["audit_seconds"] = time.perf_counter() - t0

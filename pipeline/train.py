@@ -27,23 +27,30 @@ class TrainingDiverged(RuntimeError):
 
 class WindowBatches(keras.utils.PyDataset):
     """(x, x) batches gathered on demand, so the 3-D window array never exists in memory as a whole.
-    With `sample`, each epoch is a fresh random choice of that many of the windows."""
+    `starts` is the windows' start rows, or a WindowIndex part (`(index, "train")`) whose starts are derived
+    from their ranks, never listed. With `sample`, each epoch is a fresh random choice of that many."""
 
-    def __init__(self, values: np.ndarray, starts: np.ndarray, window_length: int, batch_size: int,
-                 shuffle: bool, seed: int = 0, sample: int = 0):
+    def __init__(self, values, starts, window_length: int, batch_size: int, shuffle: bool, seed: int = 0,
+                 sample: int = 0):
         super().__init__()
-        self.values, self.starts, self.window_length = values, starts, window_length
+        if isinstance(starts, tuple):
+            index, part = starts
+            self.total, self._starts_of = index.count(part), lambda ranks: index.nth(ranks, part)
+        else:
+            starts = np.asarray(starts)
+            self.total, self._starts_of = len(starts), lambda ranks: starts[ranks]
+        self.values, self.window_length = values, window_length
         self.batch_size, self.shuffle = batch_size, shuffle
-        self.size = min(sample, len(starts)) if sample else len(starts)
+        self.size = min(sample, self.total) if sample else self.total
         self._rng = np.random.default_rng(seed)
         self._order = self._draw()
 
     def _draw(self) -> np.ndarray:
         if not self.shuffle:
-            return self.starts
-        if self.size < len(self.starts):
-            return self.starts[self._rng.choice(len(self.starts), self.size, replace=False)]
-        return self._rng.permutation(self.starts)
+            return self._starts_of(np.arange(self.total))
+        if self.size < self.total:
+            return self._starts_of(self._rng.choice(self.total, self.size, replace=False))
+        return self._starts_of(self._rng.permutation(self.total))
 
     def __len__(self) -> int:
         return math.ceil(self.size / self.batch_size)
@@ -57,8 +64,15 @@ class WindowBatches(keras.utils.PyDataset):
         self._order = self._draw()
 
 
-def evenly_spaced(starts: np.ndarray, limit: int) -> np.ndarray:
-    """At most `limit` of the windows, spread evenly over time (all of them if limit is 0)."""
+def evenly_spaced(starts, limit: int) -> np.ndarray:
+    """At most `limit` of the windows, spread evenly over time (all of them if limit is 0): of the start rows
+    given, or of a WindowIndex part (`(index, "validation")`), whose starts are never all listed."""
+    if isinstance(starts, tuple):
+        index, part = starts
+        total = index.count(part)
+        ranks = np.arange(total) if not limit or total <= limit else \
+            np.linspace(0, total - 1, limit).round().astype(np.int64)
+        return index.nth(ranks, part)
     if not limit or len(starts) <= limit:
         return starts
     return starts[np.linspace(0, len(starts) - 1, limit).round().astype(np.int64)]
@@ -119,15 +133,15 @@ def train_autoencoder(windows: TrainingWindows, config: TrainingConfig,
     # The model standardises with the training span's statistics, streamed: no float64 copy of the span.
     stats = fit_scaler_chunks(array_chunks(windows.values), index.split_row, "zscore")
     model = build_autoencoder(config, index.window_length, len(windows.sensors), stats.mean, stats.std)
-    train = WindowBatches(windows.values, index.train_starts, index.window_length, config.batch_size,
+    train = WindowBatches(windows.values, (index, "train"), index.window_length, config.batch_size,
                           shuffle=True, seed=config.seed, sample=config.windows_per_epoch)
-    val_starts = evenly_spaced(index.validation_starts, config.validation_windows)
+    val_starts = evenly_spaced((index, "validation"), config.validation_windows)
     val = (WindowBatches(windows.values, val_starts, index.window_length, max(config.batch_size, 1024),
                          shuffle=False) if len(val_starts) else None)
     monitor = "val_loss" if val is not None else "loss"
     stop = keras.callbacks.EarlyStopping(monitor=monitor, patience=config.patience, restore_best_weights=True)
-    log(f"training {config.architecture} autoencoder: {len(index.train_starts)} training windows "
-        f"({train.size} per epoch), validation on {len(val_starts)} of {len(index.validation_starts)}; "
+    log(f"training {config.architecture} autoencoder: {train.total} training windows "
+        f"({train.size} per epoch), validation on {len(val_starts)} of {index.count('validation')}; "
         f"{model.count_params()} parameters")
     progress = _Progress(config.epochs, len(train), config.batch_size, log)
     guard = _StopOnNonFiniteLoss()

@@ -166,6 +166,32 @@ class WindowIndex:
         """Windows in each segment, counted without listing them."""
         return window_counts(self.segments, self.window_length, self.stride)
 
+    def _grid(self, part: str) -> tuple[np.ndarray, np.ndarray]:
+        """Per segment, the first start and the number of windows of `part` (all, train or validation)."""
+        lo, hi = self.segments[:, 0], self.segments[:, 1]
+        if part == "train":
+            hi = np.minimum(hi, self.split_row)
+        elif part == "validation":
+            lo = np.where(lo >= self.split_row, lo, lo + -(-(self.split_row - lo) // self.stride) * self.stride)
+        elif part != "all":
+            raise ValueError(f"part must be all, train or validation, got {part!r}")
+        count = np.maximum(hi - lo - self.window_length, -1) // self.stride + 1
+        return lo, np.maximum(count, 0)
+
+    def count(self, part: str = "all") -> int:
+        return int(self._grid(part)[1].sum())
+
+    def nth(self, ranks: np.ndarray, part: str = "all") -> np.ndarray:
+        """The starts of the windows ranked `ranks` (0-based, in time order) among those of `part`: a sample of
+        windows without listing every start (at 10 Hz a 28-day span has 24 M of them)."""
+        first, count = self._grid(part)
+        ends = np.cumsum(count)
+        ranks = np.asarray(ranks, dtype=np.int64)
+        if len(ranks) and (ranks.min() < 0 or ranks.max() >= (ends[-1] if len(ends) else 0)):
+            raise IndexError(f"window ranks out of range for {ends[-1] if len(ends) else 0} {part} windows")
+        seg = np.searchsorted(ends, ranks, side="right")
+        return first[seg] + (ranks - (ends[seg] - count[seg])) * self.stride
+
     @property
     def counts(self) -> tuple[int, int]:
         """(training, validation) windows, counted without listing them."""

@@ -117,3 +117,14 @@ def test_bad_window_settings_are_explained(kwargs, problem):
     args = {"window_length": 10, "stride": 1, "validation_fraction": 0.2, "scaling": "zscore", **kwargs}
     with pytest.raises(ValueError, match=problem):
         make_training_windows(series(100), np.arange(100), ["a", "b", "c"], **args)
+
+
+def test_windows_found_by_rank_are_the_listed_ones_without_listing_them():
+    index = index_windows(np.array([[0, 100], [100, 103], [103, 400], [410, 700]]), 12, 5, 0.3)
+    for part, listed in (("all", index.starts), ("train", index.train_starts),
+                         ("validation", index.validation_starts)):
+        assert index.count(part) == len(listed)
+        np.testing.assert_array_equal(index.nth(np.arange(len(listed)), part), listed)
+    np.testing.assert_array_equal(index.nth([3, 0, 7], "train"), index.train_starts[[3, 0, 7]])
+    with pytest.raises(IndexError, match="out of range"):
+        index.nth([index.count("train")], "train")
