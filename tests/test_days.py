@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -52,6 +53,18 @@ def night(defs: dg.Definitions, instance: dg.DagsterInstance, data_root: Path, t
     return [r.partition_key for r in requests]
 
 
+@contextmanager
+def fresh_instance():
+    """An in-memory Dagster instance of the test's own. Not entered as a context manager: an entered instance
+    stays the thread's current definitions-state storage after it is disposed, and a later in-process run in
+    the same test session then fails on the dead instance."""
+    instance = dg.DagsterInstance.ephemeral()
+    try:
+        yield instance
+    finally:
+        instance.dispose()
+
+
 def materialised_days(instance: dg.DagsterInstance, asset: str) -> list[str]:
     records = instance.fetch_materializations(dg.AssetKey(asset), limit=1000).records
     return sorted(r.partition_key for r in records)
@@ -59,7 +72,7 @@ def materialised_days(instance: dg.DagsterInstance, asset: str) -> list[str]:
 
 def test_a_night_materialises_only_new_or_changed_days_then_trains_and_scores(data_root):
     defs = build_definitions(str(data_root))
-    with dg.instance_for_test() as instance:
+    with fresh_instance() as instance:
         assert night(defs, instance, data_root, "2026-11-03T02:00:00+00:00") == ["2026-11-01", "2026-11-02"]
         first_version = VersionStore(data_root).published()
         assert first_version is not None
@@ -138,7 +151,7 @@ def test_day_latents_go_stale_when_a_newer_model_is_published_and_a_backfill_res
     def run(job, instance, **kwargs):
         assert defs.resolve_job_def(job).execute_in_process(instance=instance, **kwargs).success
 
-    with dg.instance_for_test() as instance:
+    with fresh_instance() as instance:
         for day in days:
             run("ingest_days", instance, partition_key=day)
         run("retrain", instance, run_config=TINY_RUN_CONFIG)
