@@ -2,7 +2,7 @@
 
 Every run that trains or encodes writes its artifacts into a version folder of its own,
 
-    <data root>/versions/<UTC time>_<run id prefix>/   autoencoder/, latent_vectors/, status.json
+    <data root>/versions/<UTC time>_<run id prefix>/   autoencoder/, audit_latents/, status.json
 
 named so that versions sort by time and trace back to their run. Consumers read only
 
@@ -44,7 +44,7 @@ TRANSITIONS = {None: ("written",), "written": ("audited", "failed"), "audited": 
 
 @dataclass(frozen=True)
 class PublishSettings:
-    """How versions are kept (the defaults of the `published_latents` asset)."""
+    """How versions are kept (the defaults of the `published_model` asset)."""
 
     keep_versions: int = 5  # never the published one, nor one a run may still be writing
 
