@@ -61,11 +61,8 @@ def raw_readings(context: dg.AssetExecutionContext, config: RawReadingsConfig,
     raw_dir = Path(config.raw_dir) if config.raw_dir else data_root.raw_dir
     day = context.partition_key
     try:
-        # taken before reading: a file changed meanwhile makes the next night read the day again
-        fingerprint = day_files(config, data_root).fingerprints.get(day, "no files")
         readings = read_raw_files(raw_dir, config.settings(), data_root.cache_dir, log=context.log.info, day=day,
                                   clock=DAY_CLOCK)
-        readings.fingerprint = fingerprint
     except (IngestError, ContractError, DayError) as exc:
         raise dg.Failure(description=str(exc)) from None
     for note in readings.contract.notes:

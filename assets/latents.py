@@ -17,7 +17,7 @@ from pipeline.latents import (
     latent_columns,
     latent_table,
 )
-from pipeline.model import TrainedAutoencoder
+from pipeline.model import LATENT_LAYER, TrainedAutoencoder
 from pipeline.plots import hours_since_start, latent_scatter_png
 from pipeline.quality import TrainingFacts, dimension_stats, judge_latents
 from pipeline.span import day_windows
@@ -170,9 +170,9 @@ def latent_vectors(context: dg.AssetExecutionContext, config: LatentVectorsConfi
         windows = day_windows(current, _validated(data_root, DAY_CLOCK.previous(day)), trained.scaler,
                               trained.window_length, config.stride) if current.rows else None
         if windows is None or not len(windows.index.starts):
+            dims = int(trained.model.get_layer(LATENT_LAYER).output.shape[-1])
             out[day] = LatentTable(np.empty(0, "datetime64[ns]"), np.empty(0, "datetime64[ns]"),
-                                   np.empty((0, int(trained.model.get_layer("latent").output.shape[-1])), np.float32),
-                                   np.empty(0, np.float32), version)
+                                   np.empty((0, dims), np.float32), np.empty(0, np.float32), version)
             context.log.warning(f"{day}: no window (no readings, or none long enough)")
             continue
         enc = encode_windows(trained.model, windows, config.batch_size, log=context.log.info)

@@ -7,12 +7,13 @@ recorded on scattered days) materialise as empty days, which training skips.
 """
 
 import os
+from datetime import date
 
 import dagster as dg
 
 from assets.resources import default_data_root
 from pipeline.contract import CONTRACT_FILES, ContractError, load_contract
-from pipeline.days import DayClock
+from pipeline.days import DayClock, DayError
 
 FIRST_DAY_ENV = "PIPELINE_FIRST_DAY"  # first day partition, YYYY-MM-DD
 DAY_TIMEZONE_ENV = "PIPELINE_DAY_TIMEZONE"  # overrides the contract's day_timezone
@@ -33,6 +34,16 @@ def day_timezone(data_root: str) -> str:
     return "UTC"
 
 
-DAY_CLOCK = DayClock(day_timezone(default_data_root()))
-DAYS = dg.DailyPartitionsDefinition(start_date=os.environ.get(FIRST_DAY_ENV) or DEFAULT_FIRST_DAY,
-                                    timezone=DAY_CLOCK.timezone)
+def _partitions() -> tuple[DayClock, dg.DailyPartitionsDefinition]:
+    """The day clock and partitions from the settings; a bad setting is refused naming it."""
+    timezone, first_day = day_timezone(default_data_root()), os.environ.get(FIRST_DAY_ENV) or DEFAULT_FIRST_DAY
+    try:
+        clock = DayClock(timezone)
+        date.fromisoformat(first_day)
+    except (DayError, ValueError) as exc:
+        raise DayError(f"day partitions: {exc} (from ${DAY_TIMEZONE_ENV}, the contract's day_timezone or "
+                       f"${FIRST_DAY_ENV}={first_day!r}, which must be YYYY-MM-DD)") from None
+    return clock, dg.DailyPartitionsDefinition(start_date=first_day, timezone=clock.timezone)
+
+
+DAY_CLOCK, DAYS = _partitions()

@@ -38,6 +38,7 @@ from pipeline.segments import SEGMENT_COLUMN
 from pipeline.timestamps import TimestampError, TimestampSettings, parse_timestamps
 
 PARSED, DAY_INDEX = "parsed_files", "day_index.json"  # under the cache folder
+NO_FILES = "no files"  # the fingerprint of a day without files
 RESERVED_COLUMNS = (TIMESTAMP, SOURCE_COLUMN, SEGMENT_COLUMN, INTERVAL)  # the pipeline's own columns
 
 
@@ -204,7 +205,8 @@ def read_raw_files(raw_dir: Path, settings: IngestSettings = IngestSettings(), c
     """All matching files as one table, and the contract; with `day`, only the readings of that day (of the
     files that hold some, found through the day index). The timestamp settings, where given, override the
     contract's. With `cache_dir`, files unchanged since an earlier read are taken from the parse cache instead
-    of being parsed again. Files not read are logged and listed on the result."""
+    of being parsed again. Files not read are logged and listed on the result; a day's readings carry the
+    fingerprint of its files."""
     raw_dir = Path(raw_dir)
     pattern, separator, exclude_columns = settings.pattern, settings.separator, tuple(settings.exclude_columns)
     timestamp_format, timestamp_unit = settings.timestamp_format, settings.timestamp_unit
@@ -230,14 +232,18 @@ def read_raw_files(raw_dir: Path, settings: IngestSettings = IngestSettings(), c
     non_sensors = {timestamps.column, *exclude_columns, *(contract.labels if contract else ())}
 
     cache = ParseCache(Path(cache_dir) / PARSED if cache_dir else None)
-    files, rows_between, skipped = listing.files, None, tuple(listing.skipped)
+    files, rows_between, skipped, fingerprint = listing.files, None, tuple(listing.skipped), None
     if day is not None:
         clock = clock or DayClock()
         by_day = _files_by_day(raw_dir, listing.files, separator, timestamps, cache, cache_dir, clock, log)
         files, rows_between, skipped = by_day.of(day), clock.bounds(day), (*skipped, *by_day.unplaced)
+        # taken before the files are read: a file changed meanwhile makes the next night read the day again
+        fingerprint = by_day.fingerprints.get(day, NO_FILES)
         if not files:
             log(f"no readings on {day} ({clock.timezone}) in {raw_dir}")
-            return _no_readings(contract, timestamps.column, skipped)
+            empty = _no_readings(contract, timestamps.column, skipped)
+            empty.fingerprint = fingerprint
+            return empty
     parts = []
     for path in files:
         parts.append(_read_one(path, raw_dir, separator, timestamps, cache, contract, non_sensors, log,
@@ -263,7 +269,9 @@ def read_raw_files(raw_dir: Path, settings: IngestSettings = IngestSettings(), c
         raise IngestError(f"{raw_dir}: no sensor columns (no numeric column besides {sorted(non_sensors)})")
     _refuse_reserved(contract, parts)
     frame, infos = _assemble(parts, contract.names)
-    return SensorReadings(frame, contract, infos, skipped_files=tuple(skipped))
+    readings = SensorReadings(frame, contract, infos, skipped_files=tuple(skipped))
+    readings.fingerprint = fingerprint
+    return readings
 
 
 def _parsed(path: Path, raw_dir: Path, separator: str, timestamps: TimestampSettings, cache: ParseCache,

@@ -1,5 +1,6 @@
 import dataclasses
 import enum
+import os
 import subprocess
 import sys
 
@@ -92,3 +93,11 @@ def test_choices_are_offered_as_choices():
     assert TrainingWindowsConfig.model_fields["scaling"].annotation is Scaling
     assert ValidatedReadingsConfig.model_fields["engine"].annotation is Engine
     assert [str(a) for a in Architecture] == ["default", "seed"] and [str(s) for s in Scaling] == ["zscore", "none"]
+
+
+def test_a_bad_day_setting_is_refused_naming_it():
+    for env, says in (({"PIPELINE_DAY_TIMEZONE": "Mars/Olympus"}, "unknown time zone 'Mars/Olympus'"),
+                      ({"PIPELINE_FIRST_DAY": "2026-13-01"}, "PIPELINE_FIRST_DAY='2026-13-01'")):
+        run = subprocess.run([sys.executable, "-c", "import assets.definitions"], cwd=PROJECT_ROOT, capture_output=True,
+                             text=True, timeout=120, env={**os.environ, **env})
+        assert run.returncode != 0 and "day partitions: " in run.stderr and says in run.stderr, run.stderr[-500:]
