@@ -200,6 +200,26 @@ class IngestSettings:
     exclude_columns: tuple[str, ...] = ()  # columns that are not sensors (labels, ids)
 
 
+def _folder(raw_dir: Path, settings: IngestSettings):
+    """What reading a folder starts from: the files to read (and those not), its contract (None when the
+    sensors are to be inferred), the contract with the configured timestamp settings, and those settings."""
+    contract_path = Path(settings.contract) if settings.contract else None
+    try:
+        listing = list_raw_files(raw_dir, settings.pattern, known=(*(raw_dir / n for n in CONTRACT_FILES),
+                                                                   *([contract_path] if contract_path else [])))
+    except RawFileError as exc:
+        raise IngestError(str(exc)) from None
+    contract = _contract(raw_dir, contract_path)
+    base = with_timestamp_settings(contract or Contract(sensors=(), source="inferred"), settings.timestamp_column,
+                                   settings.timestamp_format, settings.timestamp_unit)
+    try:
+        timestamps = TimestampSettings(base.timestamp_column, base.timezone, base.timestamp_format,
+                                       base.timestamp_unit, base.ambiguous_times)
+    except TimestampError as exc:
+        raise IngestError(f"timestamp settings: {exc}") from None
+    return listing, contract, base, timestamps
+
+
 def read_raw_files(raw_dir: Path, settings: IngestSettings = IngestSettings(), cache_dir: Path | None = None,
                    log=lambda msg: None, day: str | None = None, clock: DayClock | None = None) -> SensorReadings:
     """All matching files as one table, and the contract; with `day`, only the readings of that day (of the
@@ -208,24 +228,11 @@ def read_raw_files(raw_dir: Path, settings: IngestSettings = IngestSettings(), c
     of being parsed again. Files not read are logged and listed on the result; a day's readings carry the
     fingerprint of its files."""
     raw_dir = Path(raw_dir)
-    pattern, separator, exclude_columns = settings.pattern, settings.separator, tuple(settings.exclude_columns)
+    separator, exclude_columns = settings.separator, tuple(settings.exclude_columns)
     timestamp_format, timestamp_unit = settings.timestamp_format, settings.timestamp_unit
-    contract_path = Path(settings.contract) if settings.contract else None
-    try:
-        listing = list_raw_files(raw_dir, pattern, known=(*(raw_dir / n for n in CONTRACT_FILES),
-                                                          *([contract_path] if contract_path else [])))
-    except RawFileError as exc:
-        raise IngestError(str(exc)) from None
+    listing, contract, base, timestamps = _folder(raw_dir, settings)
     for name, why in listing.skipped:
         log(f"not read: {name}: {why}")
-    contract = _contract(raw_dir, contract_path)
-    base = contract or Contract(sensors=(), source="inferred")
-    base = with_timestamp_settings(base, settings.timestamp_column, timestamp_format, timestamp_unit)
-    try:
-        timestamps = TimestampSettings(base.timestamp_column, base.timezone, base.timestamp_format,
-                                       base.timestamp_unit, base.ambiguous_times)
-    except TimestampError as exc:
-        raise IngestError(f"timestamp settings: {exc}") from None
     contract = base if contract else None
     if contract is not None:
         _refuse_reserved(contract)  # before any file is parsed
@@ -364,20 +371,7 @@ def raw_days(raw_dir: Path, settings: IngestSettings = IngestSettings(), cache_d
              clock: DayClock | None = None, log=lambda msg: None) -> DayFiles:
     """The days the raw folder holds readings of, each with its files and fingerprint."""
     raw_dir = Path(raw_dir)
-    try:
-        listing = list_raw_files(raw_dir, settings.pattern, known=(*(raw_dir / n for n in CONTRACT_FILES),
-                                                                   *([Path(settings.contract)]
-                                                                     if settings.contract else [])))
-    except RawFileError as exc:
-        raise IngestError(str(exc)) from None
-    contract = _contract(raw_dir, Path(settings.contract) if settings.contract else None)
-    base = with_timestamp_settings(contract or Contract(sensors=(), source="inferred"), settings.timestamp_column,
-                                   settings.timestamp_format, settings.timestamp_unit)
-    try:
-        timestamps = TimestampSettings(base.timestamp_column, base.timezone, base.timestamp_format,
-                                       base.timestamp_unit, base.ambiguous_times)
-    except TimestampError as exc:
-        raise IngestError(f"timestamp settings: {exc}") from None
+    listing, _, _, timestamps = _folder(raw_dir, settings)
     cache = ParseCache(Path(cache_dir) / PARSED if cache_dir else None)
     return _files_by_day(raw_dir, listing.files, settings.separator, timestamps, cache, cache_dir,
                          clock or DayClock(), log)
