@@ -1,8 +1,9 @@
 """Encode every window in batches into the latent table: one row per window.
 
-Encoding keeps, per window, only its latent vector and its reconstruction error (16 bytes at 3 dimensions);
-the per-sensor errors are summed as the batches pass. The table is written to Parquet in row groups
-(pipeline.store), never as one DataFrame, so exporting N windows costs a few bytes per window, not a copy of
+Encoding keeps, per window, its latent vector, its reconstruction error and that error per sensor (4 bytes a
+number: 52 bytes per window at 3 dimensions and 9 sensors). With the model's calibration (pipeline.threshold)
+each window also gets its anomaly_score and is_anomaly. The table is written to Parquet in row groups
+(pipeline.store), never as one DataFrame, so exporting N windows costs those bytes per window, not a copy of
 the windows.
 """
 
@@ -16,10 +17,14 @@ import pandas as pd
 import pyarrow as pa
 
 from pipeline.model import LATENT_LAYER
+from pipeline.threshold import Calibration
 from pipeline.windows import TrainingWindows, gather_windows
 
 LATENT_PREFIX = "z_"
+SENSOR_ERROR_PREFIX = "error_"  # error_<sensor>: the window's reconstruction error in that sensor
 MODEL_VERSION = "model_version"
+ANOMALY_SCORE = "anomaly_score"
+IS_ANOMALY = "is_anomaly"
 ROW_GROUP = 1 << 17  # rows per Parquet row group of the latent table
 XLA_FROM = 20_000  # windows from which encoding is XLA-compiled
 
@@ -44,14 +49,14 @@ class Encoding:
     z: np.ndarray  # (windows, dims) float32
     errors: np.ndarray  # (windows,) mean |x - x_hat| over the window's rows and sensors, scaled units
     validation: np.ndarray  # (windows,) bool: the window lies in the validation span
-    sensor_error_sum: np.ndarray  # (sensors,) sum over windows of each window's mean |x - x_hat| per sensor
-    sensor_error_sum_validation: np.ndarray  # the same over the validation windows
+    sensor_errors: np.ndarray  # (windows, sensors) float32: each window's mean |x - x_hat| per sensor
 
     def error_by_sensor(self, sensors, validation_only: bool = False) -> dict[str, float]:
         """Mean absolute reconstruction error per sensor over all windows (or the validation ones)."""
-        total, n = ((self.sensor_error_sum_validation, self.validation.sum()) if validation_only
-                    else (self.sensor_error_sum, len(self.errors)))
-        return {s: float(e) / n if n else float("nan") for s, e in zip(sensors, total, strict=True)}
+        errors = self.sensor_errors[self.validation] if validation_only else self.sensor_errors
+        total = errors.sum(axis=0, dtype=np.float64)
+        return {s: float(e) / len(errors) if len(errors) else float("nan")
+                for s, e in zip(sensors, total, strict=True)}
 
 
 def encode_windows(model, windows: TrainingWindows, batch_size: int = EncodingSettings.batch_size,
@@ -65,7 +70,7 @@ def encode_windows(model, windows: TrainingWindows, batch_size: int = EncodingSe
     z = np.empty((n, int(both.outputs[0].shape[-1])), dtype=np.float32)
     errors = np.empty(n, dtype=np.float32)
     validation = starts >= index.split_row
-    sums, sums_val = np.zeros(sensors), np.zeros(sensors)
+    by_sensor = np.empty((n, sensors), dtype=np.float32)
     batch_size = max(1, min(batch_size, n))  # one batch shape throughout: XLA compiles once
     every = max(1, n // batch_size // 10)  # about ten progress lines
     for b, i in enumerate(range(0, n, batch_size)):
@@ -78,11 +83,10 @@ def encode_windows(model, windows: TrainingWindows, batch_size: int = EncodingSe
         per_sensor = np.abs(x - x_hat).mean(axis=1)  # (batch, sensors)
         z[i : i + k] = np.asarray(z_batch)[:k]
         errors[i : i + k] = per_sensor.mean(axis=1)
-        sums += per_sensor.sum(axis=0)
-        sums_val += per_sensor[validation[i : i + k]].sum(axis=0)
+        by_sensor[i : i + k] = per_sensor
         if b % every == 0 or i + batch_size >= n:
             log(f"encoded {min(i + batch_size, n)}/{n} windows")
-    return Encoding(z, errors, validation, sums, sums_val)
+    return Encoding(z, errors, validation, by_sensor)
 
 
 def _encoder(model, xla: bool):
@@ -103,33 +107,51 @@ def _encoder(model, xla: bool):
 
 @dataclass
 class LatentTable:
-    """window_start, window_end, z_0..z_{k-1}, reconstruction_error: one row per window, as columns."""
+    """One row per window, as columns: window_start, window_end, z_0..z_{k-1}, reconstruction_error, then with
+    the model's calibration anomaly_score and is_anomaly, with per-sensor errors error_<sensor> for each
+    sensor, and model_version when scored with a published model."""
 
     window_start: np.ndarray  # datetime64[ns]
     window_end: np.ndarray
     z: np.ndarray
     reconstruction_error: np.ndarray
     model_version: str | None = None  # the published version whose model made these rows, when scored with one
+    calibration: Calibration | None = None  # the model's threshold: adds anomaly_score and is_anomaly
+    sensors: tuple[str, ...] = ()
+    sensor_errors: np.ndarray | None = None  # (windows, sensors)
 
     def __len__(self) -> int:
         return len(self.z)
 
+    def _fields(self) -> list[tuple[str, pa.DataType]]:
+        out = [("window_start", pa.timestamp("ns")), ("window_end", pa.timestamp("ns"))]
+        out += [(f"{LATENT_PREFIX}{d}", pa.float32()) for d in range(self.z.shape[1])]
+        out.append(("reconstruction_error", pa.float32()))
+        if self.calibration is not None:
+            out += [(ANOMALY_SCORE, pa.float32()), (IS_ANOMALY, pa.bool_())]
+        if self.sensor_errors is not None:
+            out += [(f"{SENSOR_ERROR_PREFIX}{s}", pa.float32()) for s in self.sensors]
+        if self.model_version:
+            out.append((MODEL_VERSION, pa.dictionary(pa.int8(), pa.string())))
+        return out
+
     @property
     def columns(self) -> list[str]:
-        return ["window_start", "window_end", *(f"{LATENT_PREFIX}{d}" for d in range(self.z.shape[1])),
-                "reconstruction_error", *([MODEL_VERSION] if self.model_version else [])]
+        return [name for name, _ in self._fields()]
 
     def schema(self) -> pa.Schema:
-        names = self.columns
-        times = [pa.field(c, pa.timestamp("ns")) for c in names[:2]]
-        version = [pa.field(MODEL_VERSION, pa.dictionary(pa.int8(), pa.string()))] if self.model_version else []
-        return pa.schema(times + [pa.field(c, pa.float32()) for c in names[2:len(names) - len(version)]] + version)
+        return pa.schema([pa.field(name, kind) for name, kind in self._fields()])
 
     def record_batches(self, rows: int = ROW_GROUP) -> Iterator[pa.RecordBatch]:
         schema = self.schema()
         for i in range(0, len(self), rows):
             part = slice(i, i + rows)
             arrays = [self.window_start[part], self.window_end[part], *self.z[part].T, self.reconstruction_error[part]]
+            if self.calibration is not None:
+                score = self.calibration.scores(self.reconstruction_error[part])
+                arrays += [score, score > 1.0]
+            if self.sensor_errors is not None:
+                arrays += list(self.sensor_errors[part].T)
             columns = [pa.array(a, type=f.type) for a, f in zip(arrays, schema, strict=False)]
             if self.model_version:
                 n = len(arrays[0])
@@ -139,8 +161,10 @@ class LatentTable:
 
 
 def latent_table(windows: TrainingWindows, encoding: Encoding, model_version: str | None = None,
-                 starts: np.ndarray | None = None) -> LatentTable:
-    """The latent table of the windows encoded (all of them, or those at `starts`)."""
+                 starts: np.ndarray | None = None, calibration: Calibration | None = None) -> LatentTable:
+    """The latent table of the windows encoded (all of them, or those at `starts`), with anomaly scores when
+    the model's `calibration` is given."""
     starts = windows.index.starts if starts is None else starts
     return LatentTable(windows.timestamps[starts], windows.timestamps[starts + windows.index.window_length - 1],
-                       encoding.z, encoding.errors, model_version)
+                       encoding.z, encoding.errors, model_version, calibration, tuple(windows.sensors),
+                       encoding.sensor_errors)

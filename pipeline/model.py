@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 
+from pipeline.threshold import Calibration, ThresholdRule
+
 
 class Architecture(StrEnum):
     default = "default"  # tanh LSTMs around a linear latent layer
@@ -34,6 +36,9 @@ class TrainingConfig:
     # the time between validation checks, progress and early stopping does not grow with the data.
     windows_per_epoch: int = 100_000
     validation_windows: int = 20_000  # validation loss on at most this many, evenly spaced in time (0: all)
+    # The anomaly threshold: margin x this quantile of the validation windows' errors (pipeline.threshold).
+    threshold_quantile: float = ThresholdRule.quantile
+    threshold_margin: float = ThresholdRule.margin
 
     def __post_init__(self):
         if self.architecture not in ARCHITECTURES:
@@ -48,6 +53,10 @@ class TrainingConfig:
                 raise ValueError(f"{name} must be 0 (all) or positive, got {getattr(self, name)}")
         if self.learning_rate <= 0:
             raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
+        self.threshold_rule()  # refuses a bad quantile or margin
+
+    def threshold_rule(self) -> ThresholdRule:
+        return ThresholdRule(self.threshold_quantile, self.threshold_margin)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -110,14 +119,15 @@ def build_autoencoder(config: TrainingConfig, window_length: int, n_sensors: int
 
 @dataclass
 class TrainedAutoencoder:
-    """A fitted model with what is needed to use it on new readings: its sensors and their scaler (the window
-    length is the model's input length)."""
+    """A fitted model with what is needed to use it on new readings: its sensors, their scaler and its anomaly
+    threshold with the training reference (the window length is the model's input length)."""
 
     model: object  # keras.Model
     config: TrainingConfig
     history: dict
     sensors: tuple[str, ...]
     scaler: object  # pipeline.windows.Scaler
+    calibration: Calibration | None = None  # None only for models saved before thresholds existed
 
     @property
     def window_length(self) -> int:
@@ -130,4 +140,6 @@ class TrainedAutoencoder:
                "final_loss": h["loss"][-1]}
         if "val_loss" in h:
             out["best_val_loss"] = min(h["val_loss"])
+        if self.calibration is not None:
+            out["anomaly_threshold"] = self.calibration.threshold
         return out

@@ -24,10 +24,10 @@ from pipeline.windows import (
     CHUNK_ROWS,
     Scaler,
     TrainingWindows,
-    WindowIndex,
     WindowSettings,
     fit_scaler_chunks,
     index_windows,
+    scoring_windows,
 )
 
 
@@ -172,7 +172,5 @@ def day_windows(day: ValidatedDay, previous: ValidatedDay | None, scaler: Scaler
         bounds[0, 0] = 0
     parts.append(day.readings.frame[sensors].to_numpy(np.float64))
     times.append(day.readings.column(TIMESTAMP))
-    values = scaler.apply(np.concatenate(parts)) if len(parts) > 1 else scaler.apply(parts[0])
-    rows = len(values)
-    index = WindowIndex(bounds.reshape(-1, 2), window_length, stride, rows)
-    return TrainingWindows(values, np.concatenate(times).astype("datetime64[ns]"), tuple(sensors), scaler, index)
+    values = np.concatenate(parts) if len(parts) > 1 else parts[0]
+    return scoring_windows(values, np.concatenate(times), sensors, scaler, window_length, stride, bounds)

@@ -25,10 +25,12 @@ import pyarrow.parquet as pq
 
 from pipeline.contract import Contract
 from pipeline.days import ValidatedDay
+from pipeline.events import EVENTS_FILE, EventTable
 from pipeline.latents import LatentTable
 from pipeline.model import TrainedAutoencoder, TrainingConfig
 from pipeline.readings import SENSORS_FILE, SOURCE_FILE, TIMESTAMPS_FILE, SensorReadings, load_arrays, save_arrays
 from pipeline.span import DayStack, SpanTimes, SpanWindows
+from pipeline.threshold import Calibration
 from pipeline.windows import Scaler, TrainingWindows, WindowIndex
 
 MANIFEST = "manifest.json"
@@ -179,7 +181,8 @@ def _scaler(d: dict) -> Scaler:
 def _save_model(m: TrainedAutoencoder, d: Path) -> None:
     m.model.save(d / MODEL_FILE)
     params = {"config": m.config.to_dict(), "sensors": list(m.sensors), "window_length": m.window_length,
-              "scaler": asdict(m.scaler)}
+              "scaler": asdict(m.scaler),
+              "calibration": m.calibration.to_dict() if m.calibration is not None else None}
     (d / "params.json").write_text(json.dumps(params, indent=2))
     (d / "history.json").write_text(json.dumps(m.history, indent=2))
 
@@ -191,6 +194,7 @@ def _load_model(d: Path) -> TrainedAutoencoder:
     return TrainedAutoencoder(
         keras.saving.load_model(d / MODEL_FILE), TrainingConfig(**params["config"]),
         json.loads((d / "history.json").read_text()), tuple(params["sensors"]), _scaler(params["scaler"]),
+        Calibration.from_dict(params["calibration"]) if params.get("calibration") else None,
     )
 
 
@@ -217,6 +221,9 @@ _KINDS = {  # the name is recorded in the artifact's manifest
     "autoencoder": _Kind(TrainedAutoencoder, _save_model, _load_model, MODEL_FILE),
     # written from the per-window arrays; read back as the table consumers see
     "latent_table": _Kind(LatentTable, _save_latents, lambda d: pd.read_parquet(d / LATENTS_FILE), LATENTS_FILE),
+    # read back as the events frame
+    "anomaly_events": _Kind(EventTable, lambda t, d: t.frame.to_parquet(d / EVENTS_FILE, index=False),
+                            lambda d: pd.read_parquet(d / EVENTS_FILE), EVENTS_FILE),
 }
 
 

@@ -15,7 +15,9 @@ from collections.abc import Callable, Sequence
 import keras
 import numpy as np
 
+from pipeline.latents import encode_windows
 from pipeline.model import TrainedAutoencoder, TrainingConfig, build_autoencoder
+from pipeline.threshold import Calibration, calibrate
 from pipeline.windows import TrainingWindows, array_chunks, fit_scaler_chunks, gather_windows
 
 PROGRESS_EVERY_S = 30.0
@@ -159,4 +161,21 @@ def train_autoencoder(windows: TrainingWindows, config: TrainingConfig,
                                "the model is not usable; check the readings of the validation span")
     best = int(np.argmin(history[monitor]))
     history.update(monitor=monitor, best_epoch=best + 1, epochs_run=len(history[monitor]))
-    return TrainedAutoencoder(model, config, history, windows.sensors, windows.scaler)
+    calibration = calibrate_threshold(model, windows, config, val_starts, log)
+    return TrainedAutoencoder(model, config, history, windows.sensors, windows.scaler, calibration)
+
+
+def calibrate_threshold(model, windows: TrainingWindows, config: TrainingConfig, val_starts: np.ndarray,
+                        log: Callable[[str], None] = lambda msg: None) -> Calibration:
+    """The anomaly threshold from the fitted model's errors on the validation windows it did not train on (on
+    training windows when there is no validation span), and the drift reference: those errors, and the latents
+    of windows spread evenly over the whole span (the data the model describes)."""
+    source = "validation" if len(val_starts) else "training"
+    starts = val_starts if len(val_starts) else evenly_spaced((windows.index, "train"), config.validation_windows)
+    batch = max(config.batch_size, 1024)
+    errors = encode_windows(model, windows, batch, starts=starts).errors
+    span = encode_windows(model, windows, batch, starts=evenly_spaced((windows.index, "all"),
+                                                                      config.validation_windows))
+    calibration = calibrate(errors, span.z, config.threshold_rule(), source)
+    log(f"anomaly threshold: {calibration.rule_text()}")
+    return calibration

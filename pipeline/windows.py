@@ -291,6 +291,17 @@ def make_training_windows(
                            np.asarray(timestamps, dtype="datetime64[ns]"), tuple(sensors), scaler, index)
 
 
+def scoring_windows(values: np.ndarray, timestamps: np.ndarray, sensors, scaler: Scaler, window_length: int,
+                    stride: int = 1, segments: np.ndarray | None = None) -> TrainingWindows:
+    """Windows of new readings for a trained model: scaled with the model's scaler, every `stride`-th start
+    of each continuous segment (default: one segment); none is a validation window."""
+    scaled = scaler.apply(np.asarray(values, dtype=np.float64))
+    rows = len(scaled)
+    bounds = np.array([[0, rows]], dtype=np.int64) if segments is None else np.asarray(segments, np.int64)
+    return TrainingWindows(scaled, np.asarray(timestamps, dtype="datetime64[ns]"), tuple(sensors), scaler,
+                           WindowIndex(bounds.reshape(-1, 2), window_length, stride, rows))
+
+
 @dataclass(frozen=True)
 class WindowSettings:
     """How readings become windows (the defaults of the `training_windows` asset)."""

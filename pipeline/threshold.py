@@ -1,0 +1,80 @@
+"""The anomaly threshold, calibrated when the model is trained, and the reference that drift is measured from.
+
+Rule: threshold = margin x the `quantile` of the reconstruction errors of the validation windows, the last
+stretch of the training span that the model did not train on (the training windows when there is none). A
+window is anomalous when its error exceeds the threshold; its `anomaly_score` is error / threshold, so 1.0
+means "at the threshold" whatever the model version or the units of its errors.
+
+The calibration is saved with the model (params.json) and used unchanged on every day it scores, so a day's
+flags do not depend on what else is in that day. It also keeps the training reference that pipeline.drift
+compares new days with: the calibration windows' error quantiles, and the latent deciles of windows spread over
+the whole training span.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+DECILES = np.linspace(0.1, 0.9, 9)
+ERROR_QUANTILES = (0.5, 0.9, 0.99)
+
+
+@dataclass(frozen=True)
+class ThresholdRule:
+    """How the threshold is set from the calibration windows' errors (the autoencoder asset's defaults)."""
+
+    quantile: float = 0.99
+    margin: float = 1.5
+
+    def __post_init__(self):
+        if not 0.0 < self.quantile <= 1.0:
+            raise ValueError(f"threshold_quantile must be in (0, 1], got {self.quantile}")
+        if self.margin <= 0:
+            raise ValueError(f"threshold_margin must be positive, got {self.margin}")
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The threshold, how it was set, and the training reference of the latents and errors."""
+
+    threshold: float
+    quantile: float
+    margin: float
+    windows: int  # calibration windows the threshold was set on
+    source: str  # "validation" or "training" (no validation span)
+    error_quantiles: dict[str, float]  # "p50", "p90", "p99" of the calibration windows' errors
+    latent_edges: list[list[float]]  # per latent dimension: the 9 inner decile edges over the training span
+
+    def scores(self, errors: np.ndarray) -> np.ndarray:
+        """anomaly_score: the reconstruction error over the threshold (above 1: anomalous)."""
+        return (np.asarray(errors, dtype=np.float64) / self.threshold).astype(np.float32)
+
+    def rule_text(self) -> str:
+        return (f"{self.margin:g} x the {self.quantile:.3g} quantile of the reconstruction errors of "
+                f"{self.windows} {self.source} windows = {self.threshold:.4g}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Calibration:
+        return cls(**d)
+
+
+def calibrate(errors: np.ndarray, z: np.ndarray, rule: ThresholdRule = ThresholdRule(),
+              source: str = "validation") -> Calibration:
+    """The calibration from the calibration windows' reconstruction `errors` and the reference latents `z`
+    (windows, dims) of the training span."""
+    errors = np.asarray(errors, dtype=np.float64)
+    finite = errors[np.isfinite(errors)]
+    if not len(finite):
+        raise ValueError("no finite reconstruction error to calibrate the anomaly threshold on")
+    level = float(np.quantile(finite, rule.quantile))
+    # a model that reconstructs its calibration windows exactly still needs a positive threshold
+    threshold = max(rule.margin * level, np.finfo(np.float32).tiny)
+    z = np.asarray(z, dtype=np.float64)
+    edges = [np.quantile(z[:, d], DECILES).tolist() for d in range(z.shape[1])]
+    return Calibration(threshold, rule.quantile, rule.margin, len(finite), source,
+                       {f"p{round(q * 100)}": float(np.quantile(finite, q)) for q in ERROR_QUANTILES}, edges)
