@@ -3,6 +3,7 @@ the nightly schedule and its follow-up sensor."""
 
 import dagster as dg
 
+from assets.anomalies import anomaly_events
 from assets.ingest import raw_readings
 from assets.latents import audit_latents, latent_quality_checks, latent_vectors
 from assets.nightly import ingest_days_job, nightly, nightly_follow_up, retrain_job, score_days_job
@@ -13,7 +14,7 @@ from assets.validate import validated_readings
 from assets.windows import training_windows
 
 ASSETS = [raw_readings, validated_readings, training_windows, autoencoder, audit_latents, published_model,
-          latent_vectors]
+          latent_vectors, anomaly_events]
 CHECKS = [latent_quality_checks]
 JOBS = [ingest_days_job, retrain_job, score_days_job]
 

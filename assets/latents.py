@@ -10,6 +10,7 @@ from pydantic import Field
 from assets.metadata import GROUP, OWNERS, RANGE_IN_ONE_RUN, frame_table, image, stage_tags
 from assets.partitions import DAY_CLOCK, DAYS
 from assets.resources import PINNED, VERSIONED, DataRoot
+from pipeline.drift import DriftLimits, drift_report
 from pipeline.latents import (
     EncodingSettings,
     LatentTable,
@@ -22,12 +23,14 @@ from pipeline.plots import hours_since_start, latent_scatter_png
 from pipeline.quality import TrainingFacts, dimension_stats, judge_latents
 from pipeline.span import day_windows
 from pipeline.store import MANIFEST, StorageError, load_artifact
+from pipeline.threshold import MIN_DRIFT_WINDOWS
 from pipeline.windows import TrainingWindows
 
 ALIVE_CHECK = "latent_dimensions_alive"
 HEALTHY_CHECK = "latent_space_healthy"
 DAY_ALIVE_CHECK = "day_latents_alive"
-CODE_VERSION = "3"  # bump when what this module computes changes (assets/metadata.py)
+DRIFT_CHECK = "no_drift"
+CODE_VERSION = "4"  # bump when what this module computes changes (assets/metadata.py)
 
 
 class AuditLatentsConfig(dg.Config):
@@ -55,7 +58,16 @@ def _latent_metadata(table: LatentTable, enc, sensors) -> dict:
         "dagster/column_schema": dg.TableSchema(columns=[dg.TableColumn(f.name, str(f.type)) for f in table.schema()]),
         "mean_reconstruction_error": float(enc.errors.mean()) if len(enc.errors) else float("nan"),
         "reconstruction_error_by_sensor": frame_table(by_sensor),  # mean |x - x_hat|, scaled units
+        **_anomaly_metadata(table),
     }
+
+
+def _anomaly_metadata(table: LatentTable) -> dict:
+    if table.calibration is None or not len(table):
+        return {}
+    flagged = int((table.calibration.scores(table.reconstruction_error) > 1.0).sum())
+    return {"anomaly_threshold": table.calibration.threshold, "anomalous_windows": flagged,
+            "anomalous_fraction": flagged / len(table)}
 
 
 @dg.asset(group_name=GROUP, kinds={"parquet"}, metadata={VERSIONED: True}, code_version=CODE_VERSION,
@@ -74,7 +86,7 @@ def audit_latents(context: dg.AssetExecutionContext, config: AuditLatentsConfig,
     starts = evenly_spaced((training_windows.index, "all"), config.audit_windows)
     enc = encode_windows(autoencoder.model, training_windows, config.batch_size, log=context.log.info,
                          starts=starts)
-    table = latent_table(training_windows, enc, starts=starts)
+    table = latent_table(training_windows, enc, starts=starts, calibration=autoencoder.calibration)
     context.log.info(f"encoded {len(table)} windows into {enc.z.shape[1]} latent dimensions; plotting")
     context.add_output_metadata(_latent_metadata(table, enc, training_windows.sensors))
     return table
@@ -124,6 +136,12 @@ def latent_quality_checks(context: dg.AssetCheckExecutionContext, audit_latents:
 class LatentVectorsConfig(dg.Config):
     stride: int = Field(1, description="Rows between the starts of consecutive windows scored (1: every window)")
     batch_size: int = Field(EncodingSettings.batch_size, description="Windows encoded per batch (bounds memory)")
+    drift_psi: float = Field(DriftLimits.psi, description="Drift check: a latent dimension's PSI against the "
+                                                          "training reference from which it has shifted")
+    drift_day_factor: float = Field(DriftLimits.day_factor, description="Drift check: ...and above this many "
+                                    "times the largest PSI of one training day (the normal day-to-day variation)")
+    drift_error_ratio: float = Field(DriftLimits.error_ratio, description="Drift check: the day's median or p90 "
+                                     "reconstruction error over the reference's from which the fit has worsened")
 
 
 def published_model(data_root: DataRoot) -> tuple[str, TrainedAutoencoder]:
@@ -144,14 +162,19 @@ def _validated(data_root: DataRoot, day: str):
           partitions_def=DAYS, backfill_policy=RANGE_IN_ONE_RUN,
           check_specs=[dg.AssetCheckSpec(DAY_ALIVE_CHECK, asset="latent_vectors", blocking=True,
                                          description="ERROR: in a scored day, a latent dimension is zero or "
-                                                     "constant for every window, or a latent is not finite")],
+                                                     "constant for every window, or a latent is not finite"),
+                       dg.AssetCheckSpec(DRIFT_CHECK, asset="latent_vectors",
+                                         description="WARN: a scored day's latents (PSI per dimension) or "
+                                                     "reconstruction errors (median, p90) have moved from the "
+                                                     "model's training reference: retraining is due")],
           deps=[dg.AssetDep("validated_readings",
                             partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-1,
                                                                             allow_nonexistent_upstream_partitions=True)),
                 "published_model"],
           description="A day's latent space, scored with the published model (no training): one row per window "
                       "that ends in the day (the previous day's tail is the context of windows across midnight), "
-                      "window_start, window_end, z_0..z_{k-1}, reconstruction_error, model_version. In "
+                      "window_start, window_end, z_0..z_{k-1}, reconstruction_error, anomaly_score, is_anomaly, "
+                      "error_<sensor> per sensor, model_version. In "
                       "`<data root>/store/latent_vectors/<day>/latents.parquet`. When a new model is published the "
                       "days show as stale; a backfill scores them again.")
 def latent_vectors(context: dg.AssetExecutionContext, config: LatentVectorsConfig, data_root: DataRoot):
@@ -172,11 +195,13 @@ def latent_vectors(context: dg.AssetExecutionContext, config: LatentVectorsConfi
         if windows is None or not len(windows.index.starts):
             dims = int(trained.model.get_layer(LATENT_LAYER).output.shape[-1])
             out[day] = LatentTable(np.empty(0, "datetime64[ns]"), np.empty(0, "datetime64[ns]"),
-                                   np.empty((0, dims), np.float32), np.empty(0, np.float32), version)
+                                   np.empty((0, dims), np.float32), np.empty(0, np.float32), version,
+                                   trained.calibration, trained.sensors,
+                                   np.empty((0, len(trained.sensors)), np.float32))
             context.log.warning(f"{day}: no window (no readings, or none long enough)")
             continue
         enc = encode_windows(trained.model, windows, config.batch_size, log=context.log.info)
-        out[day] = latent_table(windows, enc, model_version=version)
+        out[day] = latent_table(windows, enc, model_version=version, calibration=trained.calibration)
         context.log.info(f"{day}: {len(out[day])} windows scored with model {version}")
     verdicts = {d: judge_latents(t.z, reconstruction_errors=t.reconstruction_error) for d, t in out.items()
                 if len(t) > 1}
@@ -184,9 +209,34 @@ def latent_vectors(context: dg.AssetExecutionContext, config: LatentVectorsConfi
     last = out[days[-1]]
     yield dg.Output(out if len(days) > 1 else out[days[0]], metadata={
         "model_version": version, "days": len(days), "dagster/row_count": sum(len(t) for t in out.values()),
-        "mean_reconstruction_error": float(np.mean(last.reconstruction_error)) if len(last) else float("nan")})
+        "mean_reconstruction_error": float(np.mean(last.reconstruction_error)) if len(last) else float("nan"),
+        **_anomaly_metadata(last)})
     yield dg.AssetCheckResult(check_name=DAY_ALIVE_CHECK, passed=not failing, severity=dg.AssetCheckSeverity.ERROR,
                               description="; ".join(f"{d}: {why}" for d, why in failing.items()) if failing
                               else f"{len(verdicts)} day(s) scored, every latent dimension alive",
                               metadata={"days_failing": dg.MetadataValue.json(sorted(failing)),
                                         "model_version": version})
+    yield _drift_check(out, trained, version, DriftLimits(psi=config.drift_psi, day_factor=config.drift_day_factor,
+                                                                  error_ratio=config.drift_error_ratio))
+
+
+def _drift_check(out: dict[str, LatentTable], trained: TrainedAutoencoder, version: str,
+                 limits: DriftLimits) -> dg.AssetCheckResult:
+    """WARN when a scored day's latents or errors have moved from the model's training reference."""
+    if trained.calibration is None:
+        return dg.AssetCheckResult(check_name=DRIFT_CHECK, passed=True, severity=dg.AssetCheckSeverity.WARN,
+                                   description=f"not measured: model {version} was saved without a training "
+                                               "reference (before thresholds existed); retrain to measure drift")
+    reports = {d: drift_report(trained.calibration, t.z, t.reconstruction_error, limits) for d, t in out.items()
+               if len(t) >= MIN_DRIFT_WINDOWS}
+    drifted = {d: r for d, r in reports.items() if r.drifted}
+    rows = [{"day": d, **{f"psi_{k}": v for k, v in r.psi.items()}, **{f"error_{k}_ratio": v for k, v in
+                                                                       r.error_ratios.items()}, "drift": r.drifted}
+            for d, r in reports.items()]
+    text = ("; ".join(f"{d}: {r.text()}" for d, r in drifted.items()) if drifted else
+            f"{len(reports)} day(s) measured, none drifted" + (f" ({next(iter(reports.values())).text()})"
+                                                               if len(reports) == 1 else ""))
+    return dg.AssetCheckResult(check_name=DRIFT_CHECK, passed=not drifted, severity=dg.AssetCheckSeverity.WARN,
+                               description=text, metadata={
+                                   "days_drifted": dg.MetadataValue.json(sorted(drifted)), "model_version": version,
+                                   **({"drift": frame_table(pd.DataFrame(rows))} if rows else {})})

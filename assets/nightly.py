@@ -29,8 +29,8 @@ retrain_job = dg.define_asset_job(
     tags=WRITES_VERSIONS_TAG,
     description="Train on the span of valid days, audit the new model's latents, publish it if they pass.")
 score_days_job = dg.define_asset_job(
-    "score_days", selection=["latent_vectors"], partitions_def=DAYS,
-    description="Score days with the published model (no training).")
+    "score_days", selection=["latent_vectors", "anomaly_events"], partitions_def=DAYS,
+    description="Score days with the published model (no training) and find their anomaly events.")
 
 
 def days_to_ingest(data_root: DataRoot) -> list[str]:

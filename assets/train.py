@@ -11,7 +11,7 @@ from pipeline.model import Architecture, TrainedAutoencoder, TrainingConfig
 from pipeline.span import SpanWindows
 from pipeline.store import StorageError
 
-CODE_VERSION = "2"  # bump when what this module computes changes (assets/metadata.py)
+CODE_VERSION = "3"  # bump when what this module computes changes (assets/metadata.py)
 
 _D = TrainingConfig  # defaults live in one place: the core's TrainingConfig
 
@@ -31,12 +31,17 @@ class AutoencoderConfig(dg.Config):
                                    "random sample each epoch; 0 means all of them")
     validation_windows: int = Field(_D.validation_windows, description="Validation windows (evenly spaced in "
                                     "time) the validation loss is measured on; 0 means all of them")
+    threshold_quantile: float = Field(_D.threshold_quantile, description="Anomaly threshold: this quantile of the "
+                                      "validation windows' reconstruction errors...")
+    threshold_margin: float = Field(_D.threshold_margin, description="...times this margin. Saved with the model "
+                                    "and used unchanged on every day it scores")
 
 
 @dg.asset(group_name=GROUP, kinds={"tensorflow", "keras"}, metadata={VERSIONED: True}, code_version=CODE_VERSION,
           owners=OWNERS, tags=stage_tags("train"),
           description="LSTM autoencoder that learns to compress each window of sensor readings into a few "
                       "latent numbers and back, fit on the training windows, best weights by validation loss. "
+                      "Its anomaly threshold is calibrated on the validation windows and saved with it (params.json). "
                       "Each epoch is logged to the run as it ends; the loss curve is on the materialisation.")
 def autoencoder(context: dg.AssetExecutionContext, config: AutoencoderConfig, data_root: DataRoot,
                 training_windows: SpanWindows) -> TrainedAutoencoder:
@@ -66,7 +71,8 @@ def autoencoder(context: dg.AssetExecutionContext, config: AutoencoderConfig, da
     context.add_output_metadata({
         "days_used": len(days["days_used"]), "first_day": days["days_used"][0], "last_day": days["days_used"][-1],
         "days_skipped": dg.MetadataValue.json(days["days_skipped"]),
-        **trained.summary(), **final, "training_seconds": seconds, "parameters": int(trained.model.count_params()),
+        **trained.summary(), **final, "training_seconds": seconds,
+        "anomaly_threshold_rule": trained.calibration.rule_text(), "parameters": int(trained.model.count_params()),
         "loss_curve": image(loss_curve_png(history), "loss curve"),
         "config": dg.MetadataValue.json(config.model_dump()),
     })

@@ -3,7 +3,10 @@
 Two figures, both against the calibration windows kept with the model (pipeline.threshold):
 - per latent dimension, the population stability index (PSI) of the day's values over the reference's deciles
   (each decile holds a tenth of the reference): sum over bins of (day - ref) x ln(day / ref). The usual
-  reading: below 0.1 stable, 0.1 to 0.25 moving, above 0.25 shifted.
+  reading: below 0.1 stable, 0.1 to 0.25 moving, above 0.25 shifted. One day is not the whole span: a day of
+  high load differs from the span's mix. So a dimension has shifted when its PSI exceeds both 0.25 and
+  `day_factor` x the largest PSI of a training day against the other training days (the day-to-day
+  variation the model was trained on).
 - the day's median and 90th-percentile reconstruction error over the reference's: a model that no longer fits
   the machine reconstructs it worse across the board, not only in a few anomalous windows.
 Either beyond its limit means the model no longer describes the machine: retraining is due.
@@ -12,32 +15,37 @@ Either beyond its limit means the model no longer describes the machine: retrain
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from pipeline.latents import LATENT_PREFIX
-from pipeline.threshold import Calibration
+from pipeline.threshold import psi
 
-PSI_FLOOR = 1e-4  # an empty bin counts as this share, so the logarithm stays finite
+if TYPE_CHECKING:
+    from pipeline.threshold import Calibration
+
 
 
 @dataclass(frozen=True)
 class DriftLimits:
-    psi: float = 0.25  # a latent dimension's PSI from which it has shifted
+    psi: float = 0.25  # a latent dimension's PSI from which it has shifted...
+    day_factor: float = 1.5  # ...when also above this many times the largest PSI of a training day
     error_ratio: float = 1.5  # day / reference median (or p90) reconstruction error from which the fit has worsened
 
 
 @dataclass(frozen=True)
 class DriftReport:
     psi: dict[str, float]  # latent dimension -> PSI
+    psi_limits: dict[str, float]  # latent dimension -> the PSI from which it has shifted
     error_ratios: dict[str, float]  # "p50", "p90" -> day / reference
     windows: int
     limits: DriftLimits
 
     @property
     def shifted(self) -> list[str]:
-        return [d for d, v in self.psi.items() if v >= self.limits.psi]
+        return [d for d, v in self.psi.items() if v >= self.psi_limits[d]]
 
     @property
     def worse(self) -> list[str]:
@@ -49,29 +57,27 @@ class DriftReport:
 
     def text(self) -> str:
         if not self.drifted:
-            return (f"no drift over {self.windows} windows: max PSI {max(self.psi.values()):.3f} (< "
-                    f"{self.limits.psi:g}), error p50 x{self.error_ratios['p50']:.2f}, p90 "
+            dims = ", ".join(f"{d} PSI {v:.2f} (< {self.psi_limits[d]:.2f})" for d, v in self.psi.items())
+            return (f"no drift over {self.windows} windows: {dims}, error p50 x{self.error_ratios['p50']:.2f}, p90 "
                     f"x{self.error_ratios['p90']:.2f} of the training reference (< x{self.limits.error_ratio:g})")
-        parts = [f"{d} PSI {self.psi[d]:.2f}" for d in self.shifted]
-        parts += [f"reconstruction error {q} x{self.error_ratios[q]:.2f}" for q in self.worse]
-        return ("drift from the training reference: " + ", ".join(parts) + f" (limits PSI {self.limits.psi:g}, "
-                f"error x{self.limits.error_ratio:g}); the model no longer fits this data as it did: retraining "
-                "on recent days is due (or, if this is a fault, see anomaly_events)")
+        parts = [f"{d} PSI {self.psi[d]:.2f} (limit {self.psi_limits[d]:.2f})" for d in self.shifted]
+        parts += [f"reconstruction error {q} x{self.error_ratios[q]:.2f} (limit x{self.limits.error_ratio:g})"
+                  for q in self.worse]
+        if self.worse:
+            why = ("the model reconstructs this data worse than its training reference: it no longer fits the "
+                   "machine as it did, retraining on recent days is due (or, if this is a fault, see "
+                   "anomaly_events)")
+        else:
+            why = ("the latents moved beyond the day-to-day variation of the training days (a different "
+                   "operating mix or a new state) while the model still reconstructs the data as well as "
+                   "before: retrain if it persists")
+        return f"drift from the training reference: {', '.join(parts)}; {why}"
 
     def table(self) -> pd.DataFrame:
-        rows = [{"figure": f"PSI {d}", "value": v, "limit": self.limits.psi} for d, v in self.psi.items()]
+        rows = [{"figure": f"PSI {d}", "value": v, "limit": self.psi_limits[d]} for d, v in self.psi.items()]
         rows += [{"figure": f"error {q} / reference", "value": r, "limit": self.limits.error_ratio}
                  for q, r in self.error_ratios.items()]
         return pd.DataFrame(rows)
-
-
-def psi(values: np.ndarray, inner_edges) -> float:
-    """PSI of `values` over the reference bins cut at `inner_edges` (a tenth of the reference in each)."""
-    edges = np.asarray(inner_edges, dtype=np.float64)
-    expected = np.full(len(edges) + 1, 1.0 / (len(edges) + 1))
-    actual = np.bincount(np.searchsorted(edges, values, side="right"), minlength=len(edges) + 1) / len(values)
-    actual, expected = np.maximum(actual, PSI_FLOOR), np.maximum(expected, PSI_FLOOR)
-    return float(np.sum((actual - expected) * np.log(actual / expected)))
 
 
 def drift_report(calibration: Calibration, z: np.ndarray, errors: np.ndarray,
@@ -82,7 +88,9 @@ def drift_report(calibration: Calibration, z: np.ndarray, errors: np.ndarray,
     if not len(errors):
         raise ValueError("no window to measure drift on")
     by_dim = {f"{LATENT_PREFIX}{d}": psi(z[:, d], edges) for d, edges in enumerate(calibration.latent_edges)}
+    day_psi = calibration.day_psi or [0.0] * len(by_dim)
+    psi_limits = {d: max(limits.psi, limits.day_factor * p) for d, p in zip(by_dim, day_psi, strict=True)}
     ref = calibration.error_quantiles
     ratios = {q: float(np.quantile(errors, p) / ref[q]) if ref[q] > 0 else float("inf")
               for q, p in (("p50", 0.5), ("p90", 0.9))}
-    return DriftReport(by_dim, ratios, len(errors), limits)
+    return DriftReport(by_dim, psi_limits, ratios, len(errors), limits)

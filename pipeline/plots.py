@@ -1,4 +1,4 @@
-"""Small PNG plots of what a run produced: the training loss curve and the latent space.
+"""Small PNG plots of what a run produced: the training loss curve, the latent space and the anomaly timeline.
 
 Every function returns PNG bytes (matplotlib, Agg backend, imported inside the functions so that loading the
 code location does not import matplotlib). Figures are 6 x 4 in at 90 dpi so that they stay light enough to
@@ -114,3 +114,21 @@ def hours_since_start(timestamps) -> np.ndarray:
     if len(ts) == 0:
         return np.zeros(0)
     return (ts - ts.min()).astype("timedelta64[s]").astype(np.float64) / 3600.0
+
+
+def anomaly_timeline_png(times, scores: np.ndarray, events, title: str) -> bytes:
+    """Anomaly score over time (log scale), the threshold at 1, and the events shaded."""
+    fig, ax = _figure()
+    ts = np.asarray(times, dtype="datetime64[ns]")
+    keep = even_sample(len(ts), 20_000)
+    ax.plot(ts[keep], np.maximum(np.asarray(scores)[keep], 1e-3), lw=0.8, color="tab:blue", label="anomaly score")
+    ax.axhline(1.0, color="tab:red", ls="--", lw=1, label="threshold")
+    for k, (first, last) in enumerate(zip(events["start"], events["end"], strict=True)):
+        ax.axvspan(first, last, color="tab:orange", alpha=0.3, label="event" if k == 0 else None)
+    ax.set_yscale("log")
+    ax.set_ylabel("reconstruction error / threshold")
+    ax.set_title(f"{title}: {len(events)} event(s)", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", fontsize=8)
+    fig.autofmt_xdate()
+    return _png(fig)

@@ -13,12 +13,14 @@ the whole training span.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 DECILES = np.linspace(0.1, 0.9, 9)
 ERROR_QUANTILES = (0.5, 0.9, 0.99)
+PSI_FLOOR = 1e-4  # an empty bin counts as this share, so the logarithm stays finite
+MIN_DRIFT_WINDOWS = 100  # fewer windows than this say too little about a distribution to judge drift
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,9 @@ class Calibration:
     source: str  # "validation" or "training" (no validation span)
     error_quantiles: dict[str, float]  # "p50", "p90", "p99" of the calibration windows' errors
     latent_edges: list[list[float]]  # per latent dimension: the 9 inner decile edges over the training span
+    # per latent dimension: the largest PSI of one training day against the span's other days, the day-to-day
+    # variation that is normal (a day of high load differs from the span's mix); empty when no day had enough
+    day_psi: list[float] = field(default_factory=list)
 
     def scores(self, errors: np.ndarray) -> np.ndarray:
         """anomaly_score: the reconstruction error over the threshold (above 1: anomalous)."""
@@ -64,9 +69,10 @@ class Calibration:
 
 
 def calibrate(errors: np.ndarray, z: np.ndarray, rule: ThresholdRule = ThresholdRule(),
-              source: str = "validation") -> Calibration:
+              source: str = "validation", days: np.ndarray | None = None) -> Calibration:
     """The calibration from the calibration windows' reconstruction `errors` and the reference latents `z`
-    (windows, dims) of the training span."""
+    (windows, dims) of the training span, with `days` the day of each reference window."""
+
     errors = np.asarray(errors, dtype=np.float64)
     finite = errors[np.isfinite(errors)]
     if not len(finite):
@@ -76,5 +82,22 @@ def calibrate(errors: np.ndarray, z: np.ndarray, rule: ThresholdRule = Threshold
     threshold = max(rule.margin * level, np.finfo(np.float32).tiny)
     z = np.asarray(z, dtype=np.float64)
     edges = [np.quantile(z[:, d], DECILES).tolist() for d in range(z.shape[1])]
+    day_psi = []
+    if days is not None:  # each day against the other days: how much one day differs from the rest
+        labels, counts = np.unique(days, return_counts=True)
+        whole = labels[counts >= MIN_DRIFT_WINDOWS]
+        if len(whole) > 1:
+            day_psi = [max(psi(z[days == day, d], np.quantile(z[days != day, d], DECILES)) for day in whole)
+                       for d in range(z.shape[1])]
     return Calibration(threshold, rule.quantile, rule.margin, len(finite), source,
-                       {f"p{round(q * 100)}": float(np.quantile(finite, q)) for q in ERROR_QUANTILES}, edges)
+                       {f"p{round(q * 100)}": float(np.quantile(finite, q)) for q in ERROR_QUANTILES}, edges,
+                       day_psi)
+
+
+def psi(values: np.ndarray, inner_edges) -> float:
+    """PSI of `values` over the reference bins cut at `inner_edges` (a tenth of the reference in each)."""
+    edges = np.asarray(inner_edges, dtype=np.float64)
+    expected = np.full(len(edges) + 1, 1.0 / (len(edges) + 1))
+    actual = np.bincount(np.searchsorted(edges, values, side="right"), minlength=len(edges) + 1) / len(values)
+    actual, expected = np.maximum(actual, PSI_FLOOR), np.maximum(expected, PSI_FLOOR)
+    return float(np.sum((actual - expected) * np.log(actual / expected)))

@@ -174,8 +174,9 @@ def calibrate_threshold(model, windows: TrainingWindows, config: TrainingConfig,
     starts = val_starts if len(val_starts) else evenly_spaced((windows.index, "train"), config.validation_windows)
     batch = max(config.batch_size, 1024)
     errors = encode_windows(model, windows, batch, starts=starts).errors
-    span = encode_windows(model, windows, batch, starts=evenly_spaced((windows.index, "all"),
-                                                                      config.validation_windows))
-    calibration = calibrate(errors, span.z, config.threshold_rule(), source)
+    spread = evenly_spaced((windows.index, "all"), config.validation_windows)
+    span = encode_windows(model, windows, batch, starts=spread)
+    days = np.asarray(windows.timestamps[spread + windows.index.window_length - 1], "datetime64[D]")
+    calibration = calibrate(errors, span.z, config.threshold_rule(), source, days)
     log(f"anomaly threshold: {calibration.rule_text()}")
     return calibration

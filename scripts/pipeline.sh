@@ -17,5 +17,5 @@ for day in $days; do
 done
 materialize --select training_windows,autoencoder,audit_latents,published_model "$@"
 first=$(echo "$days" | head -1); last=$(echo "$days" | tail -1)
-materialize --select latent_vectors --partition-range "$first...$last"
-echo "published model: $DATA/published/autoencoder/; day latents: $DATA/store/latent_vectors/<day>/latents.parquet"
+materialize --select latent_vectors,anomaly_events --partition-range "$first...$last"
+echo "published model: $DATA/published/autoencoder/; day latents: $DATA/store/latent_vectors/<day>/latents.parquet; events: $DATA/store/anomaly_events/<day>/events.parquet"

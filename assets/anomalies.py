@@ -1,0 +1,84 @@
+"""Stage 7: a day's anomaly events (`anomaly_events`, partitioned), from the windows its published model flagged.
+
+Downstream of `latent_vectors`, which only the published (audited) model scores: an unaudited model never
+raises an event."""
+
+import dagster as dg
+import pandas as pd
+from pydantic import Field
+
+from assets.metadata import GROUP, OWNERS, RANGE_IN_ONE_RUN, frame_table, image, stage_tags
+from assets.partitions import DAYS
+from pipeline.events import EventSettings, EventTable, find_events
+from pipeline.latents import ANOMALY_SCORE, MODEL_VERSION, SENSOR_ERROR_PREFIX
+from pipeline.plots import anomaly_timeline_png
+
+CODE_VERSION = "1"  # bump when what this module computes changes (assets/metadata.py)
+
+_D = EventSettings  # defaults live in one place: the core's settings
+
+
+class AnomalyEventsConfig(dg.Config):
+    merge_gap_s: float = Field(_D.merge_gap_s, description="Flagged windows at most this many seconds apart "
+                                                           "belong to one event (overlapping ones always do)")
+    min_duration_s: float = Field(_D.min_duration_s, description="Events shorter than this (seconds) are dropped")
+    top_sensors: int = Field(_D.top_sensors, description="Sensors named per event, by their share of its error")
+
+
+def day_events(day: str, latents: pd.DataFrame, settings: EventSettings) -> pd.DataFrame:
+    """The events of one day's latent table (refuses a table scored by a model without a threshold)."""
+    if ANOMALY_SCORE not in latents.columns:
+        raise dg.Failure(description=f"{day}: the latents have no anomaly_score: the model that scored them "
+                                     "was saved before thresholds existed. Run the retrain job, then score the day "
+                                     "again (latent_vectors)")
+    sensors = [c[len(SENSOR_ERROR_PREFIX):] for c in latents.columns if c.startswith(SENSOR_ERROR_PREFIX)]
+    errors = latents[[SENSOR_ERROR_PREFIX + s for s in sensors]].to_numpy() if sensors else None
+    return find_events(latents["window_start"], latents["window_end"], latents[ANOMALY_SCORE], errors, sensors,
+                       settings)
+
+
+def _shown(events: pd.DataFrame) -> pd.DataFrame:
+    """The events as the UI table shows them: times as text, shares in percent."""
+    out = events.copy()
+    for c in ("start", "end", "peak_at"):
+        out[c] = out[c].astype(str)
+    for c in [c for c in out.columns if c.startswith("share_")]:
+        out[c] = (100 * out[c]).round(1)
+    return out.fillna("")
+
+
+@dg.asset(group_name=GROUP, kinds={"parquet"}, code_version=CODE_VERSION, owners=OWNERS, tags=stage_tags("events"),
+          partitions_def=DAYS, backfill_policy=RANGE_IN_ONE_RUN,
+          description="A day's anomaly events: windows whose reconstruction error exceeds the published model's "
+                      "threshold (anomaly_score > 1), merged into events (start, end, duration_s, windows, "
+                      "peak_score, mean_score, peak_at, and the top sensors with their share of the error). In "
+                      "`<data root>/store/anomaly_events/<day>/events.parquet`; the events table and a timeline "
+                      "plot on the materialisation.")
+def anomaly_events(context: dg.AssetExecutionContext, config: AnomalyEventsConfig, latent_vectors):
+    try:
+        settings = EventSettings(**config.model_dump())
+    except ValueError as exc:
+        raise dg.Failure(description=f"anomaly_events config: {exc}") from None
+    days = context.partition_keys
+    tables = latent_vectors if isinstance(latent_vectors, dict) else {days[0]: latent_vectors}
+    out = {}
+    for day in days:
+        latents = tables[day]
+        events = day_events(day, latents, settings)
+        out[day] = EventTable(events)
+        version = str(latents[MODEL_VERSION].iloc[0]) if len(latents) and MODEL_VERSION in latents else "none"
+        context.log.info(f"{day}: {len(events)} event(s) in {len(latents)} windows scored by model {version}")
+    last_day = days[-1]
+    latents, events = tables[last_day], out[last_day].frame
+    metadata = {
+        "days": len(days), "events": int(sum(len(t.frame) for t in out.values())),
+        "dagster/row_count": int(sum(len(t.frame) for t in out.values())),
+        "anomalous_windows": int(latents[ANOMALY_SCORE].gt(1.0).sum()) if len(latents) else 0,
+        "events_table": frame_table(_shown(events)),
+    }
+    if len(latents):
+        metadata["timeline"] = image(anomaly_timeline_png(latents["window_end"], latents[ANOMALY_SCORE].to_numpy(),
+                                                          events, f"Anomaly score, {last_day}"),
+                                     "anomaly score over time, threshold and events")
+    context.add_output_metadata(metadata)
+    return out if len(days) > 1 else out[days[0]]

@@ -1,0 +1,146 @@
+"""SKAB's outlier-detection leaderboard protocol, run through the project's own functions and defaults.
+
+For each of SKAB's 34 recordings with anomalies (valve1, valve2, other): read, validate and segment it as the
+pipeline does, fit the autoencoder on its first --train-rows rows (the last validation_fraction of them
+calibrates the threshold), score every window of the recording with that model, turn flagged windows into
+events (pipeline.events) and count a point as flagged when an event covers it. F1, FAR (false alarms over
+normal points) and MAR (missed alarms over anomalous points) are over the test points (rows from
+--train-rows on) of all recordings together, labels from the `anomaly` column, as the leaderboard counts them.
+
+SKAB (GPL-3.0) is public: https://github.com/waico/SKAB, folder data/. Give its folder with --skab-dir or
+$SKAB_DIR.
+
+    PYTHONPATH=. .venv/bin/python benchmarks/anomaly_skab.py --skab-dir ../shared/data/skab --seeds 0 1 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from dataclasses import fields, replace
+from pathlib import Path
+
+import numpy as np
+
+LEADERBOARD = [  # SKAB README, "Proposed Leaderboard" (outlier detection): F1, FAR %, MAR %
+    ("Conv-AE", 0.78, 13.55, 28.02), ("MSET", 0.78, 39.73, 14.13), ("T-squared+Q (PCA)", 0.76, 26.62, 24.60),
+    ("LSTM-AE", 0.74, 29.96, 25.92), ("T-squared", 0.66, 18.07, 49.13), ("Vanilla LSTM", 0.54, 12.54, 64.08),
+    ("Isolation forest", 0.29, 2.56, 82.89),
+]
+FOLDERS = ("valve1", "valve2", "other")
+
+
+def load_recording(path: Path):
+    """(validated, segmented readings, point labels) of one SKAB file, read as the pipeline reads a raw file."""
+    from pipeline.ingest import IngestSettings, read_raw_files
+    from pipeline.validate import interpolate_and_segment, validate_readings
+
+    settings = IngestSettings(timestamp_column="datetime", separator=";", pattern=path.name,
+                              exclude_columns=("anomaly", "changepoint"))
+    readings = read_raw_files(path.parent, settings)
+    report = validate_readings(readings)
+    if not report.success:
+        raise SystemExit(f"{path}: {report.headline()}")
+    import pandas as pd
+
+    labels = pd.read_csv(path, sep=";", usecols=["anomaly"])["anomaly"].to_numpy() > 0.5
+    return interpolate_and_segment(readings), labels
+
+
+def score_recording(readings, labels, train_rows: int, window, training, events, ignore_pauses: bool):
+    """Flags and labels of the recording's test points, and the seconds its training took."""
+    from pipeline.events import find_events, flagged_points
+    from pipeline.latents import encode_windows
+    from pipeline.segments import SEGMENT_COLUMN, segment_bounds
+    from pipeline.train import train_autoencoder
+    from pipeline.windows import make_training_windows, scoring_windows
+
+    frame = readings.frame
+    values, times = frame[readings.sensors].to_numpy(np.float64), frame["timestamp"].to_numpy()
+    if len(labels) != len(frame):
+        raise SystemExit(f"labels ({len(labels)}) and readings ({len(frame)}) differ in length")
+    bounds = (np.array([[0, len(frame)]]) if ignore_pauses
+              else segment_bounds(frame[SEGMENT_COLUMN].to_numpy()))
+    fit_bounds = np.minimum(bounds, train_rows)
+    fit_bounds = fit_bounds[fit_bounds[:, 1] > fit_bounds[:, 0]]
+    fit = make_training_windows(values[:train_rows], times[:train_rows], readings.sensors, window.window_length,
+                                window.stride, window.validation_fraction, window.scaling, fit_bounds)
+    t0 = time.perf_counter()
+    trained = train_autoencoder(fit, training)
+    seconds = time.perf_counter() - t0
+    scored = scoring_windows(values, times, readings.sensors, trained.scaler, trained.window_length, 1, bounds)
+    enc = encode_windows(trained.model, scored)
+    starts = scored.index.starts
+    found = find_events(times[starts], times[starts + trained.window_length - 1],
+                        trained.calibration.scores(enc.errors), enc.sensor_errors, readings.sensors, events)
+    flags = flagged_points(times, found)
+    return flags[train_rows:], labels[train_rows:], seconds
+
+
+def rates(flags: np.ndarray, labels: np.ndarray) -> dict:
+    tp, fp = int((flags & labels).sum()), int((flags & ~labels).sum())
+    fn, tn = int((~flags & labels).sum()), int((~flags & ~labels).sum())
+    f1 = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+    return {"f1": f1, "far": 100 * fp / max(fp + tn, 1), "mar": 100 * fn / max(fn + tp, 1), "points": len(flags)}
+
+
+def main(argv: list[str] | None = None) -> None:
+    from pipeline.events import EventSettings
+    from pipeline.model import TrainingConfig
+    from pipeline.windows import WindowSettings
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--skab-dir", type=Path, default=Path(os.environ.get("SKAB_DIR", "../shared/data/skab")))
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--train-rows", type=int, default=400)
+    p.add_argument("--ignore-pauses", action="store_true", help="one segment per file, as the leaderboard's "
+                   "methods see it (default: windows never cross a pause, as the pipeline does)")
+    p.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE",
+                   help="override a default of WindowSettings, TrainingConfig or EventSettings, e.g. epochs=50")
+    p.add_argument("--files", type=int, default=0, help="only the first N recordings (a quick look)")
+    args = p.parse_args(argv)
+    window, training, events = WindowSettings(), TrainingConfig(), EventSettings()
+    for item in args.set:
+        name, value = item.split("=", 1)
+        for i, obj in enumerate((window, training, events)):
+            if name in {f.name for f in fields(obj)}:
+                kind = type(getattr(obj, name))
+                new = replace(obj, **{name: kind(value)})
+                window, training, events = [new if j == i else o for j, o in enumerate((window, training, events))]
+                break
+        else:
+            raise SystemExit(f"unknown setting {name}")
+    files = [f for d in FOLDERS for f in sorted((args.skab_dir / d).glob("*.csv"), key=lambda f: int(f.stem))]
+    if not files:
+        raise SystemExit(f"no SKAB recordings under {args.skab_dir} (get them from https://github.com/waico/SKAB)")
+    files = files[: args.files] if args.files else files
+    recordings = [load_recording(f) for f in files]
+    print(f"{len(files)} recordings; window {window}; training {training}; events {events}")
+    runs = []
+    for seed in args.seeds:
+        t0, fit_s = time.perf_counter(), 0.0
+        flags, labels = [], []
+        for readings, y in recordings:
+            f, lab, s = score_recording(readings, y, args.train_rows, window, replace(training, seed=seed), events,
+                                        args.ignore_pauses)
+            flags.append(f), labels.append(lab)
+            fit_s += s
+        result = rates(np.concatenate(flags), np.concatenate(labels))
+        result.update(seed=seed, seconds=time.perf_counter() - t0, training_seconds=fit_s)
+        runs.append(result)
+        print(json.dumps(result), flush=True)
+    f1s, fars, mars = (np.array([r[k] for r in runs]) for k in ("f1", "far", "mar"))
+    print(f"\n{'method':<22}{'F1':>6}{'FAR %':>9}{'MAR %':>9}")
+    print(f"{'this project':<22}{np.median(f1s):>6.2f}{np.median(fars):>9.2f}{np.median(mars):>9.2f}   "
+          f"(median of {len(runs)} seeds; F1 {f1s.min():.3f}..{f1s.max():.3f}, FAR {fars.min():.1f}..{fars.max():.1f}, "
+          f"MAR {mars.min():.1f}..{mars.max():.1f}; {np.median([r['seconds'] for r in runs]):.0f} s per seed)")
+    for name, f1, far, mar in LEADERBOARD:
+        print(f"{name:<22}{f1:>6.2f}{far:>9.2f}{mar:>9.2f}")
+    goal = np.median(f1s) >= 0.80 and np.median(fars) <= 20
+    print(f"goal F1 >= 0.80 with FAR <= 20%: {'met' if goal else 'not met'}")
+
+
+if __name__ == "__main__":
+    main()
