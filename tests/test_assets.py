@@ -16,7 +16,7 @@ from tests.helpers import (
 )
 
 CHAIN = {"raw_readings", "validated_readings", "training_windows", "autoencoder", "audit_latents",
-         "published_model", "latent_vectors"}
+         "published_model", "latent_vectors", "anomaly_events"}
 AUDIT = ["audit_latents", "published_model"]  # audit and publish the latest model, no training
 
 

@@ -7,6 +7,7 @@ import sys
 import dagster as dg
 import pytest
 
+from assets.anomalies import AnomalyEventsConfig
 from assets.definitions import build_definitions
 from assets.ingest import RawReadingsConfig
 from assets.latents import AuditLatentsConfig, LatentVectorsConfig
@@ -15,6 +16,8 @@ from assets.publish import PublishedModelConfig
 from assets.train import AutoencoderConfig
 from assets.validate import ValidatedReadingsConfig
 from assets.windows import TrainingWindowsConfig
+from pipeline.drift import DriftLimits
+from pipeline.events import EventSettings
 from pipeline.ingest import IngestSettings
 from pipeline.latents import EncodingSettings
 from pipeline.model import Architecture, TrainingConfig
@@ -29,12 +32,12 @@ def test_the_graph_its_partitions_jobs_and_nightly_schedule(tmp_path):
     graph = defs.resolve_asset_graph()
     assert {k.to_user_string() for k in graph.get_all_asset_keys()} == {
         "raw_readings", "validated_readings", "training_windows", "autoencoder", "audit_latents",
-        "published_model", "latent_vectors"}
+        "published_model", "latent_vectors", "anomaly_events"}
     daily = {k.to_user_string() for k in graph.get_all_asset_keys() if graph.get(k).partitions_def is not None}
-    assert daily == {"raw_readings", "validated_readings", "latent_vectors"}
+    assert daily == {"raw_readings", "validated_readings", "latent_vectors", "anomaly_events"}
     assert graph.get(dg.AssetKey("raw_readings")).partitions_def == DAYS and DAYS.timezone == "UTC"
     assert sorted(c.name for c in graph.asset_check_keys) == [
-        "day_latents_alive", "latent_dimensions_alive", "latent_space_healthy", "no_days_skipped"]
+        "day_latents_alive", "latent_dimensions_alive", "latent_space_healthy", "no_days_skipped", "no_drift"]
     schedule = defs.resolve_schedule_def("nightly")
     assert schedule.cron_schedule == "0 2 * * *" and schedule.job_name == "ingest_days"
     assert {j.name for j in defs.resolve_all_job_defs()} >= {"ingest_days", "retrain", "score_days"}
@@ -69,7 +72,8 @@ CONFIGS = {
     TrainingWindowsConfig: (WindowSettings, {"training_days", "last_day", "strict"}),
     AutoencoderConfig: (TrainingConfig, set()),
     AuditLatentsConfig: (EncodingSettings, {"audit_windows"}),
-    LatentVectorsConfig: (EncodingSettings, {"stride"}),
+    LatentVectorsConfig: (EncodingSettings, {"stride", "drift_psi", "drift_day_factor", "drift_error_ratio"}),
+    AnomalyEventsConfig: (EventSettings, set()),
     PublishedModelConfig: (PublishSettings, set()),
 }
 
@@ -86,6 +90,12 @@ def test_every_asset_config_has_the_cores_fields_and_defaults(config):
     asset = {name: _plain(f.default) for name, f in config.model_fields.items() if name not in own}
     assert asset == fields
     assert all(f.description for f in config.model_fields.values())  # the launchpad explains every setting
+
+
+def test_the_drift_limits_default_to_the_cores():
+    fields = LatentVectorsConfig.model_fields
+    assert (fields["drift_psi"].default, fields["drift_day_factor"].default, fields["drift_error_ratio"].default) \
+        == (DriftLimits.psi, DriftLimits.day_factor, DriftLimits.error_ratio)
 
 
 def test_choices_are_offered_as_choices():

@@ -84,9 +84,15 @@ def test_latent_table_has_one_row_per_window(windows, tmp_path):
     assert trained.window_length == windows.index.window_length and trained.sensors == windows.sensors
     enc = encode_windows(model, windows, batch_size=100)  # several batches, a ragged last one
     z = enc.z
-    save_artifact(latent_table(windows, enc), tmp_path / "latents")  # written row group by row group
+    # written row group by row group, with the model's threshold
+    save_artifact(latent_table(windows, enc, calibration=trained.calibration), tmp_path / "latents")
     table = load_artifact(tmp_path / "latents")
-    assert list(table.columns) == ["window_start", "window_end", "z_0", "z_1", "reconstruction_error"]
+    errors = [f"error_{s}" for s in windows.sensors]
+    assert list(table.columns) == ["window_start", "window_end", "z_0", "z_1", "reconstruction_error",
+                                   "anomaly_score", "is_anomaly", *errors]
+    np.testing.assert_allclose(table["anomaly_score"], table["reconstruction_error"] / trained.calibration.threshold,
+                               rtol=1e-6)
+    assert (table["is_anomaly"] == (table["anomaly_score"] > 1)).all()
     assert len(table) == len(windows.index.starts) == 720 - 10 + 1
     assert (table["window_end"] - table["window_start"] == pd.Timedelta(minutes=9)).all()
     assert (table["reconstruction_error"] > 0).all() and np.isfinite(z).all()
@@ -98,6 +104,7 @@ def test_latent_table_has_one_row_per_window(windows, tmp_path):
     x = gather_windows(windows.values, windows.index.starts, windows.index.window_length)
     direct = np.abs(x - model.predict_on_batch(x)).mean(axis=1)  # (windows, sensors)
     np.testing.assert_allclose(table["reconstruction_error"], direct.mean(axis=1), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(table[errors].to_numpy(), direct, rtol=1e-4, atol=1e-6)  # each sensor's part
     validation = windows.index.starts >= windows.index.split_row
     for only, rows in ((False, slice(None)), (True, validation)):
         by_sensor = enc.error_by_sensor(windows.sensors, validation_only=only)

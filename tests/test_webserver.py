@@ -3,6 +3,7 @@ the UI shows (plots, numbers, tables, the epoch-by-epoch run log) is recorded.""
 
 import pandas as pd
 
+from pipeline.synthetic import SENSORS
 from tests.helpers import SAMPLE_DAYS, TINY_RUN_CONFIG
 from tests.test_assets import CHAIN
 from tests.webserver import ASSETS_AND_CHECKS, LOCATION, Webserver
@@ -10,7 +11,7 @@ from tests.webserver import ASSETS_AND_CHECKS, LOCATION, Webserver
 PNG = "data:image/png;base64,iVBORw0KGgo"  # a data URI whose bytes start with the PNG signature
 KINDS = {"raw_readings": {"numpy"}, "validated_readings": {"great_expectations", "numpy"},
          "training_windows": {"numpy"}, "autoencoder": {"tensorflow", "keras"}, "audit_latents": {"parquet"},
-         "published_model": {"keras"}, "latent_vectors": {"parquet"}}
+         "published_model": {"keras"}, "latent_vectors": {"parquet"}, "anomaly_events": {"parquet"}}
 
 
 def test_webserver_loads_runs_and_records_plots_and_metadata(tmp_path, data_root):
@@ -27,7 +28,8 @@ def test_webserver_loads_runs_and_records_plots_and_metadata(tmp_path, data_root
             assert node["owners"] == [{"__typename": "TeamAssetOwner", "team": "sensor-analytics"}]
         assert sorted(c["name"] for c in nodes["audit_latents"]["assetChecksOrError"]["checks"]) == [
             "latent_dimensions_alive", "latent_space_healthy"]
-        assert [c["name"] for c in nodes["latent_vectors"]["assetChecksOrError"]["checks"]] == ["day_latents_alive"]
+        assert sorted(c["name"] for c in nodes["latent_vectors"]["assetChecksOrError"]["checks"]) == [
+            "day_latents_alive", "no_drift"]
 
         # a bad day, as the nightly run would launch it: its partition fails, the other succeeds
         bad = data_root / "raw" / "machine01_2026-11-02.csv"
@@ -45,6 +47,7 @@ def test_webserver_loads_runs_and_records_plots_and_metadata(tmp_path, data_root
         run_id = server.launch_job("score_days", {}, {"dagster/partition": SAMPLE_DAYS[0]})
         assert server.wait_for_run(run_id, timeout=120) == "SUCCESS", server.log_tail()
         assert server.partition_stats("latent_vectors")["numMaterialized"] == 1
+        assert server.partition_stats("anomaly_events")["numMaterialized"] == 1  # score_days finds events too
 
         # live progress: each epoch is in the run log of the training step
         messages = server.run_messages(train_run)
@@ -63,7 +66,12 @@ def test_webserver_loads_runs_and_records_plots_and_metadata(tmp_path, data_root
             assert PNG in latents[plot]["mdStr"], plot
         assert latents["dagster/row_count"]["intValue"] == 1429  # the valid day at 60 s, windows of 12
         assert [c["name"] for c in latents["dagster/column_schema"]["schema"]["columns"]] == [
-            "window_start", "window_end", "z_0", "z_1", "z_2", "reconstruction_error"]
+            "window_start", "window_end", "z_0", "z_1", "z_2", "reconstruction_error", "anomaly_score", "is_anomaly",
+            *(f"error_{s}" for s in SENSORS)]
+        assert model["anomaly_threshold"]["floatValue"] > 0 and "validation windows" in \
+            model["anomaly_threshold_rule"]["text"]
+        events = server.latest_metadata("anomaly_events")
+        assert PNG in events["timeline"]["mdStr"] and "events_table" in events
         assert len(latents["dimension_stats"]["table"]["records"]) == 3
 
         raw = server.latest_metadata("raw_readings")

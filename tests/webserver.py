@@ -189,6 +189,7 @@ query($key: AssetKeyInput!) { assetOrError(assetKey: $key) { __typename ... on A
   assetMaterializations(limit: 1) { runId metadataEntries {
     __typename label
     ... on MarkdownMetadataEntry { mdStr }
+    ... on TextMetadataEntry { text }
     ... on IntMetadataEntry { intValue }
     ... on FloatMetadataEntry { floatValue }
     ... on TableMetadataEntry { table { records } }
