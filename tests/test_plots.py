@@ -6,9 +6,11 @@ import io
 import numpy as np
 import pytest
 
+from pipeline.events import find_events
 from pipeline.plots import (
     DPI,
     FIGSIZE,
+    anomaly_timeline_png,
     even_sample,
     hours_since_start,
     latent_scatter_png,
@@ -58,6 +60,16 @@ def test_loss_curve_with_and_without_validation():
     for history in ({"loss": [1.0, 0.5, 0.4], "val_loss": [1.1, 0.6, 0.7], "best_epoch": 2},
                     {"loss": [1.0]}):
         assert png_size(loss_curve_png(history)) == SIZE
+
+
+def test_anomaly_timeline_with_and_without_events():
+    ends = np.datetime64("2026-11-01T00:00", "ns") + np.arange(30_000).astype("timedelta64[s]")
+    scores = np.full(30_000, 0.2)
+    scores[1000:1500] = 3.0
+    events = find_events(ends - np.timedelta64(30, "s"), ends, scores)
+    assert len(events) == 1
+    assert png_size(anomaly_timeline_png(ends, scores, events, "Anomaly score")) == SIZE
+    assert png_size(anomaly_timeline_png(ends, np.zeros(30_000), events.iloc[:0], "Anomaly score")) == SIZE
 
 
 def test_markdown_embeds_the_png_bytes_and_hours_count_from_the_first_timestamp():
