@@ -4,10 +4,10 @@ one plain Python process.
 Generates N rows of the sample machine (9 sensors, 10 Hz, one file per day; benchmarks/machine_data.py), then,
 each run on a fresh data root:
 - plain: for each day raw_readings -> validated_readings, then training_windows -> autoencoder ->
-  audit_latents (+ the latent check), then latent_vectors of every day, called as the assets call them, each
-  artifact written with pipeline.store, plots made, no Dagster, in one process;
+  audit_latents (+ the latent check), then latent_vectors (+ drift) and anomaly_events of every day, called as
+  the assets call them, each artifact written with pipeline.store, plots made, no Dagster, in one process;
 - dagster: what scripts/pipeline.sh runs: `dagster asset materialize` once per day (ingest and validate), once
-  for the model (train, audit, publish), once for the scored range of days.
+  for the model (train, audit, publish), once for the scored range of days and their events.
 Prints wall time, peak RSS (the largest process) and rows/s of each, time per stage, and the ratio
 dagster/plain (medians).
 
@@ -32,7 +32,7 @@ from benchmarks.harness import PROJECT, median_of, peak_rss_mb, python_step, rat
 from benchmarks.machine_data import machine_files
 
 STAGES = ("raw_readings", "validated_readings", "training_windows", "autoencoder", "audit_latents",
-          "latent_quality_checks", "published_model", "latent_vectors")
+          "latent_quality_checks", "published_model", "latent_vectors", "anomaly_events")
 ALL_DAYS = 10_000  # training_days: the whole history
 
 
@@ -45,6 +45,8 @@ def model_config(stride: int, epochs: int) -> dict:
 
 def plain(raw_dir: Path, root: Path, stride: int, epochs: int) -> None:
     """The stages as the assets call them, in one process, every artifact written as the IO manager does."""
+    from pipeline.drift import drift_report
+    from pipeline.events import EventTable, find_events
     from pipeline.ingest import raw_days, read_raw_files
     from pipeline.latents import encode_windows, latent_table
     from pipeline.model import TrainingConfig
@@ -88,20 +90,28 @@ def plain(raw_dir: Path, root: Path, stride: int, epochs: int) -> None:
     done("autoencoder")
     starts = evenly_spaced((windows.index, "all"), 50_000)
     enc = encode_windows(trained.model, windows, starts=starts)
-    table = latent_table(windows, enc, starts=starts)
+    table = latent_table(windows, enc, starts=starts, calibration=trained.calibration)
     save_artifact(table, root / "versions" / "plain" / "audit_latents")
     latent_scatter_png(enc.z, hours_since_start(table.window_start), "hours", "by time")
     latent_scatter_png(enc.z, enc.errors, "error", "by error")
     done("audit_latents")
     verdict = judge_latents(enc.z, TrainingFacts(config.architecture, windows.scaler.method))
     done("latent_quality_checks")
-    scored = 0
+    scored, tables = 0, []
     for i, day in enumerate(days):
         w = day_windows(validated[i], validated[i - 1] if i else None, trained.scaler, trained.window_length, stride)
         e = encode_windows(trained.model, w)
-        save_artifact(latent_table(w, e, model_version="plain"), store / "latent_vectors" / day)
+        t = latent_table(w, e, model_version="plain", calibration=trained.calibration)
+        save_artifact(t, store / "latent_vectors" / day)
+        drift_report(trained.calibration, e.z, e.errors)
         scored += len(e.z)
+        tables.append(t)
     done("latent_vectors")
+    for day, t in zip(days, tables, strict=True):
+        events = find_events(t.window_start, t.window_end, trained.calibration.scores(t.reconstruction_error),
+                             t.sensor_errors, t.sensors)
+        save_artifact(EventTable(events), store / "anomaly_events" / day)
+    done("anomaly_events")
     print(f"stages {stages}, peak {peak_rss_mb():.0f} MB", flush=True)
     report(stages=stages, rows=len(windows.values), windows=scored, passed=verdict.passed)
 
@@ -120,7 +130,7 @@ def dagster(raw_dir: Path, root: Path, stride: int, epochs: int) -> dict:
              json.dumps(raw)] for day in days]
     runs.append([*command, "--select", "training_windows,autoencoder,audit_latents,published_model",
                  "--config-json", json.dumps(model_config(stride, epochs))])
-    runs.append([*command, "--select", "latent_vectors", "--partition-range", f"{days[0]}...{days[-1]}",
+    runs.append([*command, "--select", "latent_vectors,anomaly_events", "--partition-range", f"{days[0]}...{days[-1]}",
                  "--config-json", json.dumps({"ops": {"latent_vectors": {"config": {"stride": stride}}}})])
     results = []
     try:

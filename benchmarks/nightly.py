@@ -92,6 +92,8 @@ def step_rebuild(root: Path, days: int) -> None:
 
 def step_night(root: Path, day_index: int, training_days: int, epochs: int, stride: int) -> None:
     """The night: the new day ingested and validated, training on the span, the audit, the day scored."""
+    from pipeline.drift import drift_report
+    from pipeline.events import EventTable, find_events
     from pipeline.latents import encode_windows, latent_table
     from pipeline.model import TrainingConfig
     from pipeline.quality import judge_latents
@@ -124,7 +126,12 @@ def step_night(root: Path, day_index: int, training_days: int, epochs: int, stri
     scored = day_windows(load_artifact(folder / day), load_artifact(folder / day_name(day_index - 1)),
                          trained.scaler, trained.window_length, stride)
     enc = encode_windows(trained.model, scored)
-    save_artifact(latent_table(scored, enc, model_version="night"), root / "store" / "latent_vectors" / day)
+    table = latent_table(scored, enc, model_version="night", calibration=trained.calibration)
+    save_artifact(table, root / "store" / "latent_vectors" / day)
+    drift_report(trained.calibration, enc.z, enc.errors)  # the no_drift check
+    events = find_events(table.window_start, table.window_end, trained.calibration.scores(enc.errors),
+                         enc.sensor_errors, scored.sensors)
+    save_artifact(EventTable(events), root / "store" / "anomaly_events" / day)
     seconds = time.perf_counter() - t0
     figures.update(scoring_seconds=seconds, scored_windows=len(enc.z), windows_per_s=len(enc.z) / seconds,
                    span_days=len(stored))
