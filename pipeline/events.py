@@ -53,6 +53,7 @@ def find_events(window_start, window_end, scores, sensor_errors: np.ndarray | No
     start = np.asarray(window_start, dtype="datetime64[ns]")
     end = np.asarray(window_end, dtype="datetime64[ns]")
     scores = np.asarray(scores, dtype=np.float64)
+    sensor_errors = np.asarray(sensor_errors) if sensor_errors is not None and len(sensors) else None
     flagged = np.flatnonzero(scores > 1.0)
     columns = event_columns(settings.top_sensors)
     if not len(flagged):
@@ -60,12 +61,11 @@ def find_events(window_start, window_end, scores, sensor_errors: np.ndarray | No
     s, e = start[flagged], end[flagged]
     reach = np.maximum.accumulate(e)  # the end of the event so far
     gap = np.timedelta64(int(settings.merge_gap_s * 1e9), "ns")
-    new = np.concatenate([[True], s[1:] > reach[:-1] + gap])
-    group = np.cumsum(new) - 1
+    firsts = np.flatnonzero(np.concatenate([[True], s[1:] > reach[:-1] + gap]))  # where each event begins
     rows = []
-    for g in range(group[-1] + 1):
-        members = flagged[group == g]
-        first, last = s[group == g][0], reach[group == g][-1]
+    for lo, hi in zip(firsts, np.append(firsts[1:], len(flagged)), strict=True):
+        members = flagged[lo:hi]
+        first, last = s[lo], reach[hi - 1]
         duration = (last - first) / np.timedelta64(1, "s")
         if duration < settings.min_duration_s:
             continue
@@ -79,8 +79,8 @@ def find_events(window_start, window_end, scores, sensor_errors: np.ndarray | No
 
 def _top_sensors(sensor_errors, members: np.ndarray, sensors, k: int) -> dict:
     out = {}
-    if sensor_errors is not None and len(sensors):
-        total = np.asarray(sensor_errors, dtype=np.float64)[members].sum(axis=0)
+    if sensor_errors is not None:
+        total = sensor_errors[members].sum(axis=0, dtype=np.float64)
         shares = total / total.sum() if total.sum() > 0 else np.zeros_like(total)
         for rank, i in enumerate(np.argsort(-shares, kind="stable")[:k], start=1):
             out[f"sensor_{rank}"], out[f"share_{rank}"] = sensors[i], float(shares[i])
