@@ -34,13 +34,14 @@ LEADERBOARD = [  # SKAB README, "Proposed Leaderboard" (outlier detection): F1, 
 FOLDERS = ("valve1", "valve2", "other")
 
 
-def load_recording(path: Path):
-    """(validated, segmented readings, point labels) of one SKAB file, read as the pipeline reads a raw file."""
+def load_recording(path: Path, exclude: tuple[str, ...] = ()):
+    """(validated, segmented readings, point labels) of one SKAB file, read as the pipeline reads a raw file;
+    `exclude`: sensors left out, as raw_readings' exclude_columns leaves them out."""
     from pipeline.ingest import IngestSettings, read_raw_files
     from pipeline.validate import interpolate_and_segment, validate_readings
 
     settings = IngestSettings(timestamp_column="datetime", separator=";", pattern=path.name,
-                              exclude_columns=("anomaly", "changepoint"))
+                              exclude_columns=("anomaly", "changepoint", *exclude))
     readings = read_raw_files(path.parent, settings)
     report = validate_readings(readings)
     if not report.success:
@@ -116,6 +117,8 @@ def main(argv: list[str] | None = None) -> None:
                    "methods see it (default: windows never cross a pause, as the pipeline does)")
     p.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE",
                    help="override a default of WindowSettings, TrainingConfig or EventSettings, e.g. epochs=50")
+    p.add_argument("--exclude", nargs="*", default=[], metavar="SENSOR",
+                   help="sensors left out (raw_readings' exclude_columns), e.g. Temperature Thermocouple")
     p.add_argument("--files", type=int, default=0, help="only the first N recordings (a quick look)")
     p.add_argument("--margins", type=float, nargs="*", default=[], help="also report margin x the p90 and p99 of "
                    "the calibration errors as the threshold, on the same models, e.g. 1.5 2 3")
@@ -136,8 +139,9 @@ def main(argv: list[str] | None = None) -> None:
     if not files:
         raise SystemExit(f"no SKAB recordings under {args.skab_dir} (get them from https://github.com/waico/SKAB)")
     files = files[: args.files] if args.files else files
-    recordings = [load_recording(f) for f in files]
-    print(f"{len(files)} recordings; window {window}; training {training}; events {events}")
+    recordings = [load_recording(f, tuple(args.exclude)) for f in files]
+    print(f"{len(files)} recordings, sensors {recordings[0][0].sensors}; window {window}; training {training}; "
+          f"events {events}")
     runs, alternatives = [], {}
     for seed in args.seeds:
         t0 = time.perf_counter()
