@@ -7,8 +7,8 @@ Two figures, both against the calibration windows kept with the model (pipeline.
   high load differs from the span's mix. So a dimension has shifted when its PSI exceeds both 0.25 and
   `day_factor` x the largest PSI of a training day against the other training days (the day-to-day
   variation the model was trained on).
-- the day's median and 90th-percentile reconstruction error over the reference's: a model that no longer fits
-  the machine reconstructs it worse across the board, not only in a few anomalous windows.
+- the day's median and 90th-percentile reconstruction error over the training span's: a model that no longer
+  fits the machine reconstructs it worse across the board, not only in a few anomalous windows.
 Either beyond its limit means the model no longer describes the machine: retraining is due.
 """
 

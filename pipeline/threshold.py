@@ -7,8 +7,9 @@ means "at the threshold" whatever the model version or the units of its errors.
 
 The calibration is saved with the model (params.json) and used unchanged on every day it scores, so a day's
 flags do not depend on what else is in that day. It also keeps the training reference that pipeline.drift
-compares new days with: the calibration windows' error quantiles, and the latent deciles of windows spread over
-the whole training span.
+compares new days with: the error quantiles and latent deciles of windows spread evenly over the whole training
+span (the end of the span alone can be one time of day, one operating mode), and how much one training day
+differs from the others.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ class Calibration:
     margin: float
     windows: int  # calibration windows the threshold was set on
     source: str  # "validation" or "training" (no validation span)
-    error_quantiles: dict[str, float]  # "p50", "p90", "p99" of the calibration windows' errors
+    error_quantiles: dict[str, float]  # "p50", "p90", "p99" of the errors of windows spread over the span
     latent_edges: list[list[float]]  # per latent dimension: the 9 inner decile edges over the training span
     # per latent dimension: the largest PSI of one training day against the span's other days, the day-to-day
     # variation that is normal (a day of high load differs from the span's mix); empty when no day had enough
@@ -69,9 +70,11 @@ class Calibration:
 
 
 def calibrate(errors: np.ndarray, z: np.ndarray, rule: ThresholdRule = ThresholdRule(),
-              source: str = "validation", days: np.ndarray | None = None) -> Calibration:
-    """The calibration from the calibration windows' reconstruction `errors` and the reference latents `z`
-    (windows, dims) of the training span, with `days` the day of each reference window."""
+              source: str = "validation", days: np.ndarray | None = None,
+              reference_errors: np.ndarray | None = None) -> Calibration:
+    """The calibration from the calibration windows' reconstruction `errors` (the threshold) and the reference
+    windows of the training span: their latents `z` (windows, dims), their `reference_errors` (default: the
+    calibration errors) and `days`, the day of each."""
 
     errors = np.asarray(errors, dtype=np.float64)
     finite = errors[np.isfinite(errors)]
@@ -89,9 +92,10 @@ def calibrate(errors: np.ndarray, z: np.ndarray, rule: ThresholdRule = Threshold
         if len(whole) > 1:
             day_psi = [max(psi(z[days == day, d], np.quantile(z[days != day, d], DECILES)) for day in whole)
                        for d in range(z.shape[1])]
+    ref = finite if reference_errors is None else np.asarray(reference_errors, dtype=np.float64)
+    ref = ref[np.isfinite(ref)]
     return Calibration(threshold, rule.quantile, rule.margin, len(finite), source,
-                       {f"p{round(q * 100)}": float(np.quantile(finite, q)) for q in ERROR_QUANTILES}, edges,
-                       day_psi)
+                       {f"p{round(q * 100)}": float(np.quantile(ref, q)) for q in ERROR_QUANTILES}, edges, day_psi)
 
 
 def psi(values: np.ndarray, inner_edges) -> float:

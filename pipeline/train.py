@@ -168,8 +168,8 @@ def train_autoencoder(windows: TrainingWindows, config: TrainingConfig,
 def calibrate_threshold(model, windows: TrainingWindows, config: TrainingConfig, val_starts: np.ndarray,
                         log: Callable[[str], None] = lambda msg: None) -> Calibration:
     """The anomaly threshold from the fitted model's errors on the validation windows it did not train on (on
-    training windows when there is no validation span), and the drift reference: those errors, and the latents
-    of windows spread evenly over the whole span (the data the model describes)."""
+    training windows when there is no validation span), and the drift reference: the errors and latents of
+    windows spread evenly over the whole span (the data the model describes)."""
     source = "validation" if len(val_starts) else "training"
     starts = val_starts if len(val_starts) else evenly_spaced((windows.index, "train"), config.validation_windows)
     batch = max(config.batch_size, 1024)
@@ -177,6 +177,6 @@ def calibrate_threshold(model, windows: TrainingWindows, config: TrainingConfig,
     spread = evenly_spaced((windows.index, "all"), config.validation_windows)
     span = encode_windows(model, windows, batch, starts=spread)
     days = np.asarray(windows.timestamps[spread + windows.index.window_length - 1], "datetime64[D]")
-    calibration = calibrate(errors, span.z, config.threshold_rule(), source, days)
+    calibration = calibrate(errors, span.z, config.threshold_rule(), source, days, span.errors)
     log(f"anomaly threshold: {calibration.rule_text()}")
     return calibration
