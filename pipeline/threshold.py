@@ -82,7 +82,7 @@ def calibrate(errors: np.ndarray, z: np.ndarray, rule: ThresholdRule = Threshold
         raise ValueError("no finite reconstruction error to calibrate the anomaly threshold on")
     level = float(np.quantile(finite, rule.quantile))
     # a model that reconstructs its calibration windows exactly still needs a positive threshold
-    threshold = max(rule.margin * level, np.finfo(np.float32).tiny)
+    threshold = max(rule.margin * level, float(np.finfo(np.float32).tiny))
     z = np.asarray(z, dtype=np.float64)
     edges = [np.quantile(z[:, d], DECILES).tolist() for d in range(z.shape[1])]
     day_psi = []

@@ -44,6 +44,12 @@ def test_a_bad_threshold_rule_is_refused_naming_the_setting(quantile, margin):
         TrainingConfig(threshold_quantile=quantile, threshold_margin=margin)
 
 
+def test_a_model_that_reconstructs_exactly_still_gets_a_positive_threshold():
+    cal = calibrate(np.zeros(50), np.zeros((50, 2)))
+    assert type(cal.threshold) is float and cal.threshold > 0  # a plain float: it goes into JSON and metadata
+    assert cal.scores(np.array([0.0]))[0] == 0.0
+
+
 def test_no_finite_error_cannot_be_calibrated():
     with pytest.raises(ValueError, match="no finite reconstruction error"):
         calibrate(np.array([np.nan, np.inf]), np.zeros((2, 1)))
