@@ -1,6 +1,7 @@
 """Drift: how far a day's latents and reconstruction errors have moved from the model's training reference.
 
-Two figures, both against the calibration windows kept with the model (pipeline.threshold):
+Two figures, both against the training reference kept with the model (pipeline.threshold), windows spread
+evenly over its training span:
 - per latent dimension, the population stability index (PSI) of the day's values over the reference's deciles
   (each decile holds a tenth of the reference): sum over bins of (day - ref) x ln(day / ref). The usual
   reading: below 0.1 stable, 0.1 to 0.25 moving, above 0.25 shifted. One day is not the whole span: a day of
@@ -9,23 +10,19 @@ Two figures, both against the calibration windows kept with the model (pipeline.
   variation the model was trained on).
 - the day's median and 90th-percentile reconstruction error over the training span's: a model that no longer
   fits the machine reconstructs it worse across the board, not only in a few anomalous windows.
-Either beyond its limit means the model no longer describes the machine: retraining is due.
+Errors beyond their limit mean the model no longer fits the machine (retrain, or look for a fault); latents
+beyond theirs with errors as before, that the machine runs differently from the training days.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from pipeline.latents import LATENT_PREFIX
-from pipeline.threshold import psi
-
-if TYPE_CHECKING:
-    from pipeline.threshold import Calibration
-
+from pipeline.threshold import Calibration, psi
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ The calibration is saved with the model (params.json) and used unchanged on ever
 flags do not depend on what else is in that day. It also keeps the training reference that pipeline.drift
 compares new days with: the error quantiles and latent deciles of windows spread evenly over the whole training
 span (the end of the span alone can be one time of day, one operating mode), and how much one training day
-differs from the others.
+differs from the others (with `psi`, the measure pipeline.drift uses).
 """
 
 from __future__ import annotations
