@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 import keras
 import numpy as np
 
-from pipeline.latents import encode_windows
+from pipeline.latents import EncodingSettings, encode_windows
 from pipeline.model import TrainedAutoencoder, TrainingConfig, build_autoencoder
 from pipeline.threshold import Calibration, calibrate
 from pipeline.windows import TrainingWindows, array_chunks, fit_scaler_chunks, gather_windows
@@ -172,7 +172,7 @@ def calibrate_threshold(model, windows: TrainingWindows, config: TrainingConfig,
     windows spread evenly over the whole span (the data the model describes)."""
     source = "validation" if len(val_starts) else "training"
     starts = val_starts if len(val_starts) else evenly_spaced((windows.index, "train"), config.validation_windows)
-    batch = max(config.batch_size, 1024)
+    batch = EncodingSettings.batch_size  # the audit's batch shape: in one process both share one compilation
     errors = encode_windows(model, windows, batch, starts=starts).errors
     spread = evenly_spaced((windows.index, "all"), config.validation_windows)
     span = encode_windows(model, windows, batch, starts=spread)
