@@ -34,6 +34,7 @@ from benchmarks.machine_data import machine_files
 STAGES = ("raw_readings", "validated_readings", "training_windows", "autoencoder", "audit_latents",
           "latent_quality_checks", "published_model", "latent_vectors", "anomaly_events")
 ALL_DAYS = 10_000  # training_days: the whole history
+LOCAL_INSTANCE = PROJECT / "dagster_home" / "dagster.yaml"
 
 
 def model_config(stride: int, epochs: int) -> dict:
@@ -116,13 +117,15 @@ def plain(raw_dir: Path, root: Path, stride: int, epochs: int) -> None:
     report(stages=stages, rows=len(windows.values), windows=scored, passed=verdict.passed)
 
 
-def dagster(raw_dir: Path, root: Path, stride: int, epochs: int) -> dict:
-    """The runs of scripts/pipeline.sh: wall time of them all, the largest peak RSS, time per stage."""
+def dagster(raw_dir: Path, root: Path, stride: int, epochs: int, instance: Path = LOCAL_INSTANCE,
+            env: dict | None = None) -> dict:
+    """The runs of scripts/pipeline.sh: wall time of them all, the largest peak RSS, time per stage. `instance`
+    is the dagster.yaml of the Dagster home they share, `env` what it reads from the environment."""
     from pipeline.ingest import raw_days
 
     home = Path(tempfile.mkdtemp(prefix="dagster_home_"))
-    shutil.copy(PROJECT / "dagster_home" / "dagster.yaml", home)
-    env = {"PIPELINE_DATA_DIR": str(root), "DAGSTER_HOME": str(home)}
+    shutil.copy(instance, home / "dagster.yaml")
+    env = {**(env or {}), "PIPELINE_DATA_DIR": str(root), "DAGSTER_HOME": str(home)}
     command = [str(PROJECT / ".venv" / "bin" / "dagster"), "asset", "materialize", "-m", "assets.definitions"]
     raw = {"ops": {"raw_readings": {"config": {"raw_dir": str(raw_dir)}}}}
     days = raw_days(raw_dir).days

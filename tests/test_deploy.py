@@ -1,0 +1,112 @@
+"""The production setup, as far as this machine allows: one consistent Dagster release family, and the instance
+of deploy/dagster.yaml on a real PostgreSQL server, with the whole pipeline run against it.
+
+The Postgres tests use a database of their own on a real server (tests/postgres.py), dropped afterwards; they
+are skipped, saying why, when no server answers (the README's test command needs nothing but Python)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from contextlib import closing
+from importlib import metadata
+from pathlib import Path
+
+from tests.helpers import PROJECT_ROOT, SAMPLE_DAYS, TINY_RUN_CONFIG, dagster
+from tests.postgres import connect, postgres_database
+from tests.webserver import Webserver
+
+DEPLOY_INSTANCE = PROJECT_ROOT / "deploy" / "dagster.yaml"
+
+
+def dagster_family() -> dict[str, str]:
+    """Every installed Dagster distribution and its version."""
+    found = {}
+    for dist in metadata.distributions():
+        name = (dist.metadata["Name"] or "").lower().replace("_", "-")
+        if name == "dagster" or name.startswith("dagster-"):
+            found[name] = dist.version
+    return found
+
+
+def test_core_webserver_and_every_integration_are_one_release():
+    """Core and webserver share a version (1.x.y); each integration library is its twin 0.(x+16).y. pip can
+    otherwise pick an integration years older than core without a word (dagster-postgres 0.11 beside 1.13)."""
+    family = dagster_family()
+    core = family["dagster"]
+    _, minor, patch = (int(p) for p in core.split(".")[:3])
+    twin = f"0.{minor + 16}.{patch}"
+    assert family["dagster-webserver"] == core and "dagster-postgres" in family
+    wrong = {name: v for name, v in family.items() if v not in (core, twin)}
+    assert not wrong, f"not of the release of dagster {core} (or {twin}): {wrong}"
+
+
+def test_pip_check_is_clean():
+    check = subprocess.run([sys.executable, "-m", "pip", "check"], capture_output=True, text=True, check=False,
+                           timeout=120)
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def production_home(tmp_path: Path) -> Path:
+    home = tmp_path / "dagster_home"
+    home.mkdir(exist_ok=True)
+    (home / "dagster.yaml").write_text(DEPLOY_INSTANCE.read_text())
+    return home
+
+
+def test_the_production_instance_loads_on_postgres_with_its_queue_monitoring_and_retries(tmp_path, monkeypatch):
+    import dagster as dg
+    from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
+
+    with postgres_database() as env:
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        home = production_home(tmp_path)
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            assert isinstance(instance.run_storage, PostgresRunStorage)
+            assert isinstance(instance.event_log_storage, PostgresEventLogStorage)
+            assert isinstance(instance.schedule_storage, PostgresScheduleStorage)
+            assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
+            queue = instance.get_concurrency_config().run_queue_config  # what the daemon dequeues by
+            assert queue.max_concurrent_runs == 8
+            assert {"key": "sensor_latents/writes_versions", "limit": 1} in queue.tag_concurrency_limits
+            assert instance.run_monitoring_enabled and instance.run_monitoring_max_runtime_seconds == 6 * 3600
+            assert instance.run_retries_enabled and instance.run_retries_max_retries == 1
+
+
+def test_the_pipeline_runs_on_postgres_and_its_history_survives_a_webserver_restart(tmp_path, data_root,
+                                                                                     monkeypatch):
+    import json
+
+    with postgres_database() as env:
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        home = production_home(tmp_path)
+        runs = [("--select", "raw_readings,validated_readings", "--partition", day) for day in SAMPLE_DAYS]
+        runs.append(("--select", "training_windows,autoencoder,audit_latents,published_model", "--config-json",
+                     json.dumps(TINY_RUN_CONFIG)))
+        runs.append(("--select", "latent_vectors,anomaly_events", "--partition-range",
+                     f"{SAMPLE_DAYS[0]}...{SAMPLE_DAYS[-1]}"))
+        for args in runs:
+            done = dagster("asset", "materialize", "-m", "assets.definitions", *args, data_root=data_root,
+                           env={**env, "DAGSTER_HOME": str(home)})
+            assert done.returncode == 0, done.stderr[-3000:]
+
+        # the runs are in the Postgres database, not in a SQLite file under DAGSTER_HOME
+        with closing(connect(env["DAGSTER_PG_DB"])) as db, db.cursor() as cur:
+            cur.execute("SELECT count(*) FROM runs WHERE status = 'SUCCESS'")
+            assert cur.fetchone()[0] == len(runs)
+        assert not (home / "history").exists()
+
+        seen = []
+        for _ in range(2):  # the webserver is stateless: stopped and started again, it reads the same history
+            with Webserver(data_root, home, tmp_path / "webserver.log") as server:
+                server.wait_until_loaded(timeout=120)
+                seen.append({asset: server.partition_stats(asset)["numMaterialized"]
+                             for asset in ("validated_readings", "latent_vectors", "anomaly_events")}
+                            | {"runs": len(server.graphql(RUNS)["runsOrError"]["results"])})
+        assert seen[0] == seen[1] == {"validated_readings": 2, "latent_vectors": 2, "anomaly_events": 2,
+                                      "runs": len(runs)}
+
+
+RUNS = """query { runsOrError { __typename ... on Runs { results { runId status } } } }"""
