@@ -110,3 +110,57 @@ def test_the_pipeline_runs_on_postgres_and_its_history_survives_a_webserver_rest
 
 
 RUNS = """query { runsOrError { __typename ... on Runs { results { runId status } } } }"""
+
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    """(instruction, arguments) of the Dockerfile, continuation lines joined."""
+    text = (PROJECT_ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("#")]
+    return [(ln.split(None, 1)[0].upper(), ln.split(None, 1)[1]) for ln in lines]
+
+
+def test_the_image_installs_the_project_as_ci_does_from_files_that_exist():
+    steps = dockerfile_instructions()
+    runs = [args for kind, args in steps if kind == "RUN"]
+    assert runs and runs[0].startswith("scripts/setup.sh")  # the install of scripts/test.sh and .ci/run
+    assert "scripts/test.sh" in (PROJECT_ROOT / ".ci" / "run").read_text()
+    assert "scripts/setup.sh" in (PROJECT_ROOT / "scripts" / "test.sh").read_text()
+    for kind, args in steps:
+        if kind == "COPY":
+            *sources, _ = args.split()
+            assert all((PROJECT_ROOT / s).exists() for s in sources), args
+
+
+def test_the_images_command_serves_the_code_location(tmp_path):
+    """The image's CMD, run here: `dagster api grpc` loads the definitions and answers a health check."""
+    import json
+    import os
+    import signal
+    import time
+
+    from tests.webserver import free_port
+
+    [cmd] = [json.loads(args) for kind, args in dockerfile_instructions() if kind == "CMD"]
+    port = free_port()
+    cmd = [str(Path(sys.executable).with_name(cmd[0])), *cmd[1:]]
+    cmd[cmd.index("-h") + 1], cmd[cmd.index("-p") + 1] = "127.0.0.1", str(port)
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "PIPELINE_DATA_DIR": str(tmp_path / "data"),
+           "PYTHONPATH": str(PROJECT_ROOT)}
+    with open(tmp_path / "grpc.log", "wb") as log:
+        server = subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
+        try:
+            deadline, healthy = time.monotonic() + 120, None
+            while time.monotonic() < deadline and server.poll() is None:
+                healthy = subprocess.run([cmd[0], "api", "grpc-health-check", "-p", str(port)], env=env,
+                                         capture_output=True, text=True, timeout=30, check=False)
+                if healthy.returncode == 0:
+                    break
+                time.sleep(1)
+            assert healthy is not None and healthy.returncode == 0, (tmp_path / "grpc.log").read_text()[-3000:]
+        finally:  # the server's whole process group, whether it still runs or not
+            try:
+                os.killpg(server.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            server.wait(timeout=30)
