@@ -9,8 +9,8 @@ from pydantic import Field
 
 from assets.metadata import GROUP, OWNERS, RANGE_IN_ONE_RUN, frame_table, image, stage_tags
 from assets.partitions import DAYS
-from pipeline.events import EventSettings, EventTable, find_events
-from pipeline.latents import ANOMALY_SCORE, MODEL_VERSION, SENSOR_ERROR_PREFIX
+from pipeline.events import EventSettings, EventTable, latent_events
+from pipeline.latents import ANOMALY_SCORE, MODEL_VERSION
 from pipeline.plots import anomaly_timeline_png
 
 CODE_VERSION = "1"  # bump when what this module computes changes (assets/metadata.py)
@@ -26,15 +26,11 @@ class AnomalyEventsConfig(dg.Config):
 
 
 def day_events(day: str, latents: pd.DataFrame, settings: EventSettings) -> pd.DataFrame:
-    """The events of one day's latent table (refuses a table scored by a model without a threshold)."""
-    if ANOMALY_SCORE not in latents.columns:
-        raise dg.Failure(description=f"{day}: the latents have no anomaly_score: the model that scored them "
-                                     "was saved before thresholds existed. Run the retrain job, then score the day "
-                                     "again (latent_vectors)")
-    sensors = [c[len(SENSOR_ERROR_PREFIX):] for c in latents.columns if c.startswith(SENSOR_ERROR_PREFIX)]
-    errors = latents[[SENSOR_ERROR_PREFIX + s for s in sensors]].to_numpy() if sensors else None
-    return find_events(latents["window_start"], latents["window_end"], latents[ANOMALY_SCORE], errors, sensors,
-                       settings)
+    try:
+        return latent_events(latents, settings)
+    except ValueError as exc:
+        raise dg.Failure(description=f"{day}: {exc}. Run the retrain job, then score the day again "
+                                     "(latent_vectors)") from None
 
 
 def _shown(events: pd.DataFrame) -> pd.DataFrame:
@@ -70,9 +66,9 @@ def anomaly_events(context: dg.AssetExecutionContext, config: AnomalyEventsConfi
         context.log.info(f"{day}: {len(events)} event(s) in {len(latents)} windows scored by model {version}")
     last_day = days[-1]
     latents, events = tables[last_day], out[last_day].frame
+    found = sum(len(t.frame) for t in out.values())
     metadata = {
-        "days": len(days), "events": int(sum(len(t.frame) for t in out.values())),
-        "dagster/row_count": int(sum(len(t.frame) for t in out.values())),
+        "days": len(days), "events": found, "dagster/row_count": found,
         "anomalous_windows": int(latents[ANOMALY_SCORE].gt(1.0).sum()) if len(latents) else 0,
         "events_table": frame_table(_shown(events)),
     }

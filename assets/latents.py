@@ -178,6 +178,11 @@ def _validated(data_root: DataRoot, day: str):
                       "`<data root>/store/latent_vectors/<day>/latents.parquet`. When a new model is published the "
                       "days show as stale; a backfill scores them again.")
 def latent_vectors(context: dg.AssetExecutionContext, config: LatentVectorsConfig, data_root: DataRoot):
+    try:  # a bad limit is refused before any day is scored
+        limits = DriftLimits(psi=config.drift_psi, day_factor=config.drift_day_factor,
+                             error_ratio=config.drift_error_ratio)
+    except ValueError as exc:
+        raise dg.Failure(description=f"latent_vectors config: {exc}") from None
     version, trained = published_model(data_root)
     days = context.partition_keys
     out = {}
@@ -194,10 +199,7 @@ def latent_vectors(context: dg.AssetExecutionContext, config: LatentVectorsConfi
                               trained.window_length, config.stride) if current.rows else None
         if windows is None or not len(windows.index.starts):
             dims = int(trained.model.get_layer(LATENT_LAYER).output.shape[-1])
-            out[day] = LatentTable(np.empty(0, "datetime64[ns]"), np.empty(0, "datetime64[ns]"),
-                                   np.empty((0, dims), np.float32), np.empty(0, np.float32), version,
-                                   trained.calibration, trained.sensors,
-                                   np.empty((0, len(trained.sensors)), np.float32))
+            out[day] = LatentTable.empty(dims, trained.sensors, version, trained.calibration)
             context.log.warning(f"{day}: no window (no readings, or none long enough)")
             continue
         enc = encode_windows(trained.model, windows, config.batch_size, log=context.log.info)
@@ -216,8 +218,7 @@ def latent_vectors(context: dg.AssetExecutionContext, config: LatentVectorsConfi
                               else f"{len(verdicts)} day(s) scored, every latent dimension alive",
                               metadata={"days_failing": dg.MetadataValue.json(sorted(failing)),
                                         "model_version": version})
-    yield _drift_check(out, trained, version, DriftLimits(psi=config.drift_psi, day_factor=config.drift_day_factor,
-                                                                  error_ratio=config.drift_error_ratio))
+    yield _drift_check(out, trained, version, limits)
 
 
 def _drift_check(out: dict[str, LatentTable], trained: TrainedAutoencoder, version: str,

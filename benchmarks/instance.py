@@ -19,8 +19,7 @@ from pathlib import Path
 from benchmarks.chain import LOCAL_INSTANCE, dagster
 from benchmarks.harness import PROJECT, median_of, ratio
 from benchmarks.machine_data import machine_files
-from tests.postgres import postgres_database
-from tests.test_deploy import DEPLOY_INSTANCE
+from tests.postgres import DEPLOY_INSTANCE, postgres_database
 
 
 def main() -> None:

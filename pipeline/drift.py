@@ -31,6 +31,11 @@ class DriftLimits:
     day_factor: float = 1.5  # ...when also above this many times the largest PSI of a training day
     error_ratio: float = 1.5  # day / reference median (or p90) reconstruction error from which the fit has worsened
 
+    def __post_init__(self):
+        for name in ("psi", "day_factor", "error_ratio"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"drift_{name} must be positive, got {getattr(self, name)}")
+
 
 @dataclass(frozen=True)
 class DriftReport:

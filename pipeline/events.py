@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from pipeline.latents import ANOMALY_SCORE, SENSOR_ERROR_PREFIX
+
 EVENTS_FILE = "events.parquet"
 EVENT_COLUMNS = ["start", "end", "duration_s", "windows", "peak_score", "mean_score", "peak_at"]
 
@@ -75,6 +77,18 @@ def find_events(window_start, window_end, scores, sensor_errors: np.ndarray | No
         row.update(_top_sensors(sensor_errors, members, sensors, settings.top_sensors))
         rows.append(row)
     return pd.DataFrame(rows, columns=columns) if rows else _empty(columns)
+
+
+def latent_events(latents: pd.DataFrame, settings: EventSettings = EventSettings()) -> pd.DataFrame:
+    """The events of a latent table as stored (pipeline.latents columns: window times, anomaly_score,
+    error_<sensor>). Refuses a table without anomaly scores: its model was saved without a threshold."""
+    if ANOMALY_SCORE not in latents.columns:
+        raise ValueError("the latents have no anomaly_score: the model that scored them was saved before "
+                         "thresholds existed")
+    sensors = [c[len(SENSOR_ERROR_PREFIX):] for c in latents.columns if c.startswith(SENSOR_ERROR_PREFIX)]
+    errors = latents[[SENSOR_ERROR_PREFIX + s for s in sensors]].to_numpy() if sensors else None
+    return find_events(latents["window_start"], latents["window_end"], latents[ANOMALY_SCORE], errors, sensors,
+                       settings)
 
 
 def _top_sensors(sensor_errors, members: np.ndarray, sensors, k: int) -> dict:

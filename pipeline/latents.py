@@ -123,6 +123,14 @@ class LatentTable:
     def __len__(self) -> int:
         return len(self.z)
 
+    @classmethod
+    def empty(cls, dims: int, sensors, model_version: str | None = None,
+              calibration: Calibration | None = None) -> LatentTable:
+        """A table without windows (a day with no readings, or none long enough), with every column."""
+        times = np.empty(0, "datetime64[ns]")
+        return cls(times, times, np.empty((0, dims), np.float32), np.empty(0, np.float32), model_version,
+                   calibration, tuple(sensors), np.empty((0, len(sensors)), np.float32))
+
     def _fields(self) -> list[tuple[str, pa.DataType]]:
         out = [("window_start", pa.timestamp("ns")), ("window_end", pa.timestamp("ns"))]
         out += [(f"{LATENT_PREFIX}{d}", pa.float32()) for d in range(self.z.shape[1])]

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from pipeline.drift import DriftLimits, drift_report
-from pipeline.events import EVENTS_FILE, EventSettings, find_events, flagged_points
-from pipeline.latents import encode_windows, latent_table
+from pipeline.events import EVENTS_FILE, EventSettings, find_events, flagged_points, latent_events
+from pipeline.latents import LatentTable, encode_windows, latent_table
 from pipeline.model import TrainingConfig
 from pipeline.store import LATENTS_FILE, load_artifact, save_artifact
 from pipeline.synthetic import SENSORS, generate, write_daily_files
@@ -215,3 +215,31 @@ def test_the_chain_raises_an_event_for_a_fault_outside_the_training_span_and_non
     assert latents.is_anomaly.any() and (latents.anomaly_score > 1).sum() == latents.is_anomaly.sum()
     materialization = scored.asset_materializations_for_node("anomaly_events")[-1]
     assert materialization.metadata["events"].value == len(fault) and "timeline" in materialization.metadata
+
+
+def test_events_come_from_a_stored_latent_table_and_not_from_one_without_scores(healthy_model, tmp_path):
+    trained, values, times = healthy_model
+    values = values.copy()
+    values[600:660, SENSORS.index("flow_rate")] += 8 * values[:, SENSORS.index("flow_rate")].std()
+    windows, enc = score(trained, values, times)
+    save_artifact(latent_table(windows, enc, calibration=trained.calibration), tmp_path / "latents")
+    stored = load_artifact(tmp_path / "latents")
+    events = latent_events(stored)
+    hit = events[(events.start <= times[630]) & (events.end >= times[630])]
+    assert len(hit) == 1 and hit.sensor_1.iloc[0] == "flow_rate"
+    with pytest.raises(ValueError, match="no anomaly_score: the model that scored them was saved before"):
+        latent_events(stored.drop(columns=["anomaly_score", "is_anomaly"]))
+
+
+def test_a_day_without_windows_stores_every_column_and_has_no_event(healthy_model, tmp_path):
+    trained = healthy_model[0]
+    save_artifact(LatentTable.empty(3, trained.sensors, "v1", trained.calibration), tmp_path / "latents")
+    stored = load_artifact(tmp_path / "latents")
+    assert len(stored) == 0 and {"anomaly_score", "is_anomaly", "model_version", "error_flow_rate"} <= set(stored)
+    assert len(latent_events(stored)) == 0
+
+
+@pytest.mark.parametrize("name", ["psi", "day_factor", "error_ratio"])
+def test_a_drift_limit_that_is_not_positive_is_refused_naming_it(name):
+    with pytest.raises(ValueError, match=f"drift_{name} must be positive"):
+        DriftLimits(**{name: 0.0})

@@ -13,10 +13,8 @@ from importlib import metadata
 from pathlib import Path
 
 from tests.helpers import PROJECT_ROOT, SAMPLE_DAYS, TINY_RUN_CONFIG, dagster
-from tests.postgres import connect, postgres_database
+from tests.postgres import DEPLOY_INSTANCE, connect, postgres_database
 from tests.webserver import Webserver
-
-DEPLOY_INSTANCE = PROJECT_ROOT / "deploy" / "dagster.yaml"
 
 
 def dagster_family() -> dict[str, str]:
