@@ -1,6 +1,5 @@
 """Stage 1: raw sensor files -> one day of typed readings (`raw_readings`, partitioned by day)."""
 
-from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -46,8 +45,7 @@ class RawReadingsConfig(dg.Config):
 def day_files(config: RawReadingsConfig, data_root: DataRoot) -> DayFiles:
     """The days the configured raw folder holds, with their files and fingerprints (the nightly schedule's
     question: which days are new or changed)."""
-    raw_dir = Path(config.raw_dir) if config.raw_dir else data_root.raw_dir
-    return raw_days(raw_dir, config.settings(), data_root.cache_dir, DAY_CLOCK)
+    return raw_days(data_root.local_raw_dir(config.raw_dir), config.settings(), data_root.cache_dir, DAY_CLOCK)
 
 
 @dg.asset(group_name=GROUP, kinds={"numpy"}, code_version=CODE_VERSION, owners=OWNERS,
@@ -58,13 +56,18 @@ def day_files(config: RawReadingsConfig, data_root: DataRoot) -> DayFiles:
                       "fingerprint (what the nightly run compares to find changed days).")
 def raw_readings(context: dg.AssetExecutionContext, config: RawReadingsConfig,
                  data_root: DataRoot) -> SensorReadings:
-    raw_dir = Path(config.raw_dir) if config.raw_dir else data_root.raw_dir
+    raw_dir = config.raw_dir or data_root.raw_dir
     day = context.partition_key
     try:
-        readings = read_raw_files(raw_dir, config.settings(), data_root.cache_dir, log=context.log.info, day=day,
+        local = data_root.local_raw_dir(config.raw_dir)
+        if str(local) != str(raw_dir):
+            context.log.info(f"raw files of {raw_dir} mirrored to {local} (new or changed files downloaded)")
+        readings = read_raw_files(local, config.settings(), data_root.cache_dir, log=context.log.info, day=day,
                                   clock=DAY_CLOCK)
     except (IngestError, ContractError, DayError) as exc:
         raise dg.Failure(description=str(exc)) from None
+    except OSError as exc:  # e.g. the object store of a remote raw folder did not answer
+        raise dg.Failure(description=f"the raw files of {raw_dir} could not be read: {exc}") from None
     for note in readings.contract.notes:
         context.log.info(note)
     skipped = pd.DataFrame(readings.skipped_files, columns=["file", "why not read"])

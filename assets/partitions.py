@@ -14,6 +14,7 @@ import dagster as dg
 from assets.resources import default_data_root
 from pipeline.contract import CONTRACT_FILES, ContractError, load_contract
 from pipeline.days import DayClock, DayError
+from pipeline.objects import location
 
 FIRST_DAY_ENV = "PIPELINE_FIRST_DAY"  # first day partition, YYYY-MM-DD
 DAY_TIMEZONE_ENV = "PIPELINE_DAY_TIMEZONE"  # overrides the contract's day_timezone
@@ -25,8 +26,8 @@ def day_timezone(data_root: str) -> str:
     if os.environ.get(DAY_TIMEZONE_ENV):
         return os.environ[DAY_TIMEZONE_ENV]
     for name in CONTRACT_FILES:
-        path = os.path.join(data_root, "raw", name)
-        if os.path.isfile(path):
+        path = location(data_root) / "raw" / name
+        if path.is_file():
             try:
                 return load_contract(path).day_timezone
             except ContractError:  # reported, with its file and key, when the readings are ingested

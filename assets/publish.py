@@ -8,8 +8,8 @@ from pydantic import Field
 from assets.latents import audit_latents
 from assets.metadata import GROUP, OWNERS, stage_tags
 from assets.resources import DataRoot
-from pipeline.store import LATENTS_FILE, StorageError, release_run
-from pipeline.versions import PUBLISHED, PublishError, PublishSettings
+from pipeline.store import LATENTS_FILE, StorageError, artifact_file, release_run
+from pipeline.versions import PublishError, PublishSettings
 
 CODE_VERSION = "1"  # bump when what this module computes changes (assets/metadata.py)
 PUBLISHED_ASSETS = ("autoencoder", "audit_latents")  # what a published version holds
@@ -25,8 +25,9 @@ class PublishedModelConfig(dg.Config):
           description="The published model: `<data root>/published/` points at the newest version whose audit "
                       "latents passed the blocking check (the model in `published/autoencoder/`, the audit latents "
                       "in `published/audit_latents/latents.parquet`, the days it learnt from and skipped in "
-                      "`published/status.json`). Day latents are scored with it; a failed night leaves it as it "
-                      "was. Publishes only the version this run wrote and audited.")
+                      "`published/status.json`; on an object store `published.json` names the version: read it with "
+                      "`pipeline.versions.read_published`). Day latents are scored with it; a failed night leaves it "
+                      "as it was. Publishes only the version this run wrote and audited.")
 def published_model(context: dg.AssetExecutionContext, config: PublishedModelConfig,
                     data_root: DataRoot) -> dg.MaterializeResult:
     versions = data_root.versions
@@ -39,7 +40,7 @@ def published_model(context: dg.AssetExecutionContext, config: PublishedModelCon
     except (PublishError, StorageError) as exc:
         raise dg.Failure(description=str(exc)) from None
     release_run(data_root.store_dir, context.run.run_id)  # the run's last step: its own store copies can go
-    latents = versions.root / PUBLISHED / "audit_latents" / LATENTS_FILE
+    latents = artifact_file(outcome.current / "audit_latents", LATENTS_FILE)
     if outcome.published:
         context.log.info(f"published version {version.name}: {latents}")
     else:
@@ -52,5 +53,10 @@ def published_model(context: dg.AssetExecutionContext, config: PublishedModelCon
         "days_skipped": dg.MetadataValue.json(status.get("days_skipped", {})),
         "path": dg.MetadataValue.path(str(latents)),
         "pruned_versions": dg.MetadataValue.text(", ".join(p.name for p in outcome.pruned) or "none"),
-        "dagster/row_count": int(pq.ParquetFile(latents).metadata.num_rows),
+        "dagster/row_count": _rows(latents),
     })
+
+
+def _rows(latents) -> int:
+    with latents.open("rb") as fh:  # a local file or an object
+        return int(pq.ParquetFile(fh).metadata.num_rows)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from pipeline.objects import is_remote, location, mirror_folder, root_cache
 from pipeline.quarantine import QUARANTINE, Quarantine
 from pipeline.store import MANIFEST, StorageError, load_artifact, run_folder, save_artifact, save_for_run
 from pipeline.versions import VersionStore
@@ -21,31 +22,43 @@ def default_data_root() -> str:
 
 
 class DataRoot(dg.ConfigurableResource):
-    """The data root: raw files under `raw/`; the pipeline writes `store/`, `versions/`, `published`,
-    `reports/` and `cache/` beside them."""
+    """The data root, a local folder or an object-store URL (`s3://bucket/prefix`, any fsspec URL): raw files
+    under `raw/`; the pipeline writes `store/`, `versions/`, `published` (`published.json` on a store),
+    `reports/` and `cache/` beside them. A store's cache (parse cache, day index, a mirror of its raw files)
+    is on this machine instead (pipeline.objects.root_cache)."""
 
     path: str
 
     @property
-    def raw_dir(self) -> Path:
-        return Path(self.path) / "raw"
+    def root(self):
+        return location(self.path)
 
     @property
-    def store_dir(self) -> Path:
-        return Path(self.path) / "store"
+    def raw_dir(self):
+        return self.root / "raw"
+
+    def local_raw_dir(self, raw_dir: str | None = None) -> Path:
+        """The raw folder to read (`raw_dir`, else `<data root>/raw`) on this machine: a remote one is
+        mirrored into this machine's cache first (only new or changed files are downloaded)."""
+        raw = location(raw_dir) if raw_dir else self.raw_dir
+        return mirror_folder(raw, root_cache(raw) / "raw") if is_remote(raw) else raw
+
+    @property
+    def store_dir(self):
+        return self.root / "store"
 
     @property
     def versions(self) -> VersionStore:
-        return VersionStore(Path(self.path))
+        return VersionStore(self.root)
 
-    def path_of(self, *parts: str) -> Path:
-        return Path(self.path).joinpath(*parts)
+    def path_of(self, *parts: str):
+        return self.root.joinpath(*parts)
 
     @property
     def cache_dir(self) -> Path:
-        return Path(self.path) / "cache"
+        return root_cache(self.root) / "cache" if is_remote(self.root) else self.root / "cache"
 
-    def day_folder(self, asset: str, day: str) -> Path:
+    def day_folder(self, asset: str, day: str):
         """Where a day partition of `asset` is stored: `<data root>/store/<asset>/<day>/`."""
         return self.store_dir / asset / day
 

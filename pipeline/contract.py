@@ -36,6 +36,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from pipeline.objects import location
+
 CONTRACT_FILE = "sensors.yaml"
 CONTRACT_FILES = (CONTRACT_FILE, "sensors.yml")  # looked for in the raw folder when none is configured
 GAP_POLICIES = ("split", "fail")
@@ -156,8 +158,9 @@ def _sensor(path: Path, name, spec) -> Sensor:
 
 
 def load_contract(path: Path) -> Contract:
-    """Read a contract file; every problem is reported with the file and the key that holds it."""
-    path = Path(path)
+    """Read a contract file (local, or on an object store); every problem is reported with the file and the key
+    that holds it."""
+    path = location(path)
     if not path.is_file():
         raise ContractError(f"contract {path} does not exist" if not path.exists() else
                             f"contract {path} is not a file")

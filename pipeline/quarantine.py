@@ -8,6 +8,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+from pipeline.objects import location
 from pipeline.store import atomic_write_text
 
 QUARANTINE = "quarantine"
@@ -15,7 +16,7 @@ QUARANTINE = "quarantine"
 
 class Quarantine:
     def __init__(self, folder: Path):
-        self.folder = Path(folder)
+        self.folder = location(folder)
 
     def hold(self, day: str, headline: str, failures: list[dict]) -> Path:
         record = {"day": day, "quarantined_at": datetime.now(UTC).isoformat(), "reason": headline,
@@ -28,7 +29,7 @@ class Quarantine:
     def days(self) -> dict[str, str]:
         """Quarantined day -> why."""
         out = {}
-        for path in sorted(self.folder.glob("*.json")) if self.folder.is_dir() else ():
+        for path in sorted(self.folder.glob("*.json"), key=str) if self.folder.is_dir() else ():
             try:
                 out[path.stem] = json.loads(path.read_text())["reason"]
             except (OSError, ValueError, KeyError):

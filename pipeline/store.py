@@ -1,7 +1,9 @@
 """Artifacts on disk, written atomically: no pickles, a folder per artifact, a manifest written last.
 
 Each artifact is built in a temporary sibling folder and swapped into place by renames, so a reader sees
-either the previous complete artifact or the new complete one, never a half-written one.
+either the previous complete artifact or the new complete one, never a half-written one. On an object store
+(pipeline.objects) the same guarantee comes from immutable write prefixes and the manifest as the pointer to
+one, written last.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import json
 import os
 import re
 import shutil
+import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -28,6 +31,19 @@ from pipeline.days import ValidatedDay
 from pipeline.events import EVENTS_FILE, EventTable
 from pipeline.latents import LatentTable
 from pipeline.model import TrainedAutoencoder, TrainingConfig
+from pipeline.objects import (
+    children,
+    copy_prefix,
+    fetch_folder,
+    is_remote,
+    location,
+    new_write_id,
+    newest_change,
+    prune_cache,
+    put_folder,
+    read_json,
+    remove,
+)
 from pipeline.readings import SENSORS_FILE, SOURCE_FILE, TIMESTAMPS_FILE, SensorReadings, load_arrays, save_arrays
 from pipeline.span import DayStack, SpanTimes, SpanWindows
 from pipeline.threshold import Calibration
@@ -53,7 +69,7 @@ def storage_error(path: Path, exc: OSError) -> StorageError:
     if exc.filename and str(exc.filename) != str(path):
         reason += f": {exc.filename}"
     code = exc.errno or next((int(m) for m in re.findall(r"\[errno (\d+)\]", reason)), None)  # Arrow's I/O errors
-    if code == errno.ENOSPC:
+    if code == errno.ENOSPC and not is_remote(path):
         try:
             free = shutil.disk_usage(Path(path).parent if Path(path).parent.exists() else Path(path).anchor).free
             reason += f" ({free / 2**20:.0f} MB free there)"
@@ -67,7 +83,14 @@ def storage_error(path: Path, exc: OSError) -> StorageError:
 
 
 def atomic_write_text(path: Path, text: str) -> Path:
-    """Write a temp file in the same folder, fsync it, then rename it over `path`."""
+    """Write a temp file in the same folder, fsync it, then rename it over `path` (on an object store: one PUT,
+    which is atomic)."""
+    if is_remote(path):
+        try:
+            path.write_text(text)
+        except OSError as exc:
+            raise storage_error(path, exc) from None
+        return path
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex}")
     try:
@@ -109,8 +132,8 @@ def _save_readings(r: SensorReadings, d: Path) -> None:
 def read_fingerprint(folder: Path) -> str | None:
     """The fingerprint of the raw files a stored day of readings was read from, if it is complete."""
     try:
-        return (Path(folder) / FINGERPRINT_FILE).read_text() if (Path(folder) / MANIFEST).is_file() else None
-    except OSError:
+        return artifact_file(folder, FINGERPRINT_FILE).read_text()
+    except OSError:  # ArtifactMissing included
         return None
 
 
@@ -233,7 +256,9 @@ def save_artifact(obj, folder: Path) -> Path:
     name = next((k for k, kind in _KINDS.items() if isinstance(obj, kind.type)), None)
     if name is None:
         raise TypeError(f"no on-disk format for {type(obj).__name__}")
-    folder = Path(folder)
+    folder = location(folder)
+    if is_remote(folder):
+        return _save_remote(obj, name, folder)
     tmp = folder.with_name(f".{folder.name}.tmp-{uuid.uuid4().hex}")
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
@@ -248,6 +273,42 @@ def save_artifact(obj, folder: Path) -> Path:
     return folder / _KINDS[name].main_file
 
 
+def _save_remote(obj, name: str, folder) -> object:
+    """Upload a new immutable write, then point the manifest at it (one PUT), then drop the older writes."""
+    write = new_write_id()
+    try:
+        with tempfile.TemporaryDirectory(prefix=".artifact-") as tmp:
+            _KINDS[name].save(obj, Path(tmp))
+            put_folder(Path(tmp), folder / write)
+        _point(folder, name, write)
+    except OSError as exc:
+        remove(folder / write)  # never pointed at: nobody reads it
+        raise storage_error(folder, exc) from None
+    return folder / write / _KINDS[name].main_file
+
+
+def _point(folder, kind: str, write: str) -> None:
+    """Make the remote artifact `folder` the write `write` (the manifest, last), then delete its other writes;
+    a reader that read the old manifest just before finds its files gone and reads the manifest again."""
+    (folder / MANIFEST).write_text(json.dumps({"kind": kind, "write": write}))
+    for old in children(folder):
+        if old.name != write:
+            remove(old)
+
+
+def artifact_file(folder, name: str):
+    """Where the file `name` of the complete artifact at `folder` is, on a local root or an object store."""
+    folder = location(folder)
+    manifest = read_json(folder / MANIFEST) if is_remote(folder) else None
+    if is_remote(folder):
+        if manifest is None:
+            raise ArtifactMissing(f"no complete artifact at {folder}: materialise the upstream asset first")
+        return folder / manifest["write"] / name
+    if not (folder / MANIFEST).is_file():
+        raise ArtifactMissing(f"no complete artifact at {folder}: materialise the upstream asset first")
+    return folder / name
+
+
 RUNS = ".runs"  # <store>/.runs/<run id prefix>/<asset>: each run's own copy of what it wrote to the store
 # What a run left this long ago is abandoned (the run ended or died) and may be pruned: its own store copies
 # here, and a version still `written` (pipeline.versions).
@@ -255,7 +316,7 @@ ABANDONED_AFTER = timedelta(days=1)
 
 
 def run_folder(store: Path, run_id: str, asset: str) -> Path:
-    return Path(store) / RUNS / run_id[:8] / asset
+    return location(store) / RUNS / run_id[:8] / asset
 
 
 def save_for_run(obj, store: Path, run_id: str, asset: str) -> Path:
@@ -263,7 +324,11 @@ def save_for_run(obj, store: Path, run_id: str, asset: str) -> Path:
     swapped in atomically), so that later steps of this run read what this run wrote, whatever another run
     writes to the shared artifact meanwhile. Returns the shared artifact's main file."""
     own = save_artifact(obj, run_folder(store, run_id, asset))
-    shared = Path(store) / asset
+    shared = location(store) / asset
+    if is_remote(shared):
+        _copy_remote(own.parent.parent, shared)
+        _prune_run_folders(location(store) / RUNS, keep=run_id[:8])
+        return artifact_file(shared, own.name)
     tmp = shared.with_name(f".{asset}.tmp-{uuid.uuid4().hex}")
     try:
         shutil.copytree(own.parent, tmp, copy_function=_link_or_copy)
@@ -278,23 +343,36 @@ def save_for_run(obj, store: Path, run_id: str, asset: str) -> Path:
 
 def release_run(store: Path, run_id: str) -> None:
     """Drop a run's own copies once it has no later step (the shared artifacts stay)."""
-    shutil.rmtree(Path(store) / RUNS / run_id[:8], ignore_errors=True)
+    folder = location(store) / RUNS / run_id[:8]
+    remove(folder) if is_remote(folder) else shutil.rmtree(folder, ignore_errors=True)
+    if is_remote(folder):
+        prune_cache(ABANDONED_AFTER.total_seconds())  # this machine's downloads no run has used for a day
 
 
-def _prune_run_folders(runs: Path, keep: str) -> None:
+def _prune_run_folders(runs, keep: str) -> None:
     now = time.time()
-    for folder in runs.iterdir() if runs.is_dir() else ():
+    for folder in children(runs):
+        if folder.name == keep:
+            continue
         try:
-            old = now - folder.stat().st_mtime > ABANDONED_AFTER.total_seconds()
+            changed = newest_change(folder) if is_remote(folder) else folder.stat().st_mtime
         except OSError:
             continue
-        if folder.name != keep and old:
-            shutil.rmtree(folder, ignore_errors=True)
+        if changed is not None and now - changed > ABANDONED_AFTER.total_seconds():
+            remove(folder) if is_remote(folder) else shutil.rmtree(folder, ignore_errors=True)
 
 
 def withdraw(folder: Path) -> None:
-    """Take an artifact away atomically (renamed aside, then deleted): a reader finds it whole or not at all."""
-    folder = Path(folder)
+    """Take an artifact away atomically (renamed aside, then deleted; on an object store its manifest first):
+    a reader finds it whole or not at all."""
+    folder = location(folder)
+    if is_remote(folder):
+        try:
+            (folder / MANIFEST).unlink(missing_ok=True)
+            remove(folder)
+        except OSError as exc:
+            raise storage_error(folder, exc) from None
+        return
     aside = folder.with_name(f".{folder.name}.old-{uuid.uuid4().hex}")
     try:
         os.rename(folder, aside)
@@ -309,11 +387,14 @@ def link_artifact(source: Path, target: Path) -> Path:
     """A complete artifact at `target` made of hard links to the one at `source` (copies where the file system
     has no links), put in place atomically: it costs no space, and stays whole when `source` is replaced or
     deleted. An artifact already at `target` is kept."""
-    source, target = Path(source), Path(target)
+    source, target = location(source), location(target)
     if (target / MANIFEST).is_file():
         return target
     if not (source / MANIFEST).is_file():
         raise ArtifactMissing(f"no complete artifact at {source}: materialise the upstream asset first")
+    if is_remote(target):
+        _copy_remote(source, target)
+        return target
     tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex}")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -328,6 +409,24 @@ def link_artifact(source: Path, target: Path) -> Path:
     return target
 
 
+def _copy_remote(source, target) -> None:
+    """On an object store: a new write of `target` copied from `source`'s current write inside the store (its
+    objects are immutable, so the copy is the artifact as it was when its manifest was read)."""
+    manifest = read_json(source / MANIFEST)
+    if manifest is None:
+        raise ArtifactMissing(f"no complete artifact at {source}: materialise the upstream asset first")
+    write = new_write_id()
+    try:
+        copy_prefix(source / manifest["write"], target / write)
+        _point(target, manifest["kind"], write)
+    except FileNotFoundError as exc:  # `source` replaced while it was copied: the caller may try again
+        remove(target / write)
+        raise ArtifactMissing(f"{source} changed while it was being copied ({exc})") from None
+    except OSError as exc:
+        remove(target / write)
+        raise storage_error(target, exc) from None
+
+
 def _link_or_copy(src: str, dst: str) -> None:
     try:
         os.link(src, dst)
@@ -336,7 +435,24 @@ def _link_or_copy(src: str, dst: str) -> None:
 
 
 def load_artifact(folder: Path):
+    folder = location(folder)
+    if is_remote(folder):
+        return _load_remote(folder)
     manifest = Path(folder) / MANIFEST
     if not manifest.is_file():
         raise ArtifactMissing(f"no complete artifact at {folder}: materialise the upstream asset first")
     return _KINDS[json.loads(manifest.read_text())["kind"]].load(Path(folder))
+
+
+def _load_remote(folder):
+    """The artifact's current write, downloaded once into this machine's cache and loaded from there."""
+    for _ in range(3):
+        manifest = read_json(folder / MANIFEST)
+        if manifest is None:
+            raise ArtifactMissing(f"no complete artifact at {folder}: materialise the upstream asset first")
+        try:
+            local = fetch_folder(folder / manifest["write"])
+        except FileNotFoundError:  # replaced between reading the manifest and downloading: read it again
+            continue
+        return _KINDS[manifest["kind"]].load(local)
+    raise ArtifactMissing(f"{folder} kept changing while it was being read")

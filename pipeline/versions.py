@@ -7,6 +7,9 @@ Every run that trains or encodes writes its artifacts into a version folder of i
 named so that versions sort by time and trace back to their run. Consumers read only
 
     <data root>/published/                             a symlink to the published version folder
+    <data root>/published.json                         on an object store (no symlinks): {"version": <name>}
+
+`read_published` is the one way for a consumer to read it on either.
 
 A version's status only moves forward, under a lock shared by every process on the data root:
 
@@ -26,16 +29,21 @@ import fcntl
 import json
 import os
 import shutil
+import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pipeline.store import ABANDONED_AFTER, MANIFEST, atomic_write_text, link_artifact, storage_error
+from pipeline.objects import children, create_exclusive, is_remote, location, read_json, relative, remove
+from pipeline.store import ABANDONED_AFTER, MANIFEST, atomic_write_text, link_artifact, load_artifact, storage_error
 
 VERSIONS = "versions"
 PUBLISHED = "published"
+PUBLISHED_POINTER = "published.json"  # the published pointer on an object store
+LOCK_WAIT_S = 120  # how long a status change waits for the lock on an object store
+STALE_LOCK_S = 600  # a lock object older than this was left by a process that died holding it
 STATUS_FILE = "status.json"
 # status -> the statuses it may move to (audited: the blocking latent check passed)
 TRANSITIONS = {None: ("written",), "written": ("audited", "failed"), "audited": ("audited", "published"),
@@ -71,13 +79,14 @@ class VersionStore:
     """The version folders and the published pointer under one data root."""
 
     def __init__(self, root: Path):
-        self.root = Path(root)
+        self.root = location(root)
         self.base = self.root / VERSIONS
+        self.remote = is_remote(self.root)
 
     # -- a run's own version ------------------------------------------------------------------------------
     def find(self, run_id: str) -> Path | None:
         """The version folder a run has started, if any."""
-        existing = sorted(self.base.glob(f"*_{run_id[:8]}")) if self.base.is_dir() else []
+        existing = sorted((p for p in children(self.base) if p.name.endswith(f"_{run_id[:8]}")), key=str)
         return existing[-1] if existing else None
 
     def for_run(self, run_id: str, now: datetime | None = None) -> Path:
@@ -87,13 +96,14 @@ class VersionStore:
             return existing
         stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S%fZ")
         folder = self.base / f"{stamp}_{run_id[:8]}"
-        folder.mkdir(parents=True, exist_ok=True)
+        if not self.remote:  # on an object store a folder is its objects: the status below
+            folder.mkdir(parents=True, exist_ok=True)
         self.advance(folder, "written", run_id=run_id)
         return folder
 
     def holds(self, folder: Path | None, asset: str) -> bool:
         """Whether `folder` holds a complete artifact of `asset`."""
-        return folder is not None and (Path(folder) / asset / MANIFEST).is_file()
+        return folder is not None and (location(folder) / asset / MANIFEST).is_file()
 
     def pin(self, run_id: str, asset: str) -> Path:
         """The run's own copy of `asset`: what it wrote, else the latest written by another run, hard-linked
@@ -112,7 +122,7 @@ class VersionStore:
     # -- status -------------------------------------------------------------------------------------------
     def status(self, folder: Path) -> dict:
         try:
-            return json.loads((Path(folder) / STATUS_FILE).read_text())
+            return json.loads((location(folder) / STATUS_FILE).read_text())
         except (OSError, ValueError):
             return {}
 
@@ -132,16 +142,21 @@ class VersionStore:
         previous = self.status(folder)
         old = previous.get("status")
         if status != old and status not in TRANSITIONS.get(old, ()):
-            raise StatusError(f"version {Path(folder).name} is {old or 'without a status'} and cannot become "
+            raise StatusError(f"version {location(folder).name} is {old or 'without a status'} and cannot become "
                               f"{status}")
         record = {**previous, **details, "status": status}
         if status != old:
             record[f"{status}_at"] = datetime.now(UTC).isoformat()
-        atomic_write_text(Path(folder) / STATUS_FILE, json.dumps(record, indent=2, default=str))
+        atomic_write_text(location(folder) / STATUS_FILE, json.dumps(record, indent=2, default=str))
 
     @contextmanager
     def lock(self):
-        """One status change or publication at a time, across processes and runs."""
+        """One status change or publication at a time, across processes and runs (and machines: on an object
+        store the lock is an object created only if absent)."""
+        if self.remote:
+            with self._store_lock():
+                yield
+            return
         self.base.mkdir(parents=True, exist_ok=True)
         with open(self.base / ".lock", "w") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
@@ -150,11 +165,30 @@ class VersionStore:
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
+    @contextmanager
+    def _store_lock(self):
+        lock, deadline = self.base / ".lock", time.monotonic() + LOCK_WAIT_S
+        holder = json.dumps({"holder": uuid.uuid4().hex, "at": time.time()})
+        while not create_exclusive(lock, holder):
+            held = read_json(lock)
+            if held is not None and time.time() - held.get("at", 0) > STALE_LOCK_S:
+                lock.unlink(missing_ok=True)  # its holder died: nobody else can release it
+                continue
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{lock} has been held for over {LOCK_WAIT_S} s by another run ({held}); if "
+                                   "no run is publishing, delete it")
+            time.sleep(0.05)
+        try:
+            yield
+        finally:
+            if read_json(lock) == json.loads(holder):
+                lock.unlink(missing_ok=True)
+
     # -- the latest written, for runs that use another run's work ----------------------------------------
     def record_latest(self, asset: str, folder: Path) -> None:
         """Remember where an asset was last written (`<data root>/store/<asset>.json`), atomically."""
         atomic_write_text(self.root / "store" / f"{asset}.json",
-                          json.dumps({"path": os.path.relpath(folder, self.root)}))
+                          json.dumps({"path": relative(folder, self.root)}))
 
     def latest(self, asset: str) -> Path | None:
         """Where an asset was last written, by whichever run."""
@@ -165,18 +199,20 @@ class VersionStore:
 
     # -- publishing ---------------------------------------------------------------------------------------
     def published(self) -> Path | None:
+        if self.remote:
+            pointer = read_json(self.root / PUBLISHED_POINTER)
+            return self.base / pointer["version"] if pointer else None
         link = self.root / PUBLISHED
         return Path(os.path.realpath(link)) if link.is_symlink() and link.exists() else None
 
     def list(self) -> list[Path]:
-        return sorted(p for p in self.base.iterdir() if p.is_dir() and not p.name.startswith(".")) \
-            if self.base.is_dir() else []
+        return sorted((p for p in children(self.base) if not p.name.startswith(".")), key=lambda p: p.name)
 
     def publish(self, folder: Path, keep: int, required: tuple[str, ...] = ()) -> Publication:
         """Point `published` at `folder` atomically if its status, read again under the lock, is audited and
         no newer version is published; then prune to the newest `keep` versions. Refuses a failed, unaudited
         or incomplete version (missing one of `required`)."""
-        folder = Path(folder).resolve()
+        folder = location(folder) if self.remote else Path(folder).resolve()
         with self.lock():
             status = self.status(folder).get("status")
             if status == "failed":
@@ -190,6 +226,10 @@ class VersionStore:
             current = self.published()
             if current is not None and current.name > folder.name:
                 return Publication(folder, False, current)
+            if self.remote:  # one PUT: readers see the old pointer or the new one
+                atomic_write_text(self.root / PUBLISHED_POINTER, json.dumps({"version": folder.name}))
+                self._advance(folder, "published")
+                return Publication(folder, True, folder, self._prune(keep, folder))
             tmp = self.root / f".{PUBLISHED}.tmp-{uuid.uuid4().hex}"
             try:
                 os.symlink(os.path.relpath(folder, self.root), tmp)
@@ -206,9 +246,9 @@ class VersionStore:
         versions = self.list()
         now = datetime.now(UTC)
         doomed = [v for v in versions[: max(len(versions) - keep, 0)]
-                  if v.resolve() != published and not self._maybe_running(v, now)]
+                  if v.name != published.name and not self._maybe_running(v, now)]
         for v in doomed:
-            shutil.rmtree(v, ignore_errors=True)
+            remove(v) if self.remote else shutil.rmtree(v, ignore_errors=True)
         return doomed
 
     def _maybe_running(self, folder: Path, now: datetime) -> bool:
@@ -220,3 +260,13 @@ class VersionStore:
         except (KeyError, ValueError):
             return False
 
+
+
+def read_published(data_root: str | Path, asset: str = "audit_latents"):
+    """What a consumer reads of the published version, on a local data root or an object store alike: its audit
+    latents table (a DataFrame) by default, or `asset="autoencoder"` for the model. Raises FileNotFoundError
+    when nothing has been published under `data_root`."""
+    version = VersionStore(data_root).published()
+    if version is None:
+        raise FileNotFoundError(f"nothing has been published under {data_root}: run the retrain job first")
+    return load_artifact(version / asset)
