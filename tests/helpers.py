@@ -9,8 +9,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import dagster as dg
+import numpy as np
+import pandas as pd
 
 from assets.definitions import ASSETS, CHECKS, build_resources
+from pipeline.latents import LatentTable
 from pipeline.model import build_autoencoder
 from pipeline.store import LATENTS_FILE, load_artifact, save_artifact
 from pipeline.synthetic import generate, write_daily_files
@@ -165,3 +168,10 @@ def force_dead_seed_autoencoder(data_root: Path, unit: int) -> None:
     kernel[:, candidate], recurrent[:, candidate], bias[candidate] = 0.0, 0.0, -1.0
     latent.set_weights([kernel, recurrent, bias])
     store_autoencoder(data_root, replace(trained, model=model, config=config))
+
+
+def latent_table(rows: int, start: str = "2026-01-01") -> LatentTable:
+    """A small latent table of `rows` windows, one per second from `start`."""
+    times = pd.date_range(start, periods=rows, freq="s").to_numpy()
+    z = np.random.default_rng(0).normal(size=(rows, 3)).astype(np.float32)
+    return LatentTable(times, times, z, np.abs(z[:, 0]))

@@ -23,8 +23,11 @@ def endpoint() -> str:
     if os.environ.get(ENDPOINT_ENV):
         return os.environ[ENDPOINT_ENV]
     if _server is None:
+        import logging
+
         from moto.server import ThreadedMotoServer
 
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # not a line per request
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]

@@ -7,10 +7,11 @@ import pandas as pd
 import pytest
 
 from pipeline.ingest import IngestSettings, read_raw_files
-from pipeline.latents import ROW_GROUP, LatentTable
+from pipeline.latents import ROW_GROUP
 from pipeline.store import ArtifactMissing, load_artifact, save_artifact
 from pipeline.validate import validated_day
 from pipeline.windows import make_training_windows
+from tests.helpers import latent_table
 
 
 def test_readings_and_windows_round_trip(data_root, tmp_path):
@@ -70,12 +71,6 @@ def test_one_column_and_sensor_chunks_stream_in_row_order(data_root, tmp_path):
         assert source.column("timestamp").dtype == "datetime64[ns]"
     with pytest.raises(KeyError, match="no column 'oil'"):
         load_artifact(tmp_path / "r").column("oil")
-
-
-def latent_table(rows: int, start: str = "2026-01-01") -> LatentTable:
-    times = pd.date_range(start, periods=rows, freq="s").to_numpy()
-    z = np.random.default_rng(0).normal(size=(rows, 3)).astype(np.float32)
-    return LatentTable(times, times, z, np.abs(z[:, 0]))
 
 
 def test_failed_write_leaves_the_previous_artifact_whole(tmp_path):
