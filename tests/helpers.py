@@ -175,3 +175,8 @@ def latent_table(rows: int, start: str = "2026-01-01") -> LatentTable:
     times = pd.date_range(start, periods=rows, freq="s").to_numpy()
     z = np.random.default_rng(0).normal(size=(rows, 3)).astype(np.float32)
     return LatentTable(times, times, z, np.abs(z[:, 0]))
+
+
+def process_state(pid: int) -> str:
+    """A process's state letter from /proc (T: stopped, e.g. by a SIGSTOP)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]

@@ -22,6 +22,7 @@ from tests.helpers import (
     force_dead_seed_autoencoder,
     make_sample_root,
     materialize,
+    process_state,
     published_latents,
 )
 
@@ -56,10 +57,6 @@ def status(folder: Path) -> dict:
 
 def published(root: Path) -> Path:
     return Path(os.path.realpath(root / "published"))
-
-
-def process_state(pid: int) -> str:
-    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
 
 
 def output(proc: subprocess.Popen) -> str:

@@ -24,8 +24,7 @@ from pipeline.latents import ROW_GROUP
 from pipeline.objects import location, mirror_folder
 from pipeline.store import ArtifactMissing, link_artifact, load_artifact, save_artifact, withdraw
 from pipeline.versions import PUBLISHED_POINTER, PublishError, VersionStore, read_published
-from tests.helpers import PROJECT_ROOT, day_latents, latent_table, materialize
-from tests.test_interleaving import process_state
+from tests.helpers import PROJECT_ROOT, day_latents, latent_table, materialize, process_state
 
 WAIT_S = 300
 
