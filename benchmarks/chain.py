@@ -117,17 +117,18 @@ def plain(raw_dir: Path, root: Path, stride: int, epochs: int) -> None:
     report(stages=stages, rows=len(windows.values), windows=scored, passed=verdict.passed)
 
 
-def dagster(raw_dir: Path, root: Path, stride: int, epochs: int, instance: Path = LOCAL_INSTANCE,
-            env: dict | None = None) -> dict:
+def dagster(raw_dir: Path, root: Path | str, stride: int, epochs: int, instance: Path = LOCAL_INSTANCE,
+            env: dict | None = None, raw_location: str | None = None) -> dict:
     """The runs of scripts/pipeline.sh: wall time of them all, the largest peak RSS, time per stage. `instance`
-    is the dagster.yaml of the Dagster home they share, `env` what it reads from the environment."""
+    is the dagster.yaml of the Dagster home they share, `env` what it reads from the environment;
+    `raw_location`, where the runs read the raw files of `raw_dir` from, if not there (e.g. a bucket)."""
     from pipeline.ingest import raw_days
 
     home = Path(tempfile.mkdtemp(prefix="dagster_home_"))
     shutil.copy(instance, home / "dagster.yaml")
     env = {**(env or {}), "PIPELINE_DATA_DIR": str(root), "DAGSTER_HOME": str(home)}
     command = [str(PROJECT / ".venv" / "bin" / "dagster"), "asset", "materialize", "-m", "assets.definitions"]
-    raw = {"ops": {"raw_readings": {"config": {"raw_dir": str(raw_dir)}}}}
+    raw = {"ops": {"raw_readings": {"config": {"raw_dir": raw_location or str(raw_dir)}}}}
     days = raw_days(raw_dir).days
     runs = [[*command, "--select", "raw_readings,validated_readings", "--partition", day, "--config-json",
              json.dumps(raw)] for day in days]
