@@ -4,6 +4,7 @@ the nightly schedule and its follow-up sensor."""
 import dagster as dg
 
 from assets.anomalies import anomaly_events
+from assets.execution import step_executor
 from assets.ingest import raw_readings
 from assets.latents import audit_latents, latent_quality_checks, latent_vectors
 from assets.nightly import ingest_days_job, nightly, nightly_follow_up, retrain_job, score_days_job
@@ -32,8 +33,7 @@ def build_definitions(data_root: str) -> dg.Definitions:
         schedules=[nightly],
         sensors=[nightly_follow_up],
         resources=build_resources(data_root),
-        # Each run's steps form a chain, so separate step processes buy no parallelism, only imports each.
-        executor=dg.in_process_executor,
+        executor=step_executor(),  # in the run's process, or on Celery workers (assets/execution.py)
     )
 
 

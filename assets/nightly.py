@@ -20,16 +20,20 @@ from pipeline.store import read_fingerprint
 NIGHT_TAG = "sensor_latents/night"
 # Runs carrying this tag are queued one at a time (dagster_home/dagster.yaml): never two writers of versions.
 WRITES_VERSIONS_TAG = {"sensor_latents/writes_versions": "true"}
+# Every job's runs: failed by run monitoring past 6 h (a hung night must not block the next), and retried only
+# when their worker crashed, never when they failed on their data (a retry would fail the same way). On the
+# runs themselves, so that they hold under any instance that enables monitoring and retries (the Helm chart's).
+RUN_LIMITS = {"dagster/max_runtime": "21600", "dagster/retry_on_asset_or_op_failure": "false"}
 
 ingest_days_job = dg.define_asset_job(
-    "ingest_days", selection=["raw_readings", "validated_readings"], partitions_def=DAYS,
+    "ingest_days", selection=["raw_readings", "validated_readings"], partitions_def=DAYS, tags=RUN_LIMITS,
     description="Ingest and validate one day; a day that fails validation is quarantined.")
 retrain_job = dg.define_asset_job(
     "retrain", selection=["training_windows", "autoencoder", "audit_latents", "published_model"],
-    tags=WRITES_VERSIONS_TAG,
+    tags={**WRITES_VERSIONS_TAG, **RUN_LIMITS},
     description="Train on the span of valid days, audit the new model's latents, publish it if they pass.")
 score_days_job = dg.define_asset_job(
-    "score_days", selection=["latent_vectors", "anomaly_events"], partitions_def=DAYS,
+    "score_days", selection=["latent_vectors", "anomaly_events"], partitions_def=DAYS, tags=RUN_LIMITS,
     description="Score days with the published model (no training) and find their anomaly events.")
 
 

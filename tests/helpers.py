@@ -115,11 +115,11 @@ def materialized_keys(result) -> set[str]:
             for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION"}
 
 
-def make_sample_root(base: Path) -> Path:
-    """A data root under `base` holding two days of sample files at 60 s (2 x 1440 rows) and the shipped
-    contract, its sampling period set to 60 s and its gap limit to 3 periods."""
+def make_sample_root(base: Path, days: int = 2) -> Path:
+    """A data root under `base` holding `days` days of sample files at 60 s (1440 rows a day) from 2026-11-01 and
+    the shipped contract, its sampling period set to 60 s and its gap limit to 3 periods."""
     raw = base / "data" / "raw"
-    write_daily_files(generate(days=2, period_s=60, seed=11), raw)
+    write_daily_files(generate(days=days, period_s=60, seed=11), raw)
     contract = SHIPPED_CONTRACT.read_text()
     for old, new in [("sampling_period_s: 20\n", "sampling_period_s: 60\n"), ("max_gap_s: 60 ", "max_gap_s: 180 ")]:
         assert old in contract

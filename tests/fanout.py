@@ -1,0 +1,89 @@
+"""The pieces of a distributed deployment on loopback, for the fan-out test and benchmark: a Redis database of
+its own as the Celery broker, Celery workers and the Dagster daemon as real processes, each stopped (its whole
+process group) afterwards."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import PROJECT_ROOT
+
+REDIS_URL = os.environ.get("PIPELINE_TEST_REDIS_URL", "redis://127.0.0.1:6379")
+BIN = Path(sys.executable).parent
+CELERY_CONFIG = PROJECT_ROOT / "deploy" / "celery.yaml"
+
+
+@contextmanager
+def redis_database():
+    """The URL of an empty Redis database (of the 16), flushed afterwards; skips when no server answers."""
+    import redis
+
+    try:
+        for db in range(15, 0, -1):
+            client = redis.Redis.from_url(f"{REDIS_URL}/{db}", socket_connect_timeout=5)
+            if client.dbsize() == 0:
+                break
+        else:
+            pytest.skip(f"no empty database on the Redis server at {REDIS_URL}")
+    except redis.exceptions.ConnectionError as exc:
+        pytest.skip(f"no Redis server at {REDIS_URL} ({exc}); set PIPELINE_TEST_REDIS_URL")
+    try:
+        yield f"{REDIS_URL}/{db}"
+    finally:
+        client.flushdb()
+        client.close()
+
+
+class Processes:
+    """Long-running processes started for one test, each in its own session, their output in log files."""
+
+    def __init__(self, logs: Path, env: dict):
+        self.logs, self.env, self.procs = logs, env, []
+        logs.mkdir(parents=True, exist_ok=True)
+
+    def start(self, name: str, args: list[str], **env) -> subprocess.Popen:
+        with open(self.logs / f"{name}.log", "w") as out:
+            proc = subprocess.Popen(args, cwd=PROJECT_ROOT, env={**self.env, **env}, stdout=out,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+        proc.name = name
+        self.procs.append(proc)
+        return proc
+
+    def worker(self, name: str, cache: Path) -> subprocess.Popen:
+        """A Celery worker that runs one step at a time, with its own download cache (another machine's)."""
+        return self.start(name, [str(BIN / "dagster-celery"), "worker", "start", "-A", "dagster_celery.app",
+                                 "-y", str(CELERY_CONFIG), "-n", name, "--", "--concurrency", "1"],
+                          PIPELINE_CACHE_DIR=str(cache))
+
+    def daemon(self) -> subprocess.Popen:
+        return self.start("daemon", [str(BIN / "dagster-daemon"), "run", "-m", "assets.definitions"])
+
+    def log(self, name: str) -> str:
+        return (self.logs / f"{name}.log").read_text()
+
+    def check_alive(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is not None:
+                pytest.fail(f"{proc.name} exited (rc {proc.returncode}):\n{self.log(proc.name)[-3000:]}")
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                continue
+        deadline = time.monotonic() + 30
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=max(deadline - time.monotonic(), 1))
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)

@@ -1,0 +1,116 @@
+"""Day partitions fanned out over a real distributed engine, on loopback: a backfill of four days goes through
+the Dagster daemon's run queue (instance on PostgreSQL) to two Celery workers (broker: Redis), with the data
+root on an S3 server; each day's output equals what a single process writes."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections import Counter
+from contextlib import closing
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.objects import location
+from pipeline.store import load_artifact
+from tests.fanout import BIN, Processes, redis_database
+from tests.helpers import DAY_ASSETS, SCORE_ASSETS, TINY_RUN_CONFIG, dagster, make_sample_root, run_assets
+from tests.objectstore import s3_bucket, upload
+from tests.postgres import DEPLOY_INSTANCE, connect, postgres_database
+
+DAYS = ("2026-11-01", "2026-11-02", "2026-11-03", "2026-11-04")
+WAIT_S = 600
+
+
+def runs(db: str) -> list[tuple[str, str]]:
+    with closing(connect(db)) as conn, conn.cursor() as cur:
+        cur.execute("SELECT pipeline_name, status FROM runs")
+        return cur.fetchall()
+
+
+def step_workers(db: str) -> dict[str, list[str]]:
+    """Celery worker -> the steps it executed, from the engine events in the event log."""
+    with closing(connect(db)) as conn, conn.cursor() as cur:
+        cur.execute("SELECT step_key, event FROM event_logs WHERE event LIKE '%in celery worker%'")
+        rows = cur.fetchall()
+    from dagster._serdes import deserialize_value
+
+    out = {}
+    for step, event in rows:
+        worker = deserialize_value(event).dagster_event.engine_event_data.metadata["Celery worker"].value
+        out.setdefault(worker, []).append(step)
+    return out
+
+
+def wait_for_runs(db: str, job: str, count: int, procs: Processes) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        done = [s for name, s in runs(db) if name == job and s in ("SUCCESS", "FAILURE", "CANCELED")]
+        if len(done) >= count:
+            assert done == ["SUCCESS"] * count, f"{job} runs: {done}\n{procs.log('daemon')[-3000:]}"
+            return
+        procs.check_alive()
+        if time.monotonic() > deadline:
+            pytest.fail(f"{job}: {len(done)} of {count} runs done after {WAIT_S} s: {runs(db)}")
+        time.sleep(1)
+
+
+def day_outputs(root, asset: str) -> dict:
+    return {day: load_artifact(location(root) / "store" / asset / day) for day in DAYS}
+
+
+def test_a_backfill_of_days_fans_out_over_two_celery_workers(tmp_path):
+    sample = make_sample_root(tmp_path / "sample", days=len(DAYS))
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(DEPLOY_INSTANCE, home / "dagster.yaml")
+    with s3_bucket(tmp_path / "cache") as (url, s3), postgres_database() as pg, redis_database() as broker:
+        upload(sample / "raw", f"{url}/raw")
+        env = {**os.environ, **s3, **pg, "DAGSTER_HOME": str(home), "PIPELINE_DATA_DIR": url,
+               "PIPELINE_EXECUTOR": "celery", "PIPELINE_CELERY_BROKER": broker, "PIPELINE_CELERY_BACKEND": broker,
+               "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+        procs = Processes(tmp_path / "logs", env)
+        try:
+            for name in ("worker-a", "worker-b"):
+                procs.worker(name, tmp_path / f"cache-{name}")
+            procs.daemon()
+
+            def backfill(job: str) -> None:  # one run per day, queued; the daemon launches them
+                done = dagster("job", "backfill", "-m", "assets.definitions", "-j", job, "--from", DAYS[0],
+                               "--to", DAYS[-1], "--noprompt", data_root=tmp_path, env=env)
+                assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+                wait_for_runs(pg["DAGSTER_PG_DB"], job, len(DAYS), procs)
+
+            backfill("ingest_days")
+            trained = dagster("asset", "materialize", "-m", "assets.definitions", "--select",
+                              "training_windows,autoencoder,audit_latents,published_model", "--config-json",
+                              json.dumps(TINY_RUN_CONFIG), data_root=tmp_path, env=env)
+            assert trained.returncode == 0, trained.stderr[-3000:]
+            backfill("score_days")
+            workers = step_workers(pg["DAGSTER_PG_DB"])
+        finally:
+            procs.stop()
+        # every step ran on a worker, and both workers took days
+        assert set(workers) == {"worker-a@" + os.uname().nodename, "worker-b@" + os.uname().nodename}, workers
+        steps = Counter(step for done in workers.values() for step in done)
+        assert steps == {**{a: len(DAYS) for a in DAY_ASSETS + SCORE_ASSETS},
+                         **{a: 1 for a in ("training_windows", "autoencoder", "audit_latents",
+                                           "latent_quality_checks", "published_model")}}
+
+        # each day's output is what one process writes: the same days again, in this process, on the same root
+        validated, latents, events = (day_outputs(url, a) for a in DAY_ASSETS[1:] + SCORE_ASSETS)
+        for day in DAYS:
+            assert run_assets(url, list(DAY_ASSETS), partition_key=day).success
+        tags = {"dagster/asset_partition_range_start": DAYS[0], "dagster/asset_partition_range_end": DAYS[-1]}
+        assert run_assets(url, list(SCORE_ASSETS), tags=tags).success
+        for day, again in day_outputs(url, "validated_readings").items():
+            pd.testing.assert_frame_equal(again.readings.frame, validated[day].readings.frame)
+            np.testing.assert_array_equal(again.segments, validated[day].segments)
+        for day, again in day_outputs(url, "latent_vectors").items():
+            pd.testing.assert_frame_equal(again, latents[day])
+        for day, again in day_outputs(url, "anomaly_events").items():
+            pd.testing.assert_frame_equal(again, events[day])
