@@ -9,13 +9,15 @@ import signal
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import PROJECT_ROOT
+from tests.postgres import connect
 
+WAIT_S = 900  # bound on waiting for a backfill's runs
 REDIS_URL = os.environ.get("PIPELINE_TEST_REDIS_URL", "redis://127.0.0.1:6379")
 BIN = Path(sys.executable).parent
 CELERY_CONFIG = PROJECT_ROOT / "deploy" / "celery.yaml"
@@ -87,3 +89,36 @@ class Processes:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=10)
+
+
+def runs(db: str) -> list[tuple[str, str]]:
+    with closing(connect(db)) as conn, conn.cursor() as cur:
+        cur.execute("SELECT pipeline_name, status FROM runs")
+        return cur.fetchall()
+
+
+def step_workers(db: str) -> dict[str, list[str]]:
+    """Celery worker -> the steps it executed, from the engine events in the event log."""
+    with closing(connect(db)) as conn, conn.cursor() as cur:
+        cur.execute("SELECT step_key, event FROM event_logs WHERE event LIKE '%in celery worker%'")
+        rows = cur.fetchall()
+    from dagster._serdes import deserialize_value
+
+    out = {}
+    for step, event in rows:
+        worker = deserialize_value(event).dagster_event.engine_event_data.metadata["Celery worker"].value
+        out.setdefault(worker, []).append(step)
+    return out
+
+
+def wait_for_runs(db: str, job: str, count: int, procs: Processes) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        done = [s for name, s in runs(db) if name == job and s in ("SUCCESS", "FAILURE", "CANCELED")]
+        if len(done) >= count:
+            assert done == ["SUCCESS"] * count, f"{job} runs: {done}\n{procs.log('daemon')[-3000:]}"
+            return
+        procs.check_alive()
+        if time.monotonic() > deadline:
+            pytest.fail(f"{job}: {len(done)} of {count} runs done after {WAIT_S} s: {runs(db)}")
+        time.sleep(1)

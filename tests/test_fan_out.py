@@ -7,56 +7,19 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import time
 from collections import Counter
-from contextlib import closing
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from pipeline.objects import location
 from pipeline.store import load_artifact
-from tests.fanout import BIN, Processes, redis_database
+from tests.fanout import BIN, Processes, redis_database, step_workers, wait_for_runs
 from tests.helpers import DAY_ASSETS, SCORE_ASSETS, TINY_RUN_CONFIG, dagster, make_sample_root, run_assets
 from tests.objectstore import s3_bucket, upload
-from tests.postgres import DEPLOY_INSTANCE, connect, postgres_database
+from tests.postgres import DEPLOY_INSTANCE, postgres_database
 
 DAYS = ("2026-11-01", "2026-11-02", "2026-11-03", "2026-11-04")
-WAIT_S = 600
-
-
-def runs(db: str) -> list[tuple[str, str]]:
-    with closing(connect(db)) as conn, conn.cursor() as cur:
-        cur.execute("SELECT pipeline_name, status FROM runs")
-        return cur.fetchall()
-
-
-def step_workers(db: str) -> dict[str, list[str]]:
-    """Celery worker -> the steps it executed, from the engine events in the event log."""
-    with closing(connect(db)) as conn, conn.cursor() as cur:
-        cur.execute("SELECT step_key, event FROM event_logs WHERE event LIKE '%in celery worker%'")
-        rows = cur.fetchall()
-    from dagster._serdes import deserialize_value
-
-    out = {}
-    for step, event in rows:
-        worker = deserialize_value(event).dagster_event.engine_event_data.metadata["Celery worker"].value
-        out.setdefault(worker, []).append(step)
-    return out
-
-
-def wait_for_runs(db: str, job: str, count: int, procs: Processes) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while True:
-        done = [s for name, s in runs(db) if name == job and s in ("SUCCESS", "FAILURE", "CANCELED")]
-        if len(done) >= count:
-            assert done == ["SUCCESS"] * count, f"{job} runs: {done}\n{procs.log('daemon')[-3000:]}"
-            return
-        procs.check_alive()
-        if time.monotonic() > deadline:
-            pytest.fail(f"{job}: {len(done)} of {count} runs done after {WAIT_S} s: {runs(db)}")
-        time.sleep(1)
 
 
 def day_outputs(root, asset: str) -> dict:
