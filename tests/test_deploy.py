@@ -34,7 +34,8 @@ def test_core_webserver_and_every_integration_are_one_release():
     core = family["dagster"]
     _, minor, patch = (int(p) for p in core.split(".")[:3])
     twin = f"0.{minor + 16}.{patch}"
-    assert family["dagster-webserver"] == core and "dagster-postgres" in family
+    assert family["dagster-webserver"] == core
+    assert {"dagster-postgres", "dagster-celery", "dagster-k8s"} <= set(family)  # the deployments' libraries
     wrong = {name: v for name, v in family.items() if v not in (core, twin)}
     assert not wrong, f"not of the release of dagster {core} (or {twin}): {wrong}"
 
@@ -162,3 +163,58 @@ def test_the_images_command_serves_the_code_location(tmp_path):
             except ProcessLookupError:
                 pass
             server.wait(timeout=30)
+
+
+HELM_VALUES = PROJECT_ROOT / "deploy" / "helm" / "values.yaml"
+
+
+def test_the_helm_values_serve_the_image_with_the_production_settings():
+    """The chart's values agree with the image and the production instance: the same module served, the same
+    data root, first day and secrets for the code location and every run's pod, the same queue limits."""
+    import json
+
+    import yaml
+    from dagster_k8s import K8sRunLauncher  # what the chart's run pods load their instance with
+
+    values = yaml.safe_load(HELM_VALUES.read_text())
+    [deployment] = values["dagster-user-deployments"]["deployments"]
+    [cmd] = [json.loads(args) for kind, args in dockerfile_instructions() if kind == "CMD"]
+    module = cmd[cmd.index("-m"):cmd.index("-m") + 2]
+    assert deployment["dagsterApiGrpcArgs"] == module and deployment["port"] == int(cmd[cmd.index("-p") + 1])
+
+    launcher = values["runLauncher"]
+    assert launcher["type"] == K8sRunLauncher.__name__
+    k8s = launcher["config"]["k8sRunLauncher"]
+    run_env = dict(v.split("=", 1) for v in k8s["envVars"])
+    assert run_env == deployment["env"] and run_env["PIPELINE_DATA_DIR"].startswith("s3://")
+    assert k8s["envSecrets"] == deployment["envSecrets"]
+    assert not values["postgresql"]["enabled"] and not values["generatePostgresqlPasswordSecret"]
+    assert values["postgresql"]["postgresqlScheme"] == "postgresql+psycopg2"
+
+    instance = yaml.safe_load(DEPLOY_INSTANCE.read_text())
+    queue = values["dagsterDaemon"]["runCoordinator"]["config"]["queuedRunCoordinator"]
+    assert queue["maxConcurrentRuns"] == instance["concurrency"]["runs"]["max_concurrent_runs"]
+    assert queue["tagConcurrencyLimits"] == instance["concurrency"]["runs"]["tag_concurrency_limits"]
+    assert values["dagsterDaemon"]["runRetries"]["maxRetries"] == instance["run_retries"]["max_retries"]
+
+
+def test_every_job_carries_its_max_runtime_and_no_retry_after_a_data_failure():
+    from assets.definitions import JOBS
+
+    for job in JOBS:
+        assert job.tags["dagster/max_runtime"] == "21600", job.name
+        assert job.tags["dagster/retry_on_asset_or_op_failure"] == "false", job.name
+
+
+def test_the_step_executor_is_chosen_by_the_environment():
+    import pytest
+
+    from assets.execution import step_executor
+
+    assert step_executor({}).name == "in_process"
+    assert step_executor({"PIPELINE_EXECUTOR": "celery", "PIPELINE_CELERY_BROKER": "redis://x:6379/0"}).name \
+        == "celery"
+    with pytest.raises(ValueError, match="needs PIPELINE_CELERY_BROKER"):
+        step_executor({"PIPELINE_EXECUTOR": "celery"})
+    with pytest.raises(ValueError, match="'dask': expected one of in_process, celery"):
+        step_executor({"PIPELINE_EXECUTOR": "dask"})
