@@ -59,7 +59,8 @@ def one_pass(raw_dir: Path, workers: int, scratch: Path, stride: int) -> dict:
             for i in range(workers):
                 procs.worker(f"worker-{i}", scratch / f"cache-{i}")
             procs.daemon()
-            time.sleep(15)  # the workers and the daemon have started (not timed)
+            procs.wait_ready([f"worker-{i}" for i in range(workers)])
+            time.sleep(5)  # the daemon has started too (not timed)
             ingest = backfill("ingest_days")
             run("asset", "materialize", "-m", "assets.definitions", "--select",  # the model: not timed, in process
                 "training_windows,autoencoder,audit_latents,published_model", "--config-json",

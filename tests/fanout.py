@@ -65,6 +65,16 @@ class Processes:
                                  "-y", str(CELERY_CONFIG), "-n", name, "--", "--concurrency", "1"],
                           PIPELINE_CACHE_DIR=str(cache))
 
+    def wait_ready(self, names: list[str], timeout: float = 120) -> None:
+        """Until each named Celery worker has said it is ready (so every one of them can take the first steps)."""
+        deadline = time.monotonic() + timeout
+        while not all(f"{name}@" in self.log(name) and " ready." in self.log(name) for name in names):
+            self.check_alive()
+            if time.monotonic() > deadline:
+                pytest.fail(f"Celery workers not ready after {timeout} s: "
+                            + "; ".join(self.log(n)[-500:] for n in names))
+            time.sleep(0.5)
+
     def daemon(self) -> subprocess.Popen:
         return self.start("daemon", [str(BIN / "dagster-daemon"), "run", "-m", "assets.definitions"])
 

@@ -41,6 +41,7 @@ def test_a_backfill_of_days_fans_out_over_two_celery_workers(tmp_path):
             for name in ("worker-a", "worker-b"):
                 procs.worker(name, tmp_path / f"cache-{name}")
             procs.daemon()
+            procs.wait_ready(["worker-a", "worker-b"])
 
             def backfill(job: str) -> None:  # one run per day, queued; the daemon launches them
                 done = dagster("job", "backfill", "-m", "assets.definitions", "-j", job, "--from", DAYS[0],
