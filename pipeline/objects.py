@@ -141,11 +141,21 @@ def children(folder) -> list:
 def newest_change(remote) -> float | None:
     """Seconds since the epoch of the newest object under `remote`, None if there is none."""
     try:
-        keys = remote.fs.find(remote.path)
+        found = remote.fs.find(remote.path, detail=True)
     except FileNotFoundError:
         return None
-    times = [remote.fs.modified(k).timestamp() for k in keys]
+    times = [_modified(remote.fs, key, info) for key, info in found.items() if info.get("type") != "directory"]
     return max(times) if times else None
+
+
+def _modified(fs, key: str, info: dict) -> float:
+    """An object's time from its listing entry (S3: LastModified; GCS: updated), else asked for."""
+    stamp = info.get("LastModified") or info.get("last_modified") or info.get("updated") or info.get("mtime")
+    if isinstance(stamp, datetime):
+        return stamp.timestamp()
+    if isinstance(stamp, (int, float)):
+        return float(stamp)
+    return fs.modified(key).timestamp()
 
 
 def read_json(path) -> dict | None:
@@ -183,7 +193,7 @@ def mirror_folder(remote, local: Path) -> Path:
             continue
         seen.add(name)
         target = local / name
-        stamp = remote.fs.modified(key).timestamp()
+        stamp = _modified(remote.fs, key, info)
         try:
             st = target.stat()
             if st.st_size == info["size"] and abs(st.st_mtime - stamp) < 1e-3:

@@ -169,7 +169,8 @@ class VersionStore:
     def _store_lock(self):
         lock, deadline = self.base / ".lock", time.monotonic() + LOCK_WAIT_S
         holder = json.dumps({"holder": uuid.uuid4().hex, "at": time.time()})
-        while not create_exclusive(lock, holder):
+        # a store that ignored the condition would let a second writer replace the object: read it back
+        while not (create_exclusive(lock, holder) and read_json(lock) == json.loads(holder)):
             held = read_json(lock)
             if held is not None and time.time() - held.get("at", 0) > STALE_LOCK_S:
                 lock.unlink(missing_ok=True)  # its holder died: nobody else can release it
