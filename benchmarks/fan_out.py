@@ -30,7 +30,7 @@ from tests.fanout import BIN, Processes, redis_database, wait_for_runs
 from tests.postgres import DEPLOY_INSTANCE, postgres_database
 
 
-def one_pass(raw_dir: Path, workers: int, scratch: Path, stride: int) -> dict:
+def one_pass(raw_dir: Path, workers: int, scratch: Path, stride: int, tf_threads: int | None = None) -> dict:
     days = raw_days(raw_dir).days
     shutil.copytree(raw_dir, scratch / "data" / "raw", copy_function=os.link)  # backfills take no run config
     home = scratch / "dagster_home"
@@ -40,7 +40,9 @@ def one_pass(raw_dir: Path, workers: int, scratch: Path, stride: int) -> dict:
         env = {**os.environ, **pg, "DAGSTER_HOME": str(home), "PIPELINE_DATA_DIR": str(scratch / "data"),
                "PIPELINE_FIRST_DAY": days[0], "PIPELINE_EXECUTOR": "celery", "PIPELINE_CELERY_BROKER": broker,
                "PIPELINE_CELERY_BACKEND": broker, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
-               "PYTHONPATH": str(PROJECT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+               "PYTHONPATH": str(PROJECT), "TF_CPP_MIN_LOG_LEVEL": "3",
+               **({"TF_NUM_INTRAOP_THREADS": str(tf_threads), "TF_NUM_INTEROP_THREADS": str(tf_threads)}
+                  if tf_threads else {})}
         procs = Processes(scratch / "logs", env)
         dagster = [str(BIN / "dagster")]
 
@@ -76,6 +78,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=8)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--stride", type=int, default=30, help="rows between training windows (untimed model)")
+    parser.add_argument("--tf-threads", type=int, help="TensorFlow threads per process (default: one per core)")
     parser.add_argument("--data-dir", type=Path, default=PROJECT.parent / "bench_data")
     args = parser.parse_args()
     raw_dir = machine_files(args.days * 864_000, args.data_dir, fmt="parquet")
@@ -84,7 +87,7 @@ def main() -> None:
         for workers, done in runs.items():
             scratch = Path(tempfile.mkdtemp(prefix=f"fan_out_{workers}_", dir=args.data_dir))
             try:
-                done.append(one_pass(raw_dir, workers, scratch, args.stride))
+                done.append(one_pass(raw_dir, workers, scratch, args.stride, args.tf_threads))
             finally:
                 shutil.rmtree(scratch, ignore_errors=True)
             print(f"pass {i + 1}, {workers} worker(s): " + ", ".join(f"{k} {v:.1f} s" for k, v in done[-1].items()),
