@@ -143,7 +143,8 @@ def _load_readings(d: Path) -> SensorReadings:
     files = SensorReadings.files_from_json((d / "files.json").read_text())
     frame = load_arrays(d, contract.names, [f.name for f in files])
     readings = SensorReadings(frame, contract, files, folder=d)
-    readings.fingerprint = read_fingerprint(d)
+    fingerprint = d / FINGERPRINT_FILE  # `d` is complete here (a stored artifact, or a downloaded write)
+    readings.fingerprint = fingerprint.read_text() if fingerprint.is_file() else None
     return readings
 
 

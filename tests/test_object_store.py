@@ -61,9 +61,11 @@ def test_loaded_readings_stay_readable_when_the_artifact_is_replaced(s3_root, da
     readings = read_raw_files(data_root / "raw")
     save_artifact(readings, folder)
     back = load_artifact(folder)  # memory-mapped from this machine's cache of the immutable write
-    save_artifact(read_raw_files(data_root / "raw", day="2026-11-01"), folder)
+    one_day = read_raw_files(data_root / "raw", day="2026-11-01")
+    save_artifact(one_day, folder)
     pd.testing.assert_frame_equal(back.frame, readings.frame)
-    assert len(load_artifact(folder).frame) == 1440
+    again = load_artifact(folder)
+    assert len(again.frame) == 1440 and again.fingerprint == one_day.fingerprint is not None
 
 
 def make_version(versions: VersionStore, run_id: str, second: int, status: str = "audited"):
