@@ -37,6 +37,17 @@ ALL_DAYS = 10_000  # training_days: the whole history
 LOCAL_INSTANCE = PROJECT / "dagster_home" / "dagster.yaml"
 
 
+def chain_arguments(doc: str, rows: int) -> argparse.Namespace:
+    """The settings of a benchmark of the whole chain through `dagster` (below)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=rows)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--stride", type=int, default=30)
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--data-dir", type=Path, default=PROJECT.parent / "bench_data")
+    return parser.parse_args()
+
+
 def model_config(stride: int, epochs: int) -> dict:
     return {"ops": {
         "training_windows": {"config": {"stride": stride, "training_days": ALL_DAYS}},

@@ -77,3 +77,35 @@ def median_of(runs: list[dict]) -> dict:
 
 def ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}x" if b else "n/a"
+
+
+def alternating(variants: dict, repeat: int, scratch: Path) -> dict[str, list[dict]]:
+    """Each of `variants` (name -> function of a fresh scratch folder, returning its figures) once per pass,
+    passes alternating between them so that a machine's slow spell falls on both; each folder removed after."""
+    import shutil
+    import tempfile
+
+    runs = {name: [] for name in variants}
+    for i in range(repeat):
+        for name, run in variants.items():
+            folder = Path(tempfile.mkdtemp(prefix=f"{name}_", dir=scratch))
+            try:
+                r = run(folder)
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
+            runs[name].append(r)
+            stages = r.pop("stages", {})
+            print(f"pass {i + 1}, {name}: {r['seconds']:.1f} s, peak RSS {r['peak_rss_mb']:.0f} MB"
+                  + ("".join(f", {k} {v:.1f}" for k, v in stages.items()) if stages else ""), flush=True)
+    return runs
+
+
+def comparison(title: str, runs: dict[str, list[dict]], labels: dict[str, str], goal: str) -> None:
+    """The medians of `alternating`'s runs as a table, and the ratio of the second variant to the first."""
+    (base, base_runs), (other, _) = runs.items()
+    medians = {name: median_of(rs) for name, rs in runs.items()}
+    print(f"\n{title}, {len(base_runs)} pass(es) each, medians")
+    print("| variant | seconds | peak RSS MB |\n|---|---|---|")
+    for name, m in medians.items():
+        print(f"| {labels[name]} | {m['seconds']:.1f} | {m['peak_rss_mb']:.0f} |")
+    print(f"{other} / {base}: {ratio(medians[other]['seconds'], medians[base]['seconds'])} ({goal})")

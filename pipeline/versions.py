@@ -37,7 +37,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pipeline.objects import children, create_exclusive, is_remote, location, read_json, relative, remove
-from pipeline.store import ABANDONED_AFTER, MANIFEST, atomic_write_text, link_artifact, load_artifact, storage_error
+from pipeline.store import (
+    ABANDONED_AFTER,
+    MANIFEST,
+    artifact_file,
+    atomic_write_text,
+    link_artifact,
+    load_artifact,
+    storage_error,
+)
 
 VERSIONS = "versions"
 PUBLISHED = "published"
@@ -205,6 +213,14 @@ class VersionStore:
             return self.base / pointer["version"] if pointer else None
         link = self.root / PUBLISHED
         return Path(os.path.realpath(link)) if link.is_symlink() and link.exists() else None
+
+    def published_file(self, asset: str, name: str):
+        """Where consumers find the file `name` of the published `asset`: under `published/` on a local root,
+        in the published version itself on an object store (which has no symlink)."""
+        version = self.published()
+        if version is None:
+            raise FileNotFoundError(f"nothing has been published under {self.root}: run the retrain job first")
+        return artifact_file(version / asset, name) if self.remote else self.root / PUBLISHED / asset / name
 
     def list(self) -> list[Path]:
         return sorted((p for p in children(self.base) if not p.name.startswith(".")), key=lambda p: p.name)

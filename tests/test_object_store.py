@@ -91,6 +91,7 @@ def test_publishing_on_the_store_moves_a_pointer_forward_only(s3_root):
     assert versions.publish(c, keep=3).published
     late = versions.publish(b, keep=10)  # audited before c, publishing after it: consumers never go back
     assert not late.published and late.current.name == c.name and len(read_published(s3_root)) == 4
+    assert versions.published_file("audit_latents", "latents.parquet").parent.parent.parent.name == c.name
     assert [v.name for v in versions.list()] == [b.name, c.name, d.name]  # a pruned; c published, the newest
 
 
