@@ -9,10 +9,11 @@ from assets.ingest import raw_readings
 from assets.latents import audit_latents, latent_quality_checks, latent_vectors
 from assets.nightly import ingest_days_job, nightly, nightly_follow_up, retrain_job, score_days_job
 from assets.publish import published_model
-from assets.resources import ArtifactIOManager, DataRoot, default_data_root
+from assets.resources import ArtifactIOManager, DataRoot
 from assets.train import autoencoder
 from assets.validate import validated_readings
 from assets.windows import training_windows
+from pipeline.catalog import default_data_root
 
 ASSETS = [raw_readings, validated_readings, training_windows, autoencoder, audit_latents, published_model,
           latent_vectors, anomaly_events]

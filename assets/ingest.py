@@ -10,8 +10,9 @@ from assets.partitions import DAY_CLOCK, DAYS
 from assets.resources import DataRoot
 from pipeline.contract import CONTRACT_FILES, ContractError
 from pipeline.days import DayError, DayFiles
-from pipeline.ingest import IngestError, IngestSettings, raw_days, read_raw_files
+from pipeline.ingest import IngestError, IngestSettings, read_raw_files
 from pipeline.readings import SensorReadings
+from pipeline.store import StorageError
 
 CODE_VERSION = "4"  # bump when what this module computes changes (assets/metadata.py)
 
@@ -45,7 +46,19 @@ class RawReadingsConfig(dg.Config):
 def day_files(config: RawReadingsConfig, data_root: DataRoot) -> DayFiles:
     """The days the configured raw folder holds, with their files and fingerprints (the nightly schedule's
     question: which days are new or changed)."""
-    return raw_days(data_root.local_raw_dir(config.raw_dir), config.settings(), data_root.cache_dir, DAY_CLOCK)
+    return data_root.catalog.raw_days(config.settings(), config.raw_dir, DAY_CLOCK)
+
+
+def _quarantine(context, catalog, day: str, why: str) -> bool:
+    """Quarantine a day whose delivery was refused; whether it could be recorded."""
+    try:
+        catalog.quarantine_day(day, f"ingestion refused the day's files: {why}", [{"stage": "ingest", "problem": why}],
+                               failed="raw_readings")
+    except StorageError as exc:
+        context.log.error(f"the quarantine of {day} could not be recorded: {exc}")
+        return False
+    context.log.warning(f"{day} quarantined; its earlier readings, latents and events were withdrawn")
+    return True
 
 
 @dg.asset(group_name=GROUP, kinds={"numpy"}, code_version=CODE_VERSION, owners=OWNERS,
@@ -56,15 +69,18 @@ def day_files(config: RawReadingsConfig, data_root: DataRoot) -> DayFiles:
                       "fingerprint (what the nightly run compares to find changed days).")
 def raw_readings(context: dg.AssetExecutionContext, config: RawReadingsConfig,
                  data_root: DataRoot) -> SensorReadings:
-    raw_dir = config.raw_dir or data_root.raw_dir
-    day = context.partition_key
+    catalog, day = data_root.catalog, context.partition_key
+    raw_dir = config.raw_dir or catalog.raw_dir
     try:
-        local = data_root.local_raw_dir(config.raw_dir)
+        local = catalog.local_raw_dir(config.raw_dir)
         if str(local) != str(raw_dir):
             context.log.info(f"raw files of {raw_dir} mirrored to {local} (new or changed files downloaded)")
-        readings = read_raw_files(local, config.settings(), data_root.cache_dir, log=context.log.info, day=day,
+        readings = read_raw_files(local, config.settings(), catalog.cache_dir, log=context.log.info, day=day,
                                   clock=DAY_CLOCK)
-    except (IngestError, ContractError, DayError) as exc:
+    except (IngestError, ContractError) as exc:  # this delivery of the day is refused: so are its earlier outputs
+        raise dg.Failure(description=f"{day} quarantined: {exc}",
+                         metadata={"quarantined": _quarantine(context, catalog, day, str(exc))}) from None
+    except DayError as exc:
         raise dg.Failure(description=str(exc)) from None
     except OSError as exc:  # e.g. the object store of a remote raw folder did not answer
         raise dg.Failure(description=f"the raw files of {raw_dir} could not be read: {exc}") from None

@@ -153,11 +153,6 @@ def published_model(data_root: DataRoot) -> tuple[str, TrainedAutoencoder]:
     return version.name, load_artifact(version / "autoencoder")
 
 
-def _validated(data_root: DataRoot, day: str):
-    folder = data_root.day_folder("validated_readings", day)
-    return load_artifact(folder) if (folder / MANIFEST).is_file() else None
-
-
 @dg.asset(group_name=GROUP, kinds={"parquet"}, code_version=CODE_VERSION, owners=OWNERS, tags=stage_tags("score"),
           partitions_def=DAYS, backfill_policy=RANGE_IN_ONE_RUN,
           check_specs=[dg.AssetCheckSpec(DAY_ALIVE_CHECK, asset="latent_vectors", blocking=True,
@@ -184,18 +179,18 @@ def latent_vectors(context: dg.AssetExecutionContext, config: LatentVectorsConfi
     except ValueError as exc:
         raise dg.Failure(description=f"latent_vectors config: {exc}") from None
     version, trained = published_model(data_root)
-    days = context.partition_keys
+    days, catalog = context.partition_keys, data_root.catalog
     out = {}
     for day in days:
-        current = _validated(data_root, day)
+        current = catalog.day("validated_readings", day)
         if current is None:
-            why = data_root.quarantine.days().get(day)
+            why = catalog.quarantine.days().get(day)
             raise dg.Failure(description=f"{day} has no validated readings" + (f": quarantined ({why})" if why else
                                          ": materialise raw_readings and validated_readings for it first"))
         if current.rows and current.readings.sensors != list(trained.sensors):
             raise dg.Failure(description=f"{day} has sensors {current.readings.sensors}, the published model "
                                          f"{version} was trained on {list(trained.sensors)}")
-        windows = day_windows(current, _validated(data_root, DAY_CLOCK.previous(day)), trained.scaler,
+        windows = day_windows(current, catalog.day("validated_readings", DAY_CLOCK.previous(day)), trained.scaler,
                               trained.window_length, config.stride) if current.rows else None
         if windows is None or not len(windows.index.starts):
             dims = int(trained.model.get_layer(LATENT_LAYER).output.shape[-1])

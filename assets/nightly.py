@@ -41,7 +41,7 @@ def days_to_ingest(data_root: DataRoot) -> list[str]:
     """Days of the raw folder whose files are new or changed since the day was last ingested, within the
     partitions (the day being recorded is not complete before midnight)."""
     current = day_files(RawReadingsConfig(), data_root)
-    ingested = {d: read_fingerprint(data_root.day_folder("raw_readings", d)) for d in current.days}
+    ingested = {d: read_fingerprint(data_root.catalog.day_folder("raw_readings", d)) for d in current.days}
     known = set(DAYS.get_partition_keys())
     return [d for d in changed_days(current, ingested) if d in known]
 

@@ -11,33 +11,16 @@ from datetime import date
 
 import dagster as dg
 
-from assets.resources import default_data_root
-from pipeline.contract import CONTRACT_FILES, ContractError, load_contract
+from pipeline.catalog import DAY_TIMEZONE_ENV, Catalog
 from pipeline.days import DayClock, DayError
-from pipeline.objects import location
 
 FIRST_DAY_ENV = "PIPELINE_FIRST_DAY"  # first day partition, YYYY-MM-DD
-DAY_TIMEZONE_ENV = "PIPELINE_DAY_TIMEZONE"  # overrides the contract's day_timezone
 DEFAULT_FIRST_DAY = "2026-11-01"  # the shipped sample's first day
-
-
-def day_timezone(data_root: str) -> str:
-    """`$PIPELINE_DAY_TIMEZONE`, else the `day_timezone` of the data root's contract, else UTC."""
-    if os.environ.get(DAY_TIMEZONE_ENV):
-        return os.environ[DAY_TIMEZONE_ENV]
-    for name in CONTRACT_FILES:
-        path = location(data_root) / "raw" / name
-        if path.is_file():
-            try:
-                return load_contract(path).day_timezone
-            except ContractError:  # reported, with its file and key, when the readings are ingested
-                return "UTC"
-    return "UTC"
 
 
 def _partitions() -> tuple[DayClock, dg.DailyPartitionsDefinition]:
     """The day clock and partitions from the settings; a bad setting is refused naming it."""
-    timezone, first_day = day_timezone(default_data_root()), os.environ.get(FIRST_DAY_ENV) or DEFAULT_FIRST_DAY
+    timezone, first_day = Catalog().day_timezone(), os.environ.get(FIRST_DAY_ENV) or DEFAULT_FIRST_DAY
     try:
         clock = DayClock(timezone)
         date.fromisoformat(first_day)

@@ -2,69 +2,38 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import dagster as dg
 
-from pipeline.objects import is_remote, location, mirror_folder, root_cache
-from pipeline.quarantine import QUARANTINE, Quarantine
+from pipeline.catalog import Catalog
 from pipeline.store import MANIFEST, StorageError, load_artifact, run_folder, save_artifact, save_for_run
 from pipeline.versions import VersionStore
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-DATA_DIR_ENV = "PIPELINE_DATA_DIR"
-
-
-def default_data_root() -> str:
-    """`$PIPELINE_DATA_DIR` if set, else the project's `data/` folder (independent of the working folder)."""
-    return os.environ.get(DATA_DIR_ENV) or str(PROJECT_ROOT / "data")
-
 
 class DataRoot(dg.ConfigurableResource):
-    """The data root, a local folder or an object-store URL (`s3://bucket/prefix`, any fsspec URL): raw files
-    under `raw/`; the pipeline writes `store/`, `versions/`, `published` (`published.json` on a store),
-    `reports/` and `cache/` beside them. A store's cache (parse cache, day index, a mirror of its raw files)
-    is on this machine instead (pipeline.objects.root_cache)."""
+    """The data root, a local folder or an object-store URL (`s3://bucket/prefix`, any fsspec URL). Where
+    everything lives under it is the catalog's to say (pipeline.catalog)."""
 
     path: str
 
     @property
-    def root(self):
-        return location(self.path)
+    def catalog(self) -> Catalog:
+        return Catalog(self.path)
 
     @property
-    def raw_dir(self):
-        return self.root / "raw"
-
-    def local_raw_dir(self, raw_dir: str | None = None) -> Path:
-        """The raw folder to read (`raw_dir`, else `<data root>/raw`) on this machine: a remote one is
-        mirrored into this machine's cache first (only new or changed files are downloaded)."""
-        raw = location(raw_dir) if raw_dir else self.raw_dir
-        return mirror_folder(raw, root_cache(raw) / "raw") if is_remote(raw) else raw
+    def root(self):
+        return self.catalog.root
 
     @property
     def store_dir(self):
-        return self.root / "store"
+        return self.catalog.store_dir
 
     @property
     def versions(self) -> VersionStore:
-        return VersionStore(self.root)
-
-    def path_of(self, *parts: str):
-        return self.root.joinpath(*parts)
-
-    @property
-    def cache_dir(self) -> Path:
-        return root_cache(self.root) / "cache" if is_remote(self.root) else self.root / "cache"
+        return self.catalog.versions
 
     def day_folder(self, asset: str, day: str):
         """Where a day partition of `asset` is stored: `<data root>/store/<asset>/<day>/`."""
-        return self.store_dir / asset / day
-
-    @property
-    def quarantine(self) -> Quarantine:
-        return Quarantine(self.store_dir / QUARANTINE)
+        return self.catalog.day_folder(asset, day)
 
 
 VERSIONED = "sensor_latents/versioned"  # asset metadata: write into the run's version folder

@@ -12,7 +12,7 @@ from assets.partitions import DAYS
 from assets.resources import DataRoot
 from pipeline.days import ValidatedDay
 from pipeline.readings import SensorReadings
-from pipeline.store import StorageError, atomic_write_text, withdraw
+from pipeline.store import StorageError, atomic_write_text
 from pipeline.validate import Engine, Finding, ValidationSettings, validate_readings, validated_day
 
 CODE_VERSION = "2"  # bump when what this module computes changes (assets/metadata.py)
@@ -42,7 +42,7 @@ def validated_readings(context: dg.AssetExecutionContext, config: ValidatedReadi
     except (TypeError, ValueError) as exc:
         raise dg.Failure(description=f"validated_readings config: {exc}") from None
     try:
-        report_path = atomic_write_text(data_root.path_of("reports", "validation", f"{day}.json"), report.to_json())
+        report_path = atomic_write_text(data_root.catalog.report("validation", day), report.to_json())
     except StorageError as exc:
         raise dg.Failure(description=f"the validation report could not be written: {exc}") from None
     for w in report.warnings:
@@ -50,9 +50,9 @@ def validated_readings(context: dg.AssetExecutionContext, config: ValidatedReadi
     common = {"report": dg.MetadataValue.path(str(report_path)), "expectations_run": report.expectations_run,
               "warnings": _table(report.warnings)}
     if not report.success:
-        try:  # the day's earlier validated readings, if any, must not be trained on or scored any more
-            withdraw(data_root.day_folder("validated_readings", day))
-            data_root.quarantine.hold(day, report.headline(), [asdict(f) for f in report.failures])
+        try:  # the day's earlier outputs, if any, must not be trained on or scored any more
+            data_root.catalog.quarantine_day(day, report.headline(), [asdict(f) for f in report.failures],
+                                            failed="validated_readings")
         except StorageError as exc:
             context.log.error(f"the quarantine of {day} could not be recorded: {exc}")
         raise dg.Failure(description=f"{day} quarantined: {report.headline()}\n\n{report.to_markdown()}",
@@ -60,7 +60,7 @@ def validated_readings(context: dg.AssetExecutionContext, config: ValidatedReadi
                                    "failed_expectations": len(report.failures), "quarantined": True})
     context.log.info(report.headline())
     validated = validated_day(day, raw_readings)
-    data_root.quarantine.release(day)
+    data_root.catalog.quarantine.release(day)
     context.add_output_metadata({**common, "files": report.files, "rows": report.rows,
                                  "segments": len(validated.segments), "day": day,
                                  "failed_expectations": len(report.failures), "warning_count": len(report.warnings),

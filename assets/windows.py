@@ -8,9 +8,8 @@ from pydantic import Field
 from assets.metadata import GROUP, OWNERS, frame_table, stage_tags
 from assets.resources import DataRoot
 from assets.validate import validated_readings
-from pipeline.days import ValidatedDay, span_days
+from pipeline.days import ValidatedDay
 from pipeline.span import span_windows
-from pipeline.store import MANIFEST, load_artifact
 from pipeline.windows import Scaling, TooFewRows, WindowSettings
 
 CODE_VERSION = "3"  # bump when what this module computes changes (assets/metadata.py)
@@ -47,15 +46,11 @@ class TrainingWindowsConfig(dg.Config):
                       "skipped), scaled on the training rows, split by time into training and validation. Stored "
                       "as hard links to the days' arrays; windows never cross a gap, a file or midnight.")
 def training_windows(context: dg.AssetExecutionContext, config: TrainingWindowsConfig, data_root: DataRoot):
-    folder = data_root.store_dir / "validated_readings"
-    stored = {p.name: p for p in folder.iterdir() if (p / MANIFEST).is_file()} if folder.is_dir() else {}
-    days: dict[str, ValidatedDay] = {name: load_artifact(path) for name, path in stored.items()}
-    try:
-        used, skipped = span_days(list(days), data_root.quarantine.days(), {d for d, v in days.items()
-                                                                              if not v.rows},
-                                    config.training_days, config.last_day)
+    try:  # only the span's days are read (and, on an object store, downloaded)
+        span = data_root.catalog.span(config.training_days, config.last_day)
     except ValueError as exc:
         raise dg.Failure(description=f"training_windows: {exc}") from None
+    used, skipped = span.names, span.skipped
     if skipped:
         listed = "; ".join(f"{d}: {why}" for d, why in skipped.items())
         if config.strict:
@@ -63,18 +58,18 @@ def training_windows(context: dg.AssetExecutionContext, config: TrainingWindowsC
                                          f"training tonight: {listed}")
         context.log.warning(f"skipping {len(skipped)} quarantined day(s): {listed}")
     if not used:
-        raise dg.Failure(description=f"no validated day with readings under {folder}: materialise raw_readings "
-                                     "and validated_readings for some days first")
+        raise dg.Failure(description=f"no validated day with readings under {data_root.store_dir}: materialise "
+                                     "raw_readings and validated_readings for some days first")
     try:
-        windows = span_windows([days[d] for d in used], config.settings())
+        windows = span_windows(span.days, config.settings())
     except TooFewRows as exc:
-        longest = _longest_segments([days[d] for d in used])
+        longest = _longest_segments(span.days)
         raise dg.Failure(description=f"{exc} (days {used[0]} to {used[-1]}). Longest continuous segments: "
                                      f"{longest}") from None
     except (TypeError, ValueError) as exc:  # a bad setting, mismatched sensors, or readings that cannot be scaled
         raise dg.Failure(description=f"training_windows: {exc}") from None
     windows.skipped = skipped
-    per_day = [{"day": d, "rows": days[d].rows, "segments": len(days[d].segments)} for d in used]
+    per_day = [{"day": d.day, "rows": d.rows, "segments": len(d.segments)} for d in span.days]
     context.log.info(f"training span: {len(used)} day(s) {used[0]} to {used[-1]}, {windows.summary()['windows']} "
                      f"windows; {len(skipped)} quarantined day(s) skipped")
     yield dg.Output(windows, metadata={

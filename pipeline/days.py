@@ -18,6 +18,7 @@ import json
 import os
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -170,14 +171,19 @@ def changed_days(current: DayFiles, ingested: dict[str, str]) -> list[str]:
     return [d for d in current.days if ingested.get(d) != current.fingerprints[d]]
 
 
-def span_days(stored: list[str], quarantined: dict[str, str], empty: set[str], training_days: int,
-                last_day: str | None) -> tuple[list[str], dict[str, str]]:
-    """The span: the latest `training_days` stored, non-empty days up to `last_day`; and the quarantined days
-    from its first day on (up to last_day), with why, which it skips."""
+def span_days(stored: list[str], quarantined: dict[str, str], has_readings: Callable[[str], bool],
+              training_days: int, last_day: str | None) -> tuple[list[str], dict[str, str]]:
+    """The span: the latest `training_days` stored days with readings up to `last_day`; and the quarantined days
+    from its first day on (up to last_day), with why, which it skips. `has_readings` is asked of the days from
+    the latest back, only until the span is full, so older days are never opened."""
     if training_days < 1:
         raise ValueError(f"training_days must be at least 1, got {training_days}")
-    candidates = [d for d in sorted(stored) if d not in empty and (last_day is None or d <= last_day)]
-    used = candidates[-training_days:]
+    used: list[str] = []
+    for day in sorted((d for d in stored if last_day is None or d <= last_day), reverse=True):
+        if len(used) == training_days:
+            break
+        if has_readings(day):
+            used.insert(0, day)
     first = used[0] if used else "0000"
     skipped = {d: why for d, why in quarantined.items() if d >= first and (last_day is None or d <= last_day)}
     return used, skipped

@@ -1,20 +1,25 @@
-"""`python -m pipeline.list_days [RAW_DIR]`: the days a raw folder holds readings of, one per line (what the
-README's commands loop over, and the ends of the range they score)."""
+"""`python -m pipeline.list_days [DATA_ROOT]`: the days the data root's raw folder holds readings of, one per
+line, in the day time zone the partitions use (`$PIPELINE_DAY_TIMEZONE`, else the contract's `day_timezone`):
+what scripts/pipeline.sh loops over, and the ends of the range it scores. DATA_ROOT defaults to
+`$PIPELINE_DATA_DIR`, else the project's `data/`; it may be an object-store URL (s3://bucket/prefix)."""
 
 import sys
-from pathlib import Path
 
-from pipeline.days import DayClock
-from pipeline.ingest import IngestError, raw_days
+from pipeline.catalog import Catalog
+from pipeline.contract import ContractError
+from pipeline.days import DayError
+from pipeline.ingest import IngestError
 
 
 def main(argv: list[str]) -> int:
-    raw_dir = Path(argv[0]) if argv else Path("data/raw")
-    timezone = argv[1] if len(argv) > 1 else "UTC"
+    catalog = Catalog(argv[0] if argv else None)
     try:
-        days = raw_days(raw_dir, clock=DayClock(timezone)).days
-    except IngestError as exc:
+        days = catalog.raw_days().days
+    except (IngestError, ContractError, DayError) as exc:
         print(exc, file=sys.stderr)
+        return 1
+    except OSError as exc:  # a remote raw folder that cannot be listed
+        print(f"the raw folder {catalog.raw_dir} could not be read: {exc}", file=sys.stderr)
         return 1
     print("\n".join(days))
     return 0

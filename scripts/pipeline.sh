@@ -10,7 +10,8 @@ export DAGSTER_HOME=${DAGSTER_HOME:-$PWD/dagster_home}  # run history for `dagst
 mkdir -p "$DAGSTER_HOME"
 DATA=${PIPELINE_DATA_DIR:-$PWD/data}
 materialize() { .venv/bin/dagster asset materialize -m assets.definitions "$@"; }
-days=$(.venv/bin/python -m pipeline.list_days "$DATA/raw" "${PIPELINE_DAY_TIMEZONE:-UTC}")
+# the days in the partitions' time zone (the contract's day_timezone unless $PIPELINE_DAY_TIMEZONE is set)
+days=$(.venv/bin/python -m pipeline.list_days "$DATA")
 [ -n "$days" ] || { echo "no readings in $DATA/raw" >&2; exit 1; }
 for day in $days; do
   materialize --select raw_readings,validated_readings --partition "$day" || echo "day $day failed (quarantined?)"

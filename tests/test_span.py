@@ -32,11 +32,18 @@ def test_day_bounds_in_a_time_zone_and_across_a_dst_change():
 def test_the_span_is_the_latest_valid_days_and_names_the_quarantined_ones_it_skips():
     stored = ["2026-11-01", "2026-11-02", "2026-11-04", "2026-11-05", "2026-11-06"]
     quarantined = {"2026-10-20": "old", "2026-11-03": "bad oil_pressure", "2026-11-07": "after the span"}
-    used, skipped = span_days(stored, quarantined, {"2026-11-05"}, 3, "2026-11-06")
+    asked = []
+
+    def has_readings(day):
+        asked.append(day)
+        return day != "2026-11-05"
+
+    used, skipped = span_days(stored, quarantined, has_readings, 3, "2026-11-06")
     assert used == ["2026-11-02", "2026-11-04", "2026-11-06"]  # the empty day is no valid day
     assert skipped == {"2026-11-03": "bad oil_pressure"}
+    assert "2026-11-01" not in asked  # older than the span: never opened
     with pytest.raises(ValueError, match="training_days must be at least 1"):
-        span_days(stored, {}, set(), 0, None)
+        span_days(stored, {}, has_readings, 0, None)
 
 
 def test_a_day_is_changed_when_a_file_of_it_is_new_or_rewritten(data_root):
