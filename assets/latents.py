@@ -22,7 +22,7 @@ from pipeline.model import LATENT_LAYER, TrainedAutoencoder
 from pipeline.plots import hours_since_start, latent_scatter_png
 from pipeline.quality import TrainingFacts, dimension_stats, judge_latents
 from pipeline.span import day_windows
-from pipeline.store import MANIFEST, StorageError, load_artifact
+from pipeline.store import MANIFEST, ArtifactDamaged, StorageError, load_artifact
 from pipeline.threshold import MIN_DRIFT_WINDOWS
 from pipeline.windows import TrainingWindows
 
@@ -178,11 +178,19 @@ def latent_vectors(context: dg.AssetExecutionContext, config: LatentVectorsConfi
                              error_ratio=config.drift_error_ratio)
     except ValueError as exc:
         raise dg.Failure(description=f"latent_vectors config: {exc}") from None
-    version, trained = published_model(data_root)
+    try:
+        version, trained = published_model(data_root)
+    except ArtifactDamaged as exc:
+        raise dg.Failure(description=f"the published model: {exc}; or publish another version (the retrain "
+                                     "job)") from None
     days, catalog = context.partition_keys, data_root.catalog
     out = {}
     for day in days:
-        current = catalog.day("validated_readings", day)
+        try:
+            current = catalog.day("validated_readings", day)
+            previous = catalog.day("validated_readings", DAY_CLOCK.previous(day))
+        except ArtifactDamaged as exc:
+            raise dg.Failure(description=f"validated_readings: {exc}") from None
         if current is None:
             why = catalog.quarantine.days().get(day)
             raise dg.Failure(description=f"{day} has no validated readings" + (f": quarantined ({why})" if why else
@@ -190,7 +198,7 @@ def latent_vectors(context: dg.AssetExecutionContext, config: LatentVectorsConfi
         if current.rows and current.readings.sensors != list(trained.sensors):
             raise dg.Failure(description=f"{day} has sensors {current.readings.sensors}, the published model "
                                          f"{version} was trained on {list(trained.sensors)}")
-        windows = day_windows(current, catalog.day("validated_readings", DAY_CLOCK.previous(day)), trained.scaler,
+        windows = day_windows(current, previous, trained.scaler,
                               trained.window_length, config.stride) if current.rows else None
         if windows is None or not len(windows.index.starts):
             dims = int(trained.model.get_layer(LATENT_LAYER).output.shape[-1])

@@ -5,7 +5,15 @@ from __future__ import annotations
 import dagster as dg
 
 from pipeline.catalog import Catalog
-from pipeline.store import MANIFEST, StorageError, load_artifact, run_folder, save_artifact, save_for_run
+from pipeline.store import (
+    MANIFEST,
+    ArtifactDamaged,
+    StorageError,
+    load_artifact,
+    run_folder,
+    save_artifact,
+    save_for_run,
+)
 from pipeline.versions import VersionStore
 
 
@@ -93,6 +101,8 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
                 missing = [d for d in days if not (self.data_root.day_folder(name, d) / MANIFEST).is_file()]
                 raise dg.Failure(description=f"{name} is needed for {', '.join(missing)} but missing: materialise "
                                              "it for those days first") from None
+            except ArtifactDamaged as exc:
+                raise dg.Failure(description=f"{name}: {exc}") from None
             return loaded if len(days) > 1 else loaded[days[0]]
         try:
             if (context.definition_metadata or {}).get(PINNED):
@@ -106,5 +116,7 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
             return load_artifact(versions.latest(name) or self.data_root.store_dir / name)
         except FileNotFoundError as exc:  # never materialised under this data root (ArtifactMissing included)
             raise dg.Failure(description=f"{name} is needed but missing: {exc}") from None
+        except ArtifactDamaged as exc:
+            raise dg.Failure(description=f"{name}: {exc}") from None
         except StorageError as exc:
             raise dg.Failure(description=f"{name} could not be pinned into this run's version: {exc}") from None

@@ -10,6 +10,7 @@ from assets.resources import DataRoot
 from assets.validate import validated_readings
 from pipeline.days import ValidatedDay
 from pipeline.span import span_windows
+from pipeline.store import ArtifactDamaged
 from pipeline.windows import Scaling, TooFewRows, WindowSettings
 
 CODE_VERSION = "3"  # bump when what this module computes changes (assets/metadata.py)
@@ -48,6 +49,8 @@ class TrainingWindowsConfig(dg.Config):
 def training_windows(context: dg.AssetExecutionContext, config: TrainingWindowsConfig, data_root: DataRoot):
     try:  # only the span's days are read (and, on an object store, downloaded)
         span = data_root.catalog.span(config.training_days, config.last_day)
+    except ArtifactDamaged as exc:
+        raise dg.Failure(description=f"validated_readings: {exc}") from None
     except ValueError as exc:
         raise dg.Failure(description=f"training_windows: {exc}") from None
     used, skipped = span.names, span.skipped

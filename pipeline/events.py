@@ -81,10 +81,16 @@ def find_events(window_start, window_end, scores, sensor_errors: np.ndarray | No
 
 def latent_events(latents: pd.DataFrame, settings: EventSettings = EventSettings()) -> pd.DataFrame:
     """The events of a latent table as stored (pipeline.latents columns: window times, anomaly_score,
-    error_<sensor>). Refuses a table without anomaly scores: its model was saved without a threshold."""
+    error_<sensor>). Refuses a table without anomaly scores (its model was saved without a threshold) or with
+    windows whose score is NaN."""
     if ANOMALY_SCORE not in latents.columns:
         raise ValueError("the latents have no anomaly_score: the model that scored them was saved before "
                          "thresholds existed")
+    unscored = int(latents[ANOMALY_SCORE].isna().sum())
+    if unscored:  # NaN compares as "not above the threshold": such windows would pass as normal
+        first = latents["window_start"][latents[ANOMALY_SCORE].isna()].iloc[0]
+        raise ValueError(f"{unscored} of {len(latents)} windows have no anomaly_score (NaN), the first starting "
+                         f"{first}: the model's reconstruction of them is not finite, so they cannot be judged")
     sensors = [c[len(SENSOR_ERROR_PREFIX):] for c in latents.columns if c.startswith(SENSOR_ERROR_PREFIX)]
     errors = latents[[SENSOR_ERROR_PREFIX + s for s in sensors]].to_numpy() if sensors else None
     return find_events(latents["window_start"], latents["window_end"], latents[ANOMALY_SCORE], errors, sensors,

@@ -16,6 +16,7 @@ import shutil
 import tempfile
 import time
 import uuid
+import zipfile
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import timedelta
@@ -57,6 +58,24 @@ FINGERPRINT_FILE = "fingerprint.txt"
 
 class ArtifactMissing(FileNotFoundError):
     pass
+
+
+class ArtifactDamaged(RuntimeError):
+    """A complete artifact (its manifest is there) whose files cannot be read: truncated or corrupted after it
+    was written. Names the artifact and what to do."""
+
+
+def _load_kind(kind: str, folder, local: Path):
+    """Load the artifact of `kind` from `local` (its files on this machine); damage is an ArtifactDamaged
+    naming `folder`, not a reader's traceback."""
+    try:
+        return _KINDS[kind].load(local)
+    except (ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:  # ArrowInvalid is a ValueError
+        why = f"{type(exc).__name__}: {exc}"
+        if str(exc).startswith("File not found"):  # Keras' word for a .keras file that exists but is no zip
+            why = f"{MODEL_FILE} is not a complete .keras archive (truncated?)"
+        raise ArtifactDamaged(f"{folder} is damaged and cannot be read ({why}): "
+                              "materialise it again (for a day: that day's partition) to replace it") from None
 
 
 class StorageError(RuntimeError):
@@ -442,7 +461,7 @@ def load_artifact(folder: Path):
     manifest = Path(folder) / MANIFEST
     if not manifest.is_file():
         raise ArtifactMissing(f"no complete artifact at {folder}: materialise the upstream asset first")
-    return _KINDS[json.loads(manifest.read_text())["kind"]].load(Path(folder))
+    return _load_kind(json.loads(manifest.read_text())["kind"], folder, Path(folder))
 
 
 def _load_remote(folder):
@@ -455,5 +474,5 @@ def _load_remote(folder):
             local = fetch_folder(folder / manifest["write"])
         except FileNotFoundError:  # replaced between reading the manifest and downloading: read it again
             continue
-        return _KINDS[manifest["kind"]].load(local)
+        return _load_kind(manifest["kind"], folder, local)
     raise ArtifactMissing(f"{folder} kept changing while it was being read")
