@@ -64,7 +64,7 @@ def test_validated_readings_failure_quarantines_the_day_and_writes_the_report(da
     assert (row.data["file"], row.data["column"], row.data["bad_rows"]) == (DAY, "oil_pressure", 1)
     report = json.loads((data_root / "reports" / "validation" / "2026-11-02.json").read_text())
     assert not report["success"] and report["failures"][0]["first_bad_timestamp"] == "2026-11-02 00:03:00"
-    assert list(root.quarantine.days()) == ["2026-11-02"]
+    assert list(root.catalog.quarantine.days()) == ["2026-11-02"]
 
 
 def test_training_windows_names_the_longest_segments_when_too_short(data_root):
