@@ -22,14 +22,14 @@ import socket
 import sys
 import time
 import uuid
+from contextlib import ExitStack
 from pathlib import Path
-from urllib.parse import urlparse
 
 import yaml
 
 from pipeline.objects import create_exclusive, is_remote, location, read_json
 from pipeline.store import atomic_write_text
-from pipeline.versions import STALE_LOCK_S, VersionStore
+from pipeline.versions import VersionStore
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEPLOY_INSTANCE = PROJECT_ROOT / "deploy" / "dagster.yaml"
@@ -37,8 +37,7 @@ WAIT_S = 3  # the bound on every connection and on the lock wait
 # an S3 probe fails fast: botocore would otherwise wait 60 s per connection and retry
 S3_BOUNDED = {"config_kwargs": {"connect_timeout": WAIT_S, "read_timeout": 2 * WAIT_S,
                                 "retries": {"max_attempts": 1, "mode": "standard"}}, "skip_instance_cache": True}
-PG_FIELDS = (("hostname", "host"), ("port", "port"), ("username", "user"), ("password", "password"),
-             ("db_name", "database"))
+PG_FIELDS = {"host": "hostname", "port": "port", "user": "username", "password": "password", "database": "db_name"}
 
 
 class Problem(Exception):
@@ -46,8 +45,8 @@ class Problem(Exception):
 
 
 # -- the instance ---------------------------------------------------------------------------------------------
-def instance_file(environ) -> Path:
-    """The dagster.yaml the daemon and webserver would read; raises Problem when they could not start."""
+def instance(environ) -> str:
+    """DAGSTER_HOME as the daemon and webserver need it (DagsterInstance.get refuses to start otherwise)."""
     home = environ.get("DAGSTER_HOME")
     if not home:
         raise Problem("DAGSTER_HOME is not set: the daemon and webserver refuse to start; mkdir /srv/dagster_home, "
@@ -57,21 +56,8 @@ def instance_file(environ) -> Path:
         raise Problem(f"DAGSTER_HOME={home} is not an absolute path: Dagster requires one")
     if not os.path.isdir(home):
         raise Problem(f"DAGSTER_HOME={home} is not a folder: create it (and copy deploy/dagster.yaml there)")
-    return Path(home) / "dagster.yaml"
-
-
-def instance(environ) -> str:
-    path = instance_file(environ)
-    return f"DAGSTER_HOME={path.parent}, settings from {path}" if path.is_file() else \
-        f"DAGSTER_HOME={path.parent} (no dagster.yaml there: Dagster's defaults)"
-
-
-def postgres_settings(config: dict) -> dict | None:
-    """The instance's PostgreSQL connection block (`postgres_db`, or `postgres_url`), None for SQLite."""
-    blocks = [(config.get("storage") or {}).get("postgres")]
-    blocks += [(config.get(k) or {}).get("config") for k in ("run_storage", "event_log_storage", "schedule_storage")
-               if "postgres" in str((config.get(k) or {}).get("module", ""))]
-    return next((b for b in blocks if b), None)
+    path = Path(home) / "dagster.yaml"
+    return f"DAGSTER_HOME={home}, settings from {path}" if path.is_file() else f"DAGSTER_HOME={home} (no dagster.yaml)"
 
 
 def resolve(value, environ, missing: list[str]):
@@ -84,25 +70,17 @@ def resolve(value, environ, missing: list[str]):
 
 
 def database(environ) -> str:
-    try:
-        path = instance_file(environ)
-    except Problem:
-        path = DEPLOY_INSTANCE
-    config = yaml.safe_load(path.read_text()) if path.is_file() else {}
-    settings = postgres_settings(config or {})
-    if settings is None:
+    """The instance's storage: `storage: postgres: postgres_db:` (deploy/dagster.yaml's form), else SQLite."""
+    home = environ.get("DAGSTER_HOME") or ""
+    path = Path(home) / "dagster.yaml" if os.path.isabs(home) and os.path.isdir(home) else DEPLOY_INSTANCE
+    config = (yaml.safe_load(path.read_text()) if path.is_file() else None) or {}
+    db = ((config.get("storage") or {}).get("postgres") or {}).get("postgres_db")
+    if db is None:
         return f"SQLite instance under {path.parent} (no PostgreSQL storage in {path})"
     missing: list[str] = []
-    if "postgres_url" in settings:
-        url = urlparse(resolve(settings["postgres_url"], environ, missing) or "")
-        conn = {"host": url.hostname, "port": url.port or 5432, "user": url.username, "password": url.password,
-                "database": url.path.lstrip("/")}
-        source = {k: "the postgres_url" for k in conn}
-    else:
-        db = settings.get("postgres_db") or {}
-        conn = {key: resolve(db.get(name), environ, missing) for name, key in PG_FIELDS}
-        source = {key: (db.get(name) or {}).get("env") if isinstance(db.get(name), dict) else f"{name} in {path}"
-                  for name, key in PG_FIELDS}
+    conn = {key: resolve(db.get(name), environ, missing) for key, name in PG_FIELDS.items()}
+    source = {key: db[name]["env"] if isinstance(db.get(name), dict) else f"{name} in {path}"
+              for key, name in PG_FIELDS.items()}
     if missing:
         raise Problem(f"{', '.join(missing)} not set ({path} reads the PostgreSQL connection from them): export them")
     try:
@@ -133,19 +111,17 @@ def login(conn: dict, port: int, source: dict, where: str) -> str:
         db.close()
     except psycopg2.OperationalError as exc:
         text = str(exc).strip().splitlines()[0].split("FATAL:", 1)[-1].strip()
-        hints = {"does not exist": f"database {name} does not exist at {where}: create it (createdb -h {conn['host']}"
-                                   f" -p {port} -U <admin> -O {user} {name}) or fix {source['database']}",
-                 f'role "{user}" does not exist': f"role {user} does not exist at {where}: create it (CREATE ROLE "
-                                                  f"{user} LOGIN PASSWORD '...') or fix {source['user']}",
-                 "password authentication failed": f"role {user} cannot log in at {where}: wrong password; "
-                                                   f"fix {source['password']}",
-                 "not permitted to log in": f"role {user} may not log in: ALTER ROLE {user} LOGIN",
-                 "no pg_hba.conf entry": f"the server at {where} refuses role {user} from this machine: "
-                                         "add a pg_hba.conf entry for it",
-                 "permission denied for database": f"role {user} may not connect to {name}: "
-                                                   f"GRANT CONNECT ON DATABASE {name} TO {user}"}
-        hint = next((h for key, h in hints.items() if key in text and (key != "does not exist" or "database" in text)),
-                    f"cannot connect to {name} at {where} as {user}: {text}")
+        hints = {  # what the server said -> what to do
+            f'database "{name}" does not exist': f"database {name} does not exist at {where}: create it "
+            f"(createdb -h {conn['host']} -p {port} -O {user} {name}) or fix {source['database']}",
+            f'role "{user}" does not exist': f"role {user} does not exist at {where}: create it "
+            f"(CREATE ROLE {user} LOGIN PASSWORD '...') or fix {source['user']}",
+            "password authentication failed": f"role {user} cannot log in: wrong password; fix {source['password']}",
+            "not permitted to log in": f"role {user} may not log in: ALTER ROLE {user} LOGIN",
+            "no pg_hba.conf entry": f"the server at {where} refuses role {user} from this machine (pg_hba.conf)",
+            "permission denied for database": f"role {user} may not connect: GRANT CONNECT ON DATABASE {name} TO "
+            f"{user}"}
+        hint = next((h for key, h in hints.items() if key in text), f"cannot log in to {name} at {where}: {text}")
         raise Problem(hint) from None
     if not can_create:
         raise Problem(f"role {user} logs in to {name} but cannot create Dagster's tables: "
@@ -164,9 +140,11 @@ def data_root(environ):
 
 
 def readable(root) -> str:
+    if isinstance(root, Exception):  # the URL itself (an fsspec protocol not installed)
+        raise root
     raw = root / "raw"
     if is_remote(root):
-        files = [k for k in raw.fs.find(raw.path)]
+        files = raw.fs.find(raw.path)
         if not files and not root.fs.exists(root.path.split("/", 1)[0]):
             raise Problem(f"the bucket of {root} does not exist: create it, or fix PIPELINE_DATA_DIR")
     else:
@@ -185,45 +163,41 @@ def writable(root) -> str:
     probe = root / f".doctor-probe-{uuid.uuid4().hex}"
     text = json.dumps({"probe": probe.name, "at": time.time()})
     try:
-        atomic_write_text(probe, text)
+        atomic_write_text(probe, text)  # the pipeline's own atomic write (a temporary file and a rename, or a PUT)
         if probe.read_text() != text:
             raise Problem(f"{probe} reads back other than written: is the data root shared consistently?")
     finally:
-        try:
+        if probe.exists():
             probe.unlink()
-        except FileNotFoundError:
-            pass
     return f"{root}: a probe object was written atomically, read back and deleted"
 
 
 def version_lock(root) -> str:
-    """Take and release the lock VersionStore.lock takes, waiting at most WAIT_S (its own wait is unbounded
-    on a local root, 120 s on a store), without breaking a lock someone else holds."""
-    lock, deadline = VersionStore(root).base / ".lock", time.monotonic() + WAIT_S
-    if not is_remote(root):
-        lock.parent.mkdir(parents=True, exist_ok=True)
-        with open(lock, "w") as fh:
-            while True:
-                try:
-                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    fcntl.flock(fh, fcntl.LOCK_UN)
-                    return f"{lock} taken and released"
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        raise Problem(f"{lock} is held by another process for over {WAIT_S} s: if no run is "
-                                      f"changing a version's status, find the holder with `fuser {lock}`") from None
-                    time.sleep(0.05)
+    """Take and release the lock VersionStore.lock takes (a flock; on a store an object created only if absent),
+    waiting at most WAIT_S: its own wait is unbounded on a folder, 120 s on a store. Never breaks another's lock."""
+    lock, deadline, remote = VersionStore(root).base / ".lock", time.monotonic() + WAIT_S, is_remote(root)
     holder = json.dumps({"holder": uuid.uuid4().hex, "at": time.time()})
-    while not (create_exclusive(lock, holder) and read_json(lock) == json.loads(holder)):
-        held = read_json(lock) or {}
-        if time.monotonic() > deadline:
-            age = time.time() - held.get("at", time.time())
-            stale = " (left by a process that died: the next run breaks it)" if age > STALE_LOCK_S else ""
-            raise Problem(f"{lock} has been held for {age:.0f} s by another run{stale}; if no run is publishing, "
-                          "delete it")
-        time.sleep(0.05)
-    if read_json(lock) == json.loads(holder):
-        lock.unlink(missing_ok=True)
+    with ExitStack() as stack:
+        if remote:
+            def take() -> bool:
+                return create_exclusive(lock, holder) and read_json(lock) == json.loads(holder)
+            stack.callback(lambda: read_json(lock) == json.loads(holder) and lock.unlink(missing_ok=True))
+        else:
+            lock.parent.mkdir(parents=True, exist_ok=True)
+            fh = stack.enter_context(open(lock, "w"))  # closing it releases the flock
+
+            def take() -> bool:
+                try:
+                    return fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB) is None
+                except BlockingIOError:
+                    return False
+        while not take():
+            if time.monotonic() > deadline:
+                held = (read_json(lock) or {}).get("at") if remote else None
+                since = f"for {time.time() - held:.0f} s" if held else f"for over {WAIT_S} s"
+                raise Problem(f"{lock} is held by another run {since}; if no run is changing a version's status, "
+                              + ("delete it" if remote else f"find the holder with `fuser {lock}`"))
+            time.sleep(0.05)
     return f"{lock} taken and released"
 
 
@@ -286,9 +260,12 @@ def main(environ=os.environ) -> int:
 
     item("instance", instance, environ)
     item("database", database, environ)
-    root = data_root(environ)
+    try:
+        root = data_root(environ)
+    except Exception as exc:  # noqa: BLE001 (reported on the data root's line)
+        root = exc
     # writes and the lock are worth trying where the root is there and answers, even with no raw files yet
-    if item("data root", readable, root) != "error" and (is_remote(root) or root.is_dir()):
+    if item("data root", readable, root) != "error" and (is_remote(root) or Path(root).is_dir()):
         item("data writes", writable, root)
         item("version lock", version_lock, root)
     item("broker", broker, environ)

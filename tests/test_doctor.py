@@ -192,3 +192,39 @@ def test_an_object_store_without_credentials_or_endpoint(tmp_path):
     assert lines["data root"] == f"FAIL  data root: cannot connect to the object store at {dead}: start it, or fix " \
                                  "AWS_ENDPOINT_URL"
     assert "data writes" not in lines and took < 20
+
+
+def test_a_role_that_logs_in_but_cannot_create_tables(home, root, pg):
+    from tests.postgres import connect
+
+    role = f"doctor_{pg['DAGSTER_PG_DB'][-12:]}"
+    admin = connect(pg["DAGSTER_PG_DB"])
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE ROLE "{role}" LOGIN')
+        cur.execute(f'REVOKE CREATE ON SCHEMA public FROM PUBLIC, "{role}"')
+    try:
+        code, lines, _ = doctor({"DAGSTER_HOME": str(home), "PIPELINE_DATA_DIR": str(root),
+                                 **pg, "DAGSTER_PG_USER": role})
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f'DROP ROLE "{role}"')
+        admin.close()
+    assert code == 1
+    assert lines["database"].startswith(f"FAIL  database: role {role} logs in to {pg['DAGSTER_PG_DB']} but cannot "
+                                        "create Dagster's tables: GRANT CREATE ON SCHEMA public TO")
+
+
+def test_a_held_lock_on_an_object_store(tmp_path):
+    import json
+
+    from pipeline.objects import location
+
+    with s3_bucket(tmp_path / "cache") as (url, env):
+        upload(PROJECT / "data" / "raw", f"{url}/raw")
+        location(f"{url}/versions/.lock").write_text(json.dumps({"holder": "another", "at": time.time() - 42}))
+        code, lines, _ = doctor({"DAGSTER_HOME": str(tmp_path), "PIPELINE_DATA_DIR": url, **env})
+        assert location(f"{url}/versions/.lock").exists()  # left to its holder
+    assert code == 1
+    assert lines["version lock"].startswith(f"FAIL  version lock: {url}/versions/.lock is held by another run for 4")
+    assert lines["version lock"].endswith("delete it")
