@@ -118,6 +118,8 @@ def login(conn: dict, port: int, source: dict, where: str) -> str:
             f"(CREATE ROLE {user} LOGIN PASSWORD '...') or fix {source['user']}",
             "password authentication failed": f"role {user} cannot log in: wrong password; fix {source['password']}",
             "not permitted to log in": f"role {user} may not log in: ALTER ROLE {user} LOGIN",
+            "invalid response to SSL negotiation": f"something answers at {where}, but not PostgreSQL: "
+            f"fix {source['host']} / {source['port']}",
             "no pg_hba.conf entry": f"the server at {where} refuses role {user} from this machine (pg_hba.conf)",
             "permission denied for database": f"role {user} may not connect: GRANT CONNECT ON DATABASE {name} TO "
             f"{user}"}
