@@ -68,7 +68,8 @@ def test_a_file_refused_after_it_was_indexed_stays_on_the_days_it_held(raw, tmp_
     assert raw_days(raw, cache_dir=cache).days == FOUR_DAYS
     edit(raw, lambda f: f.__setitem__("timestamp", f["timestamp"].iloc[::-1].to_numpy()))  # rows reversed
     assert raw_days(raw, cache_dir=cache).days == FOUR_DAYS  # the day it held when last read
-    with pytest.raises(IngestError, match=r"data row 2 \(line 3\)"):
+    with pytest.raises(IngestError, match=r"data row 1 \(line 2\): 2026-11-02 23:59:00 is later than the row "
+                                          r"after it .* \(1439 rows go back in time\)"):
         read_raw_files(raw, day="2026-11-02", cache_dir=cache)
 
 
@@ -79,8 +80,23 @@ def test_shuffled_rows_are_refused_naming_the_first_row_out_of_order(raw):
     with pytest.raises(IngestError) as err:
         read_raw_files(raw, day="2026-11-02")
     message = str(err.value)
-    assert f"data row {first_bad + 1} (line {first_bad + 2})" in message and FILE in message, message
-    assert f"{shuffled[first_bad]} is earlier than the row before it ({shuffled[first_bad - 1]})" in message
+    earlier = f"data row {first_bad + 1} (line {first_bad + 2}): {shuffled[first_bad]} is earlier than the row " \
+              f"before it ({shuffled[first_bad - 1]})"
+    later = f"data row {first_bad} (line {first_bad + 1}): {shuffled[first_bad - 1]} is later than the row after " \
+            f"it ({shuffled[first_bad]})"
+    assert (earlier in message or later in message) and FILE in message and "time order" in message, message
+
+
+def test_a_stray_late_row_mid_file_is_the_row_named(raw):
+    edit(raw, set_timestamp(600, "2099-01-01 00:00:00"))  # the row after it (10:01:00) goes back in time
+    with pytest.raises(IngestError, match=r"data row 601 \(line 602\): 2099-01-01 00:00:00 is later than the row "
+                                          r"after it \(2026-11-02 10:01:00\): the file's rows must be in time order"):
+        read_raw_files(raw, day="2026-11-02")
+    edit(raw, lambda f: f.loc.__setitem__(([50, 51], "timestamp"), f.loc[[51, 50], "timestamp"].to_numpy()))
+    edit(raw, set_timestamp(600, "2026-11-02 10:00:00"))  # two rows swapped: the earlier one is named
+    with pytest.raises(IngestError, match=r"data row 52 \(line 53\): 2026-11-02 00:50:00 is earlier than the row "
+                                          r"before it \(2026-11-02 00:51:00\)"):
+        read_raw_files(raw, day="2026-11-02")
 
 
 def test_a_row_far_from_the_rest_is_refused_even_in_time_order(raw):
