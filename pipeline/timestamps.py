@@ -12,8 +12,9 @@ left to validation, which reports duplicates). So is a row *far* from the rest o
 one lying beyond the file's largest gap between consecutive rows, when that gap is both longer than
 FAR_GAP_FLOOR (7 days) and more than FAR_GAP_FACTOR (10) times the time the rest of the file spans (the file's
 span without that gap). A clock reset to 1970 in a day's file gives a gap of 56 years beside a day; a logger
-that pauses overnight, for a weekend, or for weeks in a month's export, never gives one 10 times what it
-recorded around it; gaps in SKAB's files (up to 247 s) are far below the floor. A far row in time order can
+paused overnight, for a weekend, or for weeks in a month's export stays far inside the rule (only a pause of
+over a week that is also over 10 times all the recording around it is refused, e.g. a two-row file a month
+apart); gaps in SKAB's files (up to 247 s) are far below the floor. A far row in time order can
 only be at either end of the file (or a few rows together there): the rows on the smaller side of the gap are
 the stray ones.
 """
