@@ -2,9 +2,10 @@
 
 A day is a calendar day in the day time zone (UTC unless the contract's `day_timezone` says otherwise), and
 holds the readings whose timestamps fall in [00:00, next 00:00) there. A raw file may hold readings of
-several days: each day takes its rows. Which days a file holds is learnt once per version of the file (its
-size and modification time) and kept in the day index, so listing the days of a folder of a year of files
-costs a `stat` per file, not a parse.
+several days: each day takes its rows. Which days a file holds (those of its timestamps, not every day from
+its first to its last: a logger paused for a week adds no empty days) is learnt once per version of the file
+(its size and modification time) and kept in the day index, so listing the days of a folder of a year of
+files costs a `stat` per file, not a parse.
 
 A day's fingerprint is a digest of the names, sizes and modification times of its files: the nightly run
 compares it with the fingerprint recorded when the day was last ingested to find the days that are new or
@@ -63,6 +64,18 @@ class DayClock:
         first, last = (pd.Timestamp(v, tz="UTC").tz_convert(self.timezone).date() for v in (first_ns, last_ns))
         return [(first + timedelta(days=i)).strftime(DAY_FORMAT) for i in range((last - first).days + 1)]
 
+    def days_of(self, ns: np.ndarray) -> list[str]:
+        """The days holding the instants `ns` (naive UTC nanoseconds), sorted, each once."""
+        ns = np.asarray(ns, dtype="int64")
+        if not len(ns):
+            return []
+        if self.timezone == "UTC":
+            days = np.unique(ns // 86_400_000_000_000).astype("datetime64[D]")
+        else:
+            local = pd.DatetimeIndex(ns.view("datetime64[ns]"), tz="UTC").tz_convert(self.timezone)
+            days = np.unique(local.tz_localize(None).to_numpy().astype("datetime64[D]"))
+        return [str(d) for d in days]
+
     def previous(self, day: str) -> str:
         return (date.fromisoformat(day) - timedelta(days=1)).strftime(DAY_FORMAT)
 
@@ -80,8 +93,10 @@ def day_fingerprint(files: dict[str, str]) -> str:
 
 
 class DayIndex:
-    """Which days each raw file holds, keyed by the file's name, fingerprint and the read settings; and, by
-    name, the days each file held when it was last read (where a file rewritten unreadable is reported).
+    """Which days each raw file holds (the day keys of its timestamps), keyed by the file's name, fingerprint,
+    the read settings and the day time zone; and, by name, the days each file held when it was last read (where
+    a file rewritten unreadable, or refused, is reported). Entries of an older form (a file's first and last
+    reading, from which every day between was listed) are not used: their files are indexed again.
     A JSON file under the cache folder, rewritten atomically; entries of files no longer present are dropped
     on save. A missing or unreadable index is rebuilt (it is only an optimisation)."""
 
@@ -103,12 +118,14 @@ class DayIndex:
         return hashlib.sha256(f"{name}|{fingerprint}|{settings}".encode()).hexdigest()[:32]
 
     def get(self, key: str) -> dict | None:
+        """The entry {"file": name, "days": [day, ...]}, or None when the file is to be indexed."""
         self.used.add(key)
-        return self.entries.get(key)
+        entry = self.entries.get(key)
+        return entry if isinstance(entry, dict) and isinstance(entry.get("days"), list) else None
 
-    def put(self, key: str, name: str, first_ns: int | None, last_ns: int | None) -> None:
+    def put(self, key: str, name: str, days: list[str]) -> None:
         self.used.add(key)
-        self.entries[key] = {"file": name, "first": first_ns, "last": last_ns}
+        self.entries[key] = {"file": name, "days": list(days)}
 
     def save(self) -> None:
         if self.path is None:
@@ -135,8 +152,9 @@ DATE_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")
 
 
 def days_of_unreadable(name: str, last_days: list[str] | None) -> list[str]:
-    """The days a file whose timestamps cannot be read is reported on: those it held when it was last read,
-    else the date in its name (e.g. machine01_2026-11-05.csv); none if neither is known."""
+    """The days a file whose timestamps cannot be read (or are refused: out of time order, a row far from the
+    rest) is reported on, so that the day's ingest fails with the file's error: those it held when it was last
+    read, else the date in its name (e.g. machine01_2026-11-05.csv); none if neither is known."""
     if last_days:
         return list(last_days)
     found = DATE_IN_NAME.search(Path(name).name)

@@ -1,7 +1,9 @@
 """Read raw sensor files (CSV or Parquet) into one typed table, files in time order, the source file kept.
 
 Ingestion answers "can this file be read as readings at all": it fails on unreadable files, a missing timestamp
-column, timestamps that are missing, do not parse as stated (pipeline.timestamps) or mix zones, and text in a
+column, timestamps that are missing, do not parse as stated (pipeline.timestamps) or mix zones, rows out of time
+order or a row far from the rest of its file (pipeline.timestamps.time_order_problem: each day takes its own
+rows of a file, so such a row would otherwise vanish unseen, or stand alone on a day of its own), and text in a
 sensor column. Whether the readings are *good* (columns present, ranges, nulls, order, overlap, sampling) is
 validation's job, so a file missing a sensor column is read here and reported there. All timestamps are stored
 as naive UTC.
@@ -32,10 +34,10 @@ from pipeline.contract import (
 from pipeline.days import DayClock, DayFiles, DayIndex, day_fingerprint, days_of_unreadable, file_fingerprint
 from pipeline.expectations import INTERVAL
 from pipeline.parse_cache import ParseCache
-from pipeline.raw_files import RawFileError, list_raw_files, read_table, skipped_counts
+from pipeline.raw_files import RawFileError, list_raw_files, raw_kind, read_table, skipped_counts
 from pipeline.readings import SOURCE_COLUMN, TIMESTAMP, RawFile, SensorReadings, fill, sensor_frame
 from pipeline.segments import SEGMENT_COLUMN
-from pipeline.timestamps import TimestampError, TimestampSettings, parse_timestamps
+from pipeline.timestamps import TimestampError, TimestampSettings, parse_timestamps, time_order_problem
 
 PARSED, DAY_INDEX = "parsed_files", "day_index.json"  # under the cache folder
 NO_FILES = "no files"  # the fingerprint of a day without files
@@ -107,6 +109,28 @@ def _parse(path: Path, separator: str, timestamps: TimestampSettings) -> pa.Tabl
     except TimestampError as exc:
         raise IngestError(f"{path}: {exc}") from None
     return table.set_column(table.column_names.index(ts_column), ts_column, parsed)
+
+
+def _row_label(path: Path, table: pa.Table, row: int) -> str:
+    """A data row (0-based `row`) as the user finds it: its number among the data rows and, in a CSV, its line."""
+    if raw_kind(path) != "csv":
+        return f"row {row + 1}"
+    empty, comments = skipped_counts(table)
+    line = comments + 2 + row  # comment lines, the header, then the data rows
+    return f"data row {row + 1} (line {line}{' or later: empty rows were dropped' if empty else ''})"
+
+
+def _check_time_order(path: Path, table: pa.Table, timestamps: TimestampSettings) -> None:
+    """Refuse a file whose rows go back in time or hold a row far from the rest, naming the row."""
+    problem = time_order_problem(table.column(timestamps.column).cast(pa.int64()).to_numpy())
+    if problem is None:
+        return
+    row, what = problem
+    hint = ""
+    if timestamps.ambiguous in ("earliest", "latest") and timestamps.timezone != "UTC":
+        hint = (f" (ambiguous_times {timestamps.ambiguous!r} reads both passes of an hour the clocks repeat as one: "
+                "'infer' reads them in recorded order)")
+    raise IngestError(f"{path}: column {timestamps.column!r}: {_row_label(path, table, row)}: {what}{hint}")
 
 
 def _reduce(path: Path, name: str, table: pa.Table, ts_column: str, sensors: list[str] | None,
@@ -286,8 +310,11 @@ def _parsed(path: Path, raw_dir: Path, separator: str, timestamps: TimestampSett
     """One file as parsed, from the parse cache when unchanged since it was parsed."""
     key = cache.key(path, (separator, timestamps))
     table = cache.get(key)
-    if table is None:
+    if table is not None:
+        _check_time_order(path, table, timestamps)  # an entry may predate the rule
+    else:
         table = _parse(path, separator, timestamps)
+        _check_time_order(path, table, timestamps)  # only files that parse cleanly are cached
         cache.put(key, table)
         empty, comments = skipped_counts(table)
         skipped = "".join([f"; skipped {comments} comment line(s)" if comments else "",
@@ -326,9 +353,12 @@ def _no_readings(contract: Contract | None, ts_column: str, skipped) -> SensorRe
 def _files_by_day(raw_dir: Path, files: list[Path], separator: str, timestamps: TimestampSettings,
                   cache: ParseCache, cache_dir: Path | None, clock: DayClock, log) -> DayFiles:
     """The days each file holds: from the day index for files unchanged since they were indexed, else from
-    their timestamps (parsed once, into the parse cache, where the day's read then finds them)."""
+    their timestamps (parsed once, into the parse cache, where the day's read then finds them). A file that
+    cannot be read, or is refused (rows out of time order, a row far from the rest), adds none of its
+    timestamps' days: it is placed on the days it held when last read, else the date in its name, where that
+    day's read fails with the file's error; with neither, it is listed as unplaced."""
     index = DayIndex(Path(cache_dir) / DAY_INDEX if cache_dir else None)
-    settings = repr((separator, timestamps))
+    settings = repr((separator, timestamps, clock.timezone))
     by_day: dict[str, list[Path]] = {}
     prints: dict[str, dict[str, str]] = {}
     unplaced = []
@@ -339,7 +369,7 @@ def _files_by_day(raw_dir: Path, files: list[Path], separator: str, timestamps: 
         if entry is None:
             try:
                 ns = _parsed(path, raw_dir, separator, timestamps, cache, log).column(timestamps.column)
-                first, last = pc.min(ns.cast(pa.int64())).as_py(), pc.max(ns.cast(pa.int64())).as_py()
+                held = clock.days_of(ns.cast(pa.int64()).to_numpy())
             except (IngestError, RawFileError, pa.ArrowException, OSError, ValueError) as exc:
                 # Its days are unknown: it is reported on the days it held before (or its name says), where
                 # reading it fails that day alone with the file's error.
@@ -350,11 +380,11 @@ def _files_by_day(raw_dir: Path, files: list[Path], separator: str, timestamps: 
                     by_day.setdefault(day, []).append(path)
                     prints.setdefault(day, {})[name] = fingerprint
                 continue
-            index.put(key, name, first, last)
-            entry = {"first": first, "last": last}
-        if entry["first"] is None:
+            index.put(key, name, held)
+            entry = {"days": held}
+        days = list(entry["days"])
+        if not days:
             continue
-        days = clock.days_between(entry["first"], entry["last"])
         index.last_days[name] = days
         for day in days:
             by_day.setdefault(day, []).append(path)
@@ -363,7 +393,7 @@ def _files_by_day(raw_dir: Path, files: list[Path], separator: str, timestamps: 
     if index.problem:
         log(f"the day index could not be written ({index.problem}): files will be indexed again next time")
     for name, why in unplaced:
-        log(f"not read: {name}: its timestamps cannot be read, so its day is unknown ({why})")
+        log(f"not read: {name}: its timestamps cannot be read or are refused, so its day is unknown ({why})")
     return DayFiles(by_day, {d: day_fingerprint(p) for d, p in prints.items()}, tuple(unplaced))
 
 

@@ -6,6 +6,17 @@ Text is read as ISO 8601 unless the contract (or the raw_readings config) gives 
 `timezone`; a local time that a daylight-saving change repeats is refused unless `ambiguous_times` says how to
 read it, and one that the change skips is always refused. Every reading needs a timestamp, and it must fit the
 stored range (nanoseconds since 1970 in 64 bits: 1677-09-22 to 2262-04-11).
+
+A file's rows must be in time order: a row earlier than the row before it is refused (equal timestamps are
+left to validation, which reports duplicates). So is a row *far* from the rest of the file (`time_order_problem`):
+one lying beyond the file's largest gap between consecutive rows, when that gap is both longer than
+FAR_GAP_FLOOR (7 days) and more than FAR_GAP_FACTOR (10) times the time the rest of the file spans (the file's
+span without that gap). A clock reset to 1970 in a day's file gives a gap of 56 years beside a day; a logger
+paused overnight, for a weekend, or for weeks in a month's export stays far inside the rule (only a pause of
+over a week that is also over 10 times all the recording around it is refused, e.g. a two-row file a month
+apart); gaps in SKAB's files (up to 247 s) are far below the floor. A far row in time order can
+only be at either end of the file (or a few rows together there): the rows on the smaller side of the gap are
+the stray ones.
 """
 
 from __future__ import annotations
@@ -22,6 +33,10 @@ from pipeline.contract import AMBIGUOUS_TIMES, TIMESTAMP_UNITS
 UTC_OFFSET = r"(?:Z|[+-]\d{2}:?\d{2})$"
 EARLIEST, LATEST = pd.Timestamp("1677-09-22"), pd.Timestamp("2262-04-11")  # whole days inside the ns range
 FORMAT_HINT = "set timestamp_format in the contract or the raw_readings config, e.g. '%d/%m/%Y %H:%M:%S'"
+
+
+FAR_GAP_FACTOR = 10  # a far row: beyond a gap more than this many times what the rest of the file spans...
+FAR_GAP_FLOOR = pd.Timedelta(days=7)  # ...and longer than this
 
 
 class TimestampError(ValueError):
@@ -145,3 +160,55 @@ def _check_range(name: str, naive: pd.Series) -> None:
     if outside.any():
         raise _rows_error(name, naive, outside, f"lie outside {EARLIEST.date()} to {LATEST.date()}, the range "
                                                 "timestamps are stored in")
+
+
+def _when(ns: int) -> str:
+    return str(pd.Timestamp(int(ns)))
+
+
+def _duration(ns: int) -> str:
+    delta = pd.Timedelta(int(ns))
+    if delta >= pd.Timedelta(days=2):
+        return f"{delta / pd.Timedelta(days=1):,.0f} days"
+    if delta >= pd.Timedelta(hours=1):
+        return f"{delta / pd.Timedelta(hours=1):.1f} hours"
+    return str(delta).replace("0 days ", "")
+
+
+def time_order_problem(ns: np.ndarray) -> tuple[int, str] | None:
+    """What is wrong with the order of a file's timestamps (int64 naive UTC ns, in the file's row order), as
+    (the 0-based row to name, what is wrong), or None: the first row earlier than the row before it, else the
+    row far from the rest (see the module's notes)."""
+    ns = np.asarray(ns, dtype="int64")
+    if len(ns) < 2:
+        return None
+    steps = np.diff(ns)
+    back = np.flatnonzero(steps < 0)
+    if len(back):
+        row = int(back[0]) + 1
+        more = f" ({len(back)} rows go back in time)" if len(back) > 1 else ""
+        # The row named is the one out of place: the earlier one, unless only the row before it is (a stray
+        # late row, e.g. 2099 mid-file, which the row after it then goes back from).
+        later_is_stray = row + 1 < len(ns) and ns[row + 1] < ns[row - 1] and (row < 2 or ns[row - 2] <= ns[row])
+        if later_is_stray:
+            return row - 1, (f"{_when(ns[row - 1])} is later than the row after it ({_when(ns[row])}): the file's "
+                             f"rows must be in time order{more}")
+        return row, (f"{_when(ns[row])} is earlier than the row before it ({_when(ns[row - 1])}): the file's rows "
+                     f"must be in time order{more}")
+    gap_at = int(np.argmax(steps))
+    gap = int(steps[gap_at])
+    rest = int(ns[-1] - ns[0]) - gap
+    if gap <= FAR_GAP_FLOOR.value or gap <= FAR_GAP_FACTOR * rest:
+        return None
+    before, after = gap_at + 1, len(ns) - gap_at - 1  # rows on each side of the gap
+    if before < after:
+        row, others = gap_at, before - 1
+        where = f"{_duration(gap)} before the row after it ({_when(ns[gap_at + 1])})"
+        also = f" (as do the {others} row(s) before it)" if others else ""
+    else:
+        row, others = gap_at + 1, after - 1
+        where = f"{_duration(gap)} after the row before it ({_when(ns[gap_at])})"
+        also = f" (as do the {others} row(s) after it)" if others else ""
+    return row, (f"{_when(ns[row])} lies {where}{also}, more than {FAR_GAP_FACTOR} times the {_duration(rest)} "
+                 f"the rest of the file spans: a row far from the others (a logger clock reset, e.g. to 1970?); "
+                 "fix or remove it")

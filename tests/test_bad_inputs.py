@@ -118,8 +118,13 @@ CASES = {
                                  "raw_readings", ["shaft_speed", "not numbers", "'error 42'"]),
     "duplicated timestamps": (lambda raw: rewrite(raw, lambda f: f.__setitem__("timestamp", f["timestamp"].where(
         f.index != 40, f["timestamp"].shift(1)))), "validated_readings", ["duplicated timestamps"]),
-    "non-monotonic timestamps": (lambda raw: rewrite(raw, swap_rows), "validated_readings",
-                                 ["timestamps not strictly increasing"]),
+    # refused on reading since rows out of time order are (a day takes only its own rows of a file, so a stray
+    # row of another day would otherwise vanish unseen); validation still checks the order of what it is given
+    "non-monotonic timestamps": (lambda raw: rewrite(raw, swap_rows), "raw_readings",
+                                 ["data row 52 (line 53)", "earlier than the row before it", "time order"]),
+    "stray 1970 timestamp": (lambda raw: rewrite(raw, set_value("timestamp", 600, "1970-01-01 00:00:00")),
+                             "raw_readings", ["data row 601 (line 602)", "1970-01-01 00:00:00",
+                                              "earlier than the row before it (2026-11-02 09:59:00)", "time order"]),
     "overlapping files": (overlapping_file, "validated_readings", ["machine01_late_export.csv", "overlaps"]),
     "wrong separator": (lambda raw: edit_text(raw, lambda t: t.replace(",", ";")), "raw_readings",
                         ["no timestamp column", "separator"]),
