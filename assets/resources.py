@@ -10,7 +10,7 @@ import dagster as dg
 from pipeline.objects import is_remote, location, mirror_folder, root_cache
 from pipeline.quarantine import QUARANTINE, Quarantine
 from pipeline.store import MANIFEST, StorageError, load_artifact, run_folder, save_artifact, save_for_run
-from pipeline.versions import VersionStore
+from pipeline.versions import LockTimeout, VersionStore
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR_ENV = "PIPELINE_DATA_DIR"
@@ -67,6 +67,25 @@ class DataRoot(dg.ConfigurableResource):
         return Quarantine(self.store_dir / QUARANTINE)
 
 
+def lock_failure(exc: LockTimeout, what: str) -> dg.Failure:
+    """The step's failure when the version lock could not be taken: which lock, who holds it, since when, and
+    what to do, in the text and as metadata."""
+    return dg.Failure(description=f"{what}: {exc}",
+                      metadata={k: v for k, v in exc.metadata.items() if v is not None})
+
+
+def claim_version(context: dg.AssetExecutionContext, data_root: DataRoot) -> Path:
+    """The run's own version, taken (with the version lock) before a step's expensive work, so that a lock the
+    step cannot take fails it now, within the lock's bounded wait, not at its first versioned write after the
+    work."""
+    try:
+        return data_root.versions.claim(context.run.run_id)
+    except LockTimeout as exc:
+        raise lock_failure(exc, "the run's version could not be taken before the work began") from None
+    except StorageError as exc:
+        raise dg.Failure(description=f"the run's version could not be created: {exc}") from None
+
+
 VERSIONED = "sensor_latents/versioned"  # asset metadata: write into the run's version folder
 PINNED = "sensor_latents/pinned"  # input metadata: the run uses, and keeps in its version, this exact artifact
 
@@ -104,6 +123,8 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
                 path = save_for_run(obj, self.data_root.store_dir, context.run_id, name)
         except StorageError as exc:
             raise dg.Failure(description=f"{name} could not be stored: {exc}") from None
+        except LockTimeout as exc:
+            raise lock_failure(exc, f"{name} could not be stored in this run's version") from None
         metadata = {"path": dg.MetadataValue.path(str(path))}
         if versioned:
             metadata["version"] = folder.parent.name
@@ -139,3 +160,5 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
             raise dg.Failure(description=f"{name} is needed but missing: {exc}") from None
         except StorageError as exc:
             raise dg.Failure(description=f"{name} could not be pinned into this run's version: {exc}") from None
+        except LockTimeout as exc:
+            raise lock_failure(exc, f"{name} could not be pinned into this run's version") from None

@@ -6,22 +6,20 @@ lock fails before it trains, not after, on an object store and on a local root a
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 import types
-from datetime import timedelta
 
 import pytest
 
 from pipeline import versions as versions_module
+from pipeline.ingest import read_raw_files
 from pipeline.objects import location
 from pipeline.store import save_artifact
 from pipeline.validate import validated_day
-from pipeline.ingest import read_raw_files
 from pipeline.versions import VersionStore
 from tests.helpers import SAMPLE_DAYS, run_assets
-from tests.objectstore import ENDPOINT_ENV
+from tests.objectstore import backdate
 
 
 def lock_of(root: str):
@@ -33,17 +31,6 @@ def place_lock(root: str, content: str | bytes):
     lock = lock_of(root)
     lock.fs.pipe_file(lock.path, content.encode() if isinstance(content, str) else content)
     return lock
-
-
-def backdate(lock, seconds: float) -> None:
-    """Make the store report `lock` as written `seconds` earlier (the in-process moto server's own record)."""
-    if os.environ.get(ENDPOINT_ENV):
-        pytest.skip("backdating an object needs the in-process moto server")
-    from moto.core import DEFAULT_ACCOUNT_ID
-    from moto.s3.models import s3_backends
-
-    bucket, key = lock.path.split("/", 1)
-    s3_backends[DEFAULT_ACCOUNT_ID]["aws"].buckets[bucket].keys[key].last_modified -= timedelta(seconds=seconds)
 
 
 def take_within(versions: VersionStore, seconds: float) -> float:
@@ -80,7 +67,7 @@ def test_a_live_holder_whose_clock_runs_behind_is_not_robbed(s3_root, monkeypatc
 ], ids=["clock-ahead", "not-json", "not-a-lock"])
 def test_a_lock_from_a_clock_ahead_or_holding_garbage_is_broken_after_the_stale_period(s3_root, monkeypatch,
                                                                                          content):
-    monkeypatch.setattr(versions_module, "STALE_LOCK_S", 1)
+    monkeypatch.setattr(versions_module, "STALE_LOCK_S", 2)  # the store's times are whole seconds
     monkeypatch.setattr(versions_module, "LOCK_WAIT_S", 15)
     place_lock(s3_root, content)
     took = take_within(VersionStore(s3_root), 6)
