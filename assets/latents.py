@@ -24,6 +24,7 @@ from pipeline.quality import TrainingFacts, dimension_stats, judge_latents
 from pipeline.span import day_windows
 from pipeline.store import MANIFEST, ArtifactDamaged, StorageError, load_artifact
 from pipeline.threshold import MIN_DRIFT_WINDOWS
+from pipeline.versions import PublishedStateError
 from pipeline.windows import TrainingWindows
 
 ALIVE_CHECK = "latent_dimensions_alive"
@@ -145,11 +146,18 @@ class LatentVectorsConfig(dg.Config):
 
 
 def published_model(data_root: DataRoot) -> tuple[str, TrainedAutoencoder]:
-    """The published version's name and its model."""
-    version = data_root.versions.published()
-    if version is None or not (version / "autoencoder" / MANIFEST).is_file():
+    """The published version's name and its model, only when the pointer names a version whose status is
+    published (pipeline.versions)."""
+    try:
+        version = data_root.versions.published()
+    except PublishedStateError as exc:
+        raise dg.Failure(description=f"cannot score with the published model: {exc}") from None
+    if version is None:
         raise dg.Failure(description=f"no published model under {data_root.path}: run the retrain job (training, "
                                      "audit and publishing) once before scoring days")
+    if not (version / "autoencoder" / MANIFEST).is_file():
+        raise dg.Failure(description=f"the published version {version.name} holds no complete autoencoder "
+                                     f"({version / 'autoencoder'}): run the retrain job to publish a whole version")
     return version.name, load_artifact(version / "autoencoder")
 
 

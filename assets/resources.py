@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dagster as dg
 
 from pipeline.catalog import Catalog
@@ -14,7 +16,7 @@ from pipeline.store import (
     save_artifact,
     save_for_run,
 )
-from pipeline.versions import VersionStore
+from pipeline.versions import LockTimeout, VersionStore
 
 
 class DataRoot(dg.ConfigurableResource):
@@ -42,6 +44,25 @@ class DataRoot(dg.ConfigurableResource):
     def day_folder(self, asset: str, day: str):
         """Where a day partition of `asset` is stored: `<data root>/store/<asset>/<day>/`."""
         return self.catalog.day_folder(asset, day)
+
+
+def lock_failure(exc: LockTimeout, what: str) -> dg.Failure:
+    """The step's failure when the version lock could not be taken: which lock, who holds it, since when, and
+    what to do, in the text and as metadata."""
+    return dg.Failure(description=f"{what}: {exc}",
+                      metadata={k: v for k, v in exc.metadata.items() if v is not None})
+
+
+def claim_version(context: dg.AssetExecutionContext, data_root: DataRoot) -> Path:
+    """The run's own version, taken (with the version lock) before a step's expensive work, so that a lock the
+    step cannot take fails it now, within the lock's bounded wait, not at its first versioned write after the
+    work."""
+    try:
+        return data_root.versions.claim(context.run.run_id)
+    except LockTimeout as exc:
+        raise lock_failure(exc, "the run's version could not be taken before the work began") from None
+    except StorageError as exc:
+        raise dg.Failure(description=f"the run's version could not be created: {exc}") from None
 
 
 VERSIONED = "sensor_latents/versioned"  # asset metadata: write into the run's version folder
@@ -81,6 +102,8 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
                 path = save_for_run(obj, self.data_root.store_dir, context.run_id, name)
         except StorageError as exc:
             raise dg.Failure(description=f"{name} could not be stored: {exc}") from None
+        except LockTimeout as exc:
+            raise lock_failure(exc, f"{name} could not be stored in this run's version") from None
         metadata = {"path": dg.MetadataValue.path(str(path))}
         if versioned:
             metadata["version"] = folder.parent.name
@@ -120,3 +143,5 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
             raise dg.Failure(description=f"{name}: {exc}") from None
         except StorageError as exc:
             raise dg.Failure(description=f"{name} could not be pinned into this run's version: {exc}") from None
+        except LockTimeout as exc:
+            raise lock_failure(exc, f"{name} could not be pinned into this run's version") from None

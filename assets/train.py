@@ -6,10 +6,11 @@ import dagster as dg
 from pydantic import Field
 
 from assets.metadata import GROUP, OWNERS, image, stage_tags
-from assets.resources import VERSIONED, DataRoot
+from assets.resources import VERSIONED, DataRoot, claim_version, lock_failure
 from pipeline.model import Architecture, TrainedAutoencoder, TrainingConfig
 from pipeline.span import SpanWindows
 from pipeline.store import StorageError
+from pipeline.versions import LockTimeout
 
 CODE_VERSION = "3"  # bump when what this module computes changes (assets/metadata.py)
 
@@ -45,13 +46,15 @@ class AutoencoderConfig(dg.Config):
                       "Each epoch is logged to the run as it ends; the loss curve is on the materialisation.")
 def autoencoder(context: dg.AssetExecutionContext, config: AutoencoderConfig, data_root: DataRoot,
                 training_windows: SpanWindows) -> TrainedAutoencoder:
-    from pipeline.plots import loss_curve_png
-    from pipeline.train import TrainingDiverged, train_autoencoder  # imports TensorFlow: only when training
-
     try:
         training = TrainingConfig(**config.model_dump())
     except (TypeError, ValueError) as exc:
         raise dg.Failure(description=f"autoencoder config: {exc}") from None
+    version = claim_version(context, data_root)  # the version lock, before hours of training, not after
+
+    from pipeline.plots import loss_curve_png
+    from pipeline.train import TrainingDiverged, train_autoencoder  # imports TensorFlow: only when training
+
     t0 = time.monotonic()
     try:
         trained = train_autoencoder(training_windows, training, log=context.log.info)
@@ -65,9 +68,11 @@ def autoencoder(context: dg.AssetExecutionContext, config: AutoencoderConfig, da
         final["final_validation_loss"] = history["val_loss"][-1]
     days = {"days_used": training_windows.day_names(), "days_skipped": training_windows.skipped}
     try:  # the version records the days its model learnt from, and those it left out
-        data_root.versions.advance(data_root.versions.for_run(context.run.run_id), "written", **days)
+        data_root.versions.advance(version, "written", **days)
     except StorageError as exc:
         raise dg.Failure(description=f"the training days could not be recorded on the version: {exc}") from None
+    except LockTimeout as exc:  # taken by another run meanwhile, and held past the bounded wait
+        raise lock_failure(exc, "the training days could not be recorded on the version") from None
     context.add_output_metadata({
         "days_used": len(days["days_used"]), "first_day": days["days_used"][0], "last_day": days["days_used"][-1],
         "days_skipped": dg.MetadataValue.json(days["days_skipped"]),

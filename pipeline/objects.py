@@ -165,6 +165,17 @@ def read_json(path) -> dict | None:
         return None
 
 
+def stat_object(path) -> dict | None:
+    """One object's `modified` time (seconds since the epoch, by the store's own clock: S3's LastModified) and
+    its `tag` (ETag, where the store has one); None when it does not exist."""
+    try:
+        info = path.fs.info(path.path)
+    except FileNotFoundError:
+        return None
+    return {"modified": _modified(path.fs, path.path, info),
+            "tag": info.get("ETag") or info.get("etag") or info.get("md5Hash") or info.get("generation")}
+
+
 def create_exclusive(path, text: str) -> bool:
     """Create the object `path` only if it does not exist (a conditional PUT): False when it exists."""
     try:

@@ -93,3 +93,19 @@ def upload(local: Path, url: str) -> None:
     fs, path = fsspec.core.url_to_fs(url)
     for f in sorted(p for p in Path(local).rglob("*") if p.is_file()):
         fs.put_file(str(f), f"{path}/{f.relative_to(local).as_posix()}")
+
+
+def backdate(path, seconds: float) -> None:
+    """Make the server report the object `path` (a UPath) as written `seconds` earlier, as a lock left behind
+    that long ago would be: the in-process moto server's own record of it (skips with any other server)."""
+    import pytest
+
+    if os.environ.get(ENDPOINT_ENV):
+        pytest.skip("backdating an object needs the in-process moto server")
+    from datetime import timedelta
+
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.s3.models import s3_backends
+
+    bucket, key = path.path.split("/", 1)
+    s3_backends[DEFAULT_ACCOUNT_ID]["aws"].buckets[bucket].keys[key].last_modified -= timedelta(seconds=seconds)
