@@ -34,7 +34,7 @@ def set_timestamp(row: int, value: str):
 
 
 def listed(raw: Path, capsys) -> list[str]:
-    assert list_days.main([str(raw)]) == 0
+    assert list_days.main([str(raw.parent)]) == 0  # the data root whose raw folder `raw` is
     return capsys.readouterr().out.split()
 
 
