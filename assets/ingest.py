@@ -78,8 +78,9 @@ def raw_readings(context: dg.AssetExecutionContext, config: RawReadingsConfig,
         readings = read_raw_files(local, config.settings(), catalog.cache_dir, log=context.log.info, day=day,
                                   clock=DAY_CLOCK)
     except (IngestError, ContractError) as exc:  # this delivery of the day is refused: so are its earlier outputs
-        raise dg.Failure(description=f"{day} quarantined: {exc}",
-                         metadata={"quarantined": _quarantine(context, catalog, day, str(exc))}) from None
+        held = _quarantine(context, catalog, day, str(exc))
+        raise dg.Failure(description=f"{day} {'quarantined' if held else 'refused (quarantine not recorded)'}: "
+                                     f"{exc}", metadata={"quarantined": held}) from None
     except DayError as exc:
         raise dg.Failure(description=str(exc)) from None
     except OSError as exc:  # e.g. the object store of a remote raw folder did not answer
