@@ -12,7 +12,7 @@ from pipeline.contract import CONTRACT_FILES, ContractError
 from pipeline.days import DayError, DayFiles
 from pipeline.ingest import IngestError, IngestSettings, read_raw_files
 from pipeline.readings import SensorReadings
-from pipeline.store import StorageError
+from pipeline.storage import StorageError
 
 CODE_VERSION = "4"  # bump when what this module computes changes (assets/metadata.py)
 

@@ -22,7 +22,8 @@ from pipeline.model import LATENT_LAYER, TrainedAutoencoder
 from pipeline.plots import hours_since_start, latent_scatter_png
 from pipeline.quality import TrainingFacts, dimension_stats, judge_latents
 from pipeline.span import day_windows
-from pipeline.store import MANIFEST, ArtifactDamaged, StorageError, load_artifact
+from pipeline.storage import ArtifactDamaged, StorageError
+from pipeline.store import is_artifact, load_artifact
 from pipeline.threshold import MIN_DRIFT_WINDOWS
 from pipeline.versions import PublishedStateError
 from pipeline.windows import TrainingWindows
@@ -155,7 +156,7 @@ def published_model(data_root: DataRoot) -> tuple[str, TrainedAutoencoder]:
     if version is None:
         raise dg.Failure(description=f"no published model under {data_root.path}: run the retrain job (training, "
                                      "audit and publishing) once before scoring days")
-    if not (version / "autoencoder" / MANIFEST).is_file():
+    if not is_artifact(version / "autoencoder"):
         raise dg.Failure(description=f"the published version {version.name} holds no complete autoencoder "
                                      f"({version / 'autoencoder'}): run the retrain job to publish a whole version")
     return version.name, load_artifact(version / "autoencoder")

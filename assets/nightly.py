@@ -15,7 +15,6 @@ from assets.ingest import RawReadingsConfig, day_files
 from assets.partitions import DAYS
 from assets.resources import DataRoot
 from pipeline.days import changed_days
-from pipeline.store import read_fingerprint
 
 NIGHT_TAG = "sensor_latents/night"
 # Runs carrying this tag are queued one at a time (dagster_home/dagster.yaml): never two writers of versions.
@@ -41,7 +40,7 @@ def days_to_ingest(data_root: DataRoot) -> list[str]:
     """Days of the raw folder whose files are new or changed since the day was last ingested, within the
     partitions (the day being recorded is not complete before midnight)."""
     current = day_files(RawReadingsConfig(), data_root)
-    ingested = {d: read_fingerprint(data_root.catalog.day_folder("raw_readings", d)) for d in current.days}
+    ingested = {d: data_root.catalog.ingested_fingerprint(d) for d in current.days}
     known = set(DAYS.get_partition_keys())
     return [d for d in changed_days(current, ingested) if d in known]
 

@@ -8,7 +8,8 @@ from pydantic import Field
 from assets.latents import audit_latents
 from assets.metadata import GROUP, OWNERS, stage_tags
 from assets.resources import DataRoot
-from pipeline.store import LATENTS_FILE, StorageError, release_run
+from pipeline.formats import LATENTS_FILE
+from pipeline.storage import StorageError
 from pipeline.versions import PublishError, PublishSettings
 
 CODE_VERSION = "1"  # bump when what this module computes changes (assets/metadata.py)
@@ -39,7 +40,7 @@ def published_model(context: dg.AssetExecutionContext, config: PublishedModelCon
         outcome = versions.publish(version, config.keep_versions, required=PUBLISHED_ASSETS)
     except (PublishError, StorageError) as exc:
         raise dg.Failure(description=str(exc)) from None
-    release_run(data_root.store_dir, context.run.run_id)  # the run's last step: its own store copies can go
+    data_root.catalog.release_run(context.run.run_id)  # the run's last step: its own store copies can go
     latents = versions.published_file("audit_latents", LATENTS_FILE)  # the path consumers read
     if outcome.published:
         context.log.info(f"published version {version.name}: {latents}")

@@ -7,16 +7,9 @@ from pathlib import Path
 import dagster as dg
 
 from pipeline.catalog import Catalog
-from pipeline.store import (
-    MANIFEST,
-    ArtifactDamaged,
-    StorageError,
-    load_artifact,
-    run_folder,
-    save_artifact,
-    save_for_run,
-)
-from pipeline.versions import LockTimeout, VersionStore
+from pipeline.storage import ArtifactDamaged, LockTimeout, StorageError
+from pipeline.store import load_artifact
+from pipeline.versions import VersionStore
 
 
 class DataRoot(dg.ConfigurableResource):
@@ -81,67 +74,64 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
     data_root: DataRoot
 
     def handle_output(self, context: dg.OutputContext, obj) -> None:
-        name, versions = context.asset_key.to_user_string(), self.data_root.versions
+        name, catalog = context.asset_key.to_user_string(), self.data_root.catalog
         if context.has_asset_partitions:  # a day partition (or each day of a range): its own folder
             days = context.asset_partition_keys
             objs = obj if isinstance(obj, dict) else {days[0]: obj}
             try:
-                paths = [save_artifact(objs[day], self.data_root.day_folder(name, day)) for day in days]
+                paths = [catalog.save_day(name, day, objs[day]) for day in days]
             except StorageError as exc:
                 raise dg.Failure(description=f"{name} could not be stored: {exc}") from None
             context.add_output_metadata({"path": dg.MetadataValue.path(str(paths[-1].parent))})
-            context.log.info(f"wrote {name} for {', '.join(days)}: {paths[-1].parent.parent}")
+            context.log.info(f"wrote {name} for {', '.join(days)}: {catalog.store_dir / name}")
             return
         versioned = bool((context.definition_metadata or {}).get(VERSIONED))
         try:
             if versioned:
-                folder = versions.for_run(context.run_id) / name
-                path = save_artifact(obj, folder)
-                versions.record_latest(name, folder)
+                path = catalog.save_versioned(name, context.run_id, obj)
             else:
-                path = save_for_run(obj, self.data_root.store_dir, context.run_id, name)
+                path = catalog.save_for_run(name, context.run_id, obj)
         except StorageError as exc:
             raise dg.Failure(description=f"{name} could not be stored: {exc}") from None
         except LockTimeout as exc:
             raise lock_failure(exc, f"{name} could not be stored in this run's version") from None
         metadata = {"path": dg.MetadataValue.path(str(path))}
         if versioned:
-            metadata["version"] = folder.parent.name
+            metadata["version"] = catalog.versions.find(context.run_id).name
         context.add_output_metadata(metadata)
         context.log.info(f"wrote {name}: {path}")
 
     def load_input(self, context: dg.InputContext):
-        """What this run wrote, else the latest written (by whichever run). An input marked pinned is first
-        linked into this run's version, so every later step of the run, and the published version, see
-        exactly the artifact this run used."""
-        name, versions = context.asset_key.to_user_string(), self.data_root.versions
+        """What this run wrote, else the latest written (by whichever run; Catalog.for_run). An input marked
+        pinned is first linked into this run's version, so every later step of the run, and the published
+        version, see exactly the artifact this run used."""
+        name, catalog = context.asset_key.to_user_string(), self.data_root.catalog
         run_id = context.step_context.run_id
         if context.has_asset_partitions:
             days = context.asset_partition_keys
-            try:
-                loaded = {day: load_artifact(self.data_root.day_folder(name, day)) for day in days}
-            except FileNotFoundError:
-                missing = [d for d in days if not (self.data_root.day_folder(name, d) / MANIFEST).is_file()]
+            missing = [d for d in days if not catalog.has(name, d)]
+            if missing:
                 raise dg.Failure(description=f"{name} is needed for {', '.join(missing)} but missing: materialise "
-                                             "it for those days first") from None
+                                             "it for those days first")
+            try:
+                loaded = {day: catalog.day(name, day) for day in days}
             except ArtifactDamaged as exc:
                 raise dg.Failure(description=f"{name}: {exc}") from None
+            except StorageError as exc:
+                raise dg.Failure(description=f"{name} could not be read: {exc}") from None
+            if any(v is None for v in loaded.values()):  # withdrawn between the check and the read
+                raise dg.Failure(description=f"{name} was withdrawn while it was read: materialise it again")
             return loaded if len(days) > 1 else loaded[days[0]]
         try:
             if (context.definition_metadata or {}).get(PINNED):
-                return load_artifact(versions.pin(run_id, name))
-            own = versions.find(run_id)
-            if versions.holds(own, name):
-                return load_artifact(own / name)
-            own_store = run_folder(self.data_root.store_dir, run_id, name)
-            if (own_store / MANIFEST).is_file():
-                return load_artifact(own_store)
-            return load_artifact(versions.latest(name) or self.data_root.store_dir / name)
+                return load_artifact(catalog.versions.pin(run_id, name))
+            return load_artifact(catalog.for_run(name, run_id))
         except FileNotFoundError as exc:  # never materialised under this data root (ArtifactMissing included)
             raise dg.Failure(description=f"{name} is needed but missing: {exc}") from None
         except ArtifactDamaged as exc:
             raise dg.Failure(description=f"{name}: {exc}") from None
         except StorageError as exc:
-            raise dg.Failure(description=f"{name} could not be pinned into this run's version: {exc}") from None
+            raise dg.Failure(description=f"{name} could not be read or pinned into this run's version: {exc}") \
+                from None
         except LockTimeout as exc:
             raise lock_failure(exc, f"{name} could not be pinned into this run's version") from None

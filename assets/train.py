@@ -9,8 +9,7 @@ from assets.metadata import GROUP, OWNERS, image, stage_tags
 from assets.resources import VERSIONED, DataRoot, claim_version, lock_failure
 from pipeline.model import Architecture, TrainedAutoencoder, TrainingConfig
 from pipeline.span import SpanWindows
-from pipeline.store import StorageError
-from pipeline.versions import LockTimeout
+from pipeline.storage import LockTimeout, StorageError
 
 CODE_VERSION = "3"  # bump when what this module computes changes (assets/metadata.py)
 

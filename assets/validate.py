@@ -12,7 +12,7 @@ from assets.partitions import DAYS
 from assets.resources import DataRoot
 from pipeline.days import ValidatedDay
 from pipeline.readings import SensorReadings
-from pipeline.store import StorageError, atomic_write_text
+from pipeline.storage import StorageError
 from pipeline.validate import Engine, Finding, ValidationSettings, validate_readings, validated_day
 
 CODE_VERSION = "2"  # bump when what this module computes changes (assets/metadata.py)
@@ -42,7 +42,7 @@ def validated_readings(context: dg.AssetExecutionContext, config: ValidatedReadi
     except (TypeError, ValueError) as exc:
         raise dg.Failure(description=f"validated_readings config: {exc}") from None
     try:
-        report_path = atomic_write_text(data_root.catalog.report("validation", day), report.to_json())
+        report_path = data_root.catalog.save_report("validation", day, report.to_json())
     except StorageError as exc:
         raise dg.Failure(description=f"the validation report could not be written: {exc}") from None
     for w in report.warnings:

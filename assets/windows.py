@@ -10,7 +10,7 @@ from assets.resources import DataRoot
 from assets.validate import validated_readings
 from pipeline.days import ValidatedDay
 from pipeline.span import span_windows
-from pipeline.store import ArtifactDamaged
+from pipeline.storage import ArtifactDamaged
 from pipeline.windows import Scaling, TooFewRows, WindowSettings
 
 CODE_VERSION = "3"  # bump when what this module computes changes (assets/metadata.py)

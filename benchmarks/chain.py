@@ -65,7 +65,8 @@ def plain(raw_dir: Path, root: Path, stride: int, epochs: int) -> None:
     from pipeline.plots import hours_since_start, latent_scatter_png, loss_curve_png
     from pipeline.quality import TrainingFacts, judge_latents
     from pipeline.span import day_windows, span_windows
-    from pipeline.store import atomic_write_text, load_artifact, save_artifact
+    from pipeline.storage import write_text
+    from pipeline.store import load_artifact, save_artifact
     from pipeline.train import evenly_spaced, train_autoencoder
     from pipeline.validate import validate_readings, validated_day
     from pipeline.windows import WindowSettings
@@ -85,7 +86,7 @@ def plain(raw_dir: Path, root: Path, stride: int, epochs: int) -> None:
         readings = load_artifact(save_artifact(readings, store / "raw_readings" / day).parent)
         done("raw_readings")
         report_ = validate_readings(readings)
-        atomic_write_text(root / "reports" / "validation" / f"{day}.json", report_.to_json())
+        write_text(root / "reports" / "validation" / f"{day}.json", report_.to_json())
         assert report_.success, report_.headline()
         save_artifact(validated_day(day, readings), store / "validated_readings" / day)
         del readings

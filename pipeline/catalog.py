@@ -23,9 +23,18 @@ from pathlib import Path
 from pipeline.contract import CONTRACT_FILES, ContractError, load_contract
 from pipeline.days import DayClock, DayFiles, ValidatedDay, span_days
 from pipeline.ingest import IngestSettings, raw_days
-from pipeline.objects import children, is_remote, location, mirror_folder, root_cache
 from pipeline.quarantine import QUARANTINE, Quarantine
-from pipeline.store import MANIFEST, load_artifact, withdraw
+from pipeline.storage import backend, location, write_text
+from pipeline.store import (
+    is_artifact,
+    load_artifact,
+    read_fingerprint,
+    release_run,
+    run_folder,
+    save_artifact,
+    save_for_run,
+    withdraw,
+)
 from pipeline.versions import VersionStore
 
 DATA_DIR_ENV = "PIPELINE_DATA_DIR"
@@ -55,6 +64,7 @@ class Span:
 class Catalog:
     def __init__(self, root: str | os.PathLike | None = None):
         self.root = location(root if root is not None else default_data_root())
+        self.storage = backend(self.root)
 
     # -- the layout ---------------------------------------------------------------------------------------
     @property
@@ -68,13 +78,17 @@ class Catalog:
     @property
     def cache_dir(self) -> Path:
         """This machine's parse cache and day index of the root (on this machine even for a remote root)."""
-        return root_cache(self.root) / "cache" if is_remote(self.root) else self.root / "cache"
+        return self.storage.cache_dir(self.root)
 
     def day_folder(self, asset: str, day: str):
         return self.store_dir / asset / day
 
     def report(self, kind: str, day: str):
         return self.root / "reports" / kind / f"{day}.json"
+
+    def save_report(self, kind: str, day: str, text: str):
+        """Write the day's readable report of `kind` (e.g. validation), atomically; returns where."""
+        return write_text(self.report(kind, day), text)
 
     @property
     def quarantine(self) -> Quarantine:
@@ -88,7 +102,7 @@ class Catalog:
         """The raw folder to read (`raw_dir`, else `<root>/raw`) on this machine: a remote one is mirrored into
         this machine's cache first (only new or changed files are downloaded)."""
         raw = location(raw_dir) if raw_dir else self.raw_dir
-        return mirror_folder(raw, root_cache(raw) / "raw") if is_remote(raw) else raw
+        return backend(raw).local_view(raw)
 
     # -- days ---------------------------------------------------------------------------------------------
     def day_timezone(self) -> str:
@@ -97,7 +111,7 @@ class Catalog:
             return os.environ[DAY_TIMEZONE_ENV]
         for name in CONTRACT_FILES:
             path = self.raw_dir / name
-            if path.is_file():
+            if self.storage.exists(path):
                 try:
                     return load_contract(path).day_timezone
                 except ContractError:  # reported, with its file and key, when the readings are ingested
@@ -112,16 +126,54 @@ class Catalog:
                         clock or DayClock(self.day_timezone()))
 
     def has(self, asset: str, day: str) -> bool:
-        return (self.day_folder(asset, day) / MANIFEST).is_file()
+        return is_artifact(self.day_folder(asset, day))
 
     def stored_days(self, asset: str) -> list[str]:
         """The days holding a complete artifact of `asset`, sorted (a listing: no artifact is read)."""
-        return sorted(p.name for p in children(self.store_dir / asset)
-                      if not p.name.startswith(".") and (p / MANIFEST).is_file())
+        return sorted(p.name for p in self.storage.children(self.store_dir / asset)
+                      if not p.name.startswith(".") and is_artifact(p))
+
+    def ingested_fingerprint(self, day: str) -> str | None:
+        """The fingerprint of the raw files the day's stored readings were read from (None: not ingested)."""
+        return read_fingerprint(self.day_folder("raw_readings", day))
 
     def day(self, asset: str, day: str):
         """The stored artifact of `asset` for `day`, or None when there is none."""
         return load_artifact(self.day_folder(asset, day)) if self.has(asset, day) else None
+
+    def save_day(self, asset: str, day: str, obj):
+        """Store `obj` as the day partition `day` of `asset`; returns its main file."""
+        return save_artifact(obj, self.day_folder(asset, day))
+
+    # -- what a run writes and reads (unpartitioned assets) ---------------------------------------------------
+    def save_for_run(self, asset: str, run_id: str, obj):
+        """Store `obj` as `<store>/<asset>`, keeping the run's own copy for its later steps; returns its main
+        file."""
+        return save_for_run(obj, self.store_dir, run_id, asset)
+
+    def save_versioned(self, asset: str, run_id: str, obj):
+        """Store `obj` in the run's own version (pipeline.versions) and record it as the latest `asset`;
+        returns its main file."""
+        folder = self.versions.for_run(run_id) / asset
+        path = save_artifact(obj, folder)
+        self.versions.record_latest(asset, folder)
+        return path
+
+    def for_run(self, asset: str, run_id: str):
+        """The artifact of `asset` a run reads: what it wrote itself (in its version, else its own store copy),
+        else the latest written by any run, else the shared one in the store."""
+        versions = self.versions
+        own = versions.find(run_id)
+        if versions.holds(own, asset):
+            return own / asset
+        own_store = run_folder(self.store_dir, run_id, asset)
+        if is_artifact(own_store):
+            return own_store
+        return versions.latest(asset) or self.store_dir / asset
+
+    def release_run(self, run_id: str) -> None:
+        """The run has no later step: its own store copies can go (the shared artifacts stay)."""
+        release_run(self.store_dir, run_id)
 
     def quarantine_day(self, day: str, headline: str, failures: list[dict], failed: str) -> None:
         """The day's latest delivery failed at the stage `failed` (an asset of DAY_OUTPUTS): record why, and

@@ -36,7 +36,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-from pipeline.objects import location
+from pipeline.storage import location
 
 CONTRACT_FILE = "sensors.yaml"
 CONTRACT_FILES = (CONTRACT_FILE, "sensors.yml")  # looked for in the raw folder when none is configured

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -29,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.readings import SensorReadings
+from pipeline.storage.local import atomic_file
 
 DAY_FORMAT = "%Y-%m-%d"
 
@@ -132,20 +131,12 @@ class DayIndex:
             return
         keep = {k: v for k, v in self.entries.items() if k in self.used}
         names = {v["file"] for v in keep.values()} | set(self.last_days)
-        tmp = self.path.with_name(f".{self.path.name}.tmp-{uuid.uuid4().hex}")
+        text = json.dumps({"entries": keep, "last_days": {n: d for n, d in self.last_days.items() if n in names}})
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(json.dumps({"entries": keep, "last_days": {n: d for n, d in self.last_days.items()
-                                                                      if n in names}}))
-            os.replace(tmp, self.path)
+            atomic_file(self.path, lambda tmp: tmp.write_text(text))
             self.problem = None
         except OSError as exc:  # read-only or full: the index is rebuilt next time
             self.problem = f"{self.path}: {exc.strerror or exc}"
-        finally:
-            try:
-                tmp.unlink(missing_ok=True)
-            except OSError:
-                pass
 
 
 DATE_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")

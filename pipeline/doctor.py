@@ -15,28 +15,24 @@ Every probe gives up after a few seconds. Reads dagster.yaml itself: pipeline/ n
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import socket
 import sys
 import time
 import uuid
-from contextlib import ExitStack
 from pathlib import Path
 
 import yaml
 
-from pipeline.objects import create_exclusive, is_remote, location, read_json
-from pipeline.store import atomic_write_text
-from pipeline.versions import VersionStore
+from pipeline.catalog import DATA_DIR_ENV
+from pipeline.storage import LockTimeout, StoreUnreachable, backend, location
+from pipeline.storage.objectstore import explain
+from pipeline.versions import LOCK, VersionStore
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEPLOY_INSTANCE = PROJECT_ROOT / "deploy" / "dagster.yaml"
 WAIT_S = 3  # the bound on every connection and on the lock wait
-# an S3 probe fails fast: botocore would otherwise wait 60 s per connection and retry
-S3_BOUNDED = {"config_kwargs": {"connect_timeout": WAIT_S, "read_timeout": 2 * WAIT_S,
-                                "retries": {"max_attempts": 1, "mode": "standard"}}, "skip_instance_cache": True}
 PG_FIELDS = {"host": "hostname", "port": "port", "user": "username", "password": "password", "database": "db_name"}
 
 
@@ -133,28 +129,17 @@ def login(conn: dict, port: int, source: dict, where: str) -> str:
 
 # -- the data root --------------------------------------------------------------------------------------------
 def data_root(environ):
-    text = environ.get("PIPELINE_DATA_DIR") or str(PROJECT_ROOT / "data")
-    if is_remote(text) and text.split("://", 1)[0] in ("s3", "s3a"):
-        from upath import UPath
-
-        return UPath(text, use_listings_cache=False, **S3_BOUNDED)
-    return location(text)
+    return location(environ.get(DATA_DIR_ENV) or str(PROJECT_ROOT / "data"), timeout_s=WAIT_S)
 
 
 def readable(root) -> str:
     if isinstance(root, Exception):  # the URL itself (an fsspec protocol not installed)
         raise root
-    raw = root / "raw"
-    if is_remote(root):
-        files = raw.fs.find(raw.path)
-        if not files and not root.fs.exists(root.path.split("/", 1)[0]):
-            raise Problem(f"the bucket of {root} does not exist: create it, or fix PIPELINE_DATA_DIR")
-    else:
-        if not root.is_dir():
-            above = next(p for p in root.parents if p.exists())
-            what = f"{above} is a file, not a folder" if not above.is_dir() else "it does not exist"
-            raise Problem(f"{root} cannot be the data root: {what}; point PIPELINE_DATA_DIR at a folder (or create it)")
-        files = [p for p in raw.rglob("*") if p.is_file()] if raw.is_dir() else []
+    storage, raw = backend(root), root / "raw"
+    problem = storage.root_problem(root)
+    if problem:
+        raise Problem(problem)
+    files = storage.files_under(raw)
     if not files:
         raise Problem(f"no raw files under {raw}/: copy the raw sensor files there "
                       "(or set raw_readings.raw_dir to where they are)")
@@ -162,57 +147,33 @@ def readable(root) -> str:
 
 
 def writable(root) -> str:
-    probe = root / f".doctor-probe-{uuid.uuid4().hex}"
+    storage, probe = backend(root), root / f".doctor-probe-{uuid.uuid4().hex}"
     text = json.dumps({"probe": probe.name, "at": time.time()})
     try:
-        atomic_write_text(probe, text)  # the pipeline's own atomic write (a temporary file and a rename, or a PUT)
-        if probe.read_text() != text:
+        storage.write_text(probe, text)  # the pipeline's own atomic write (a temporary file and a rename, or a PUT)
+        if storage.read_text(probe) != text:
             raise Problem(f"{probe} reads back other than written: is the data root shared consistently?")
     finally:
-        if probe.exists():
-            probe.unlink()
+        storage.delete(probe)
     return f"{root}: a probe object was written atomically, read back and deleted"
 
 
 def version_lock(root) -> str:
-    """Take and release the lock VersionStore.lock takes (a flock; on a store an object created only if absent),
-    waiting at most WAIT_S: its own wait is unbounded on a folder, 120 s on a store. Never breaks another's lock."""
-    lock, deadline, remote = VersionStore(root).base / ".lock", time.monotonic() + WAIT_S, is_remote(root)
-    holder = json.dumps({"holder": uuid.uuid4().hex, "at": time.time()})
-    with ExitStack() as stack:
-        if remote:
-            def take() -> bool:
-                return create_exclusive(lock, holder) and read_json(lock) == json.loads(holder)
-            stack.callback(lambda: read_json(lock) == json.loads(holder) and lock.unlink(missing_ok=True))
-        else:
-            lock.parent.mkdir(parents=True, exist_ok=True)
-            fh = stack.enter_context(open(lock, "w"))  # closing it releases the flock
-
-            def take() -> bool:
-                try:
-                    return fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB) is None
-                except BlockingIOError:
-                    return False
-        while not take():
-            if time.monotonic() > deadline:
-                held = (read_json(lock) or {}).get("at") if remote else None
-                since = f"for {time.time() - held:.0f} s" if held else f"for over {WAIT_S} s"
-                raise Problem(f"{lock} is held by another run {since}; if no run is changing a version's status, "
-                              + ("delete it" if remote else f"find the holder with `fuser {lock}`"))
-            time.sleep(0.05)
-    return f"{lock} taken and released"
+    """Take and release the lock every status change takes (VersionStore.lock), waiting at most WAIT_S."""
+    versions = VersionStore(root)
+    try:
+        with versions.lock("check the lock (pipeline.doctor)", wait_s=WAIT_S):
+            pass
+    except LockTimeout as exc:
+        raise Problem(str(exc)) from None
+    return f"{versions.base / LOCK} taken and released"
 
 
-def store_problem(exc: Exception, environ) -> str:
+def store_problem(exc: Exception) -> str:
     """One line for an object store's failure; any other error as it is."""
-    names = {c.__name__ for c in type(exc).__mro__}
-    endpoint = environ.get("AWS_ENDPOINT_URL_S3") or environ.get("AWS_ENDPOINT_URL") or "AWS S3"
-    if "NoCredentialsError" in names:
-        return "no credentials for the object store: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)"
-    if "ConnectTimeoutError" in names:
-        return f"the object store at {endpoint} did not answer within {WAIT_S} s: check AWS_ENDPOINT_URL, the network"
-    if "EndpointConnectionError" in names:
-        return f"cannot connect to the object store at {endpoint}: start it, or fix AWS_ENDPOINT_URL"
+    line = exc.reason if isinstance(exc, StoreUnreachable) else explain(exc)
+    if line:
+        return line
     if isinstance(exc, PermissionError):
         return f"the object store refuses access ({exc}): check the credentials' permissions on the bucket"
     return f"{type(exc).__name__}: {exc}"
@@ -255,7 +216,7 @@ def main(environ=os.environ) -> int:
         except Problem as exc:
             text, outcome = str(exc), "problem"
         except Exception as exc:  # noqa: BLE001 (whatever fails, a store that does not answer, is one line)
-            text, outcome = store_problem(exc, environ), "error"
+            text, outcome = store_problem(exc), "error"
         print(f"{'OK' if outcome == 'ok' else 'FAIL':<4}  {name}: {text}", flush=True)
         results.append(outcome == "ok")
         return outcome
@@ -267,7 +228,7 @@ def main(environ=os.environ) -> int:
     except Exception as exc:  # noqa: BLE001 (reported on the data root's line)
         root = exc
     # writes and the lock are worth trying where the root is there and answers, even with no raw files yet
-    if item("data root", readable, root) != "error" and (is_remote(root) or Path(root).is_dir()):
+    if item("data root", readable, root) != "error" and backend(root).root_problem(root) is None:
         item("data writes", writable, root)
         item("version lock", version_lock, root)
     item("broker", broker, environ)

@@ -8,12 +8,12 @@ to UTC, as Parquet. Only files that parsed cleanly are cached; entries of files 
 from __future__ import annotations
 
 import hashlib
-import os
-import uuid
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from pipeline.storage.local import atomic_file
 
 
 class ParseCache:
@@ -43,22 +43,15 @@ class ParseCache:
     def put(self, key: str, table: pa.Table) -> None:
         if self.folder is None or self.problem:
             return
-        tmp = self.folder / f".{key}.tmp-{uuid.uuid4().hex}"
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            repeating = [f.name for f in table.schema if not (pa.types.is_floating(f.type) or
-                                                              pa.types.is_timestamp(f.type))]
-            pq.write_table(table, tmp, use_dictionary=repeating)  # dictionaries of readings cost time for little
-            os.replace(tmp, self.folder / f"{key}.parquet")
+        repeating = [f.name for f in table.schema if not (pa.types.is_floating(f.type) or
+                                                          pa.types.is_timestamp(f.type))]
+        try:  # dictionaries of readings cost time for little
+            atomic_file(self.folder / f"{key}.parquet",
+                        lambda tmp: pq.write_table(table, tmp, use_dictionary=repeating))
         except OSError as exc:  # read-only or full: reading goes on without the cache
             self.problem = f"{self.folder}: {exc.strerror or exc}"
         except (ValueError, pa.ArrowException):  # a table Parquet cannot hold is simply not cached
             pass
-        finally:
-            try:
-                tmp.unlink(missing_ok=True)
-            except OSError:
-                pass
 
     def prune(self) -> None:
         """Drop entries not used by this read (files deleted or changed since)."""

@@ -8,8 +8,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pipeline.objects import location
-from pipeline.store import atomic_write_text
+from pipeline.storage import backend, location
 
 QUARANTINE = "quarantine"
 
@@ -17,21 +16,22 @@ QUARANTINE = "quarantine"
 class Quarantine:
     def __init__(self, folder: Path):
         self.folder = location(folder)
+        self.storage = backend(self.folder)
 
     def hold(self, day: str, headline: str, failures: list[dict]) -> Path:
         record = {"day": day, "quarantined_at": datetime.now(UTC).isoformat(), "reason": headline,
                   "failures": failures}
-        return atomic_write_text(self.folder / f"{day}.json", json.dumps(record, indent=2, default=str))
+        return self.storage.write_text(self.folder / f"{day}.json", json.dumps(record, indent=2, default=str))
 
     def release(self, day: str) -> None:
-        (self.folder / f"{day}.json").unlink(missing_ok=True)
+        self.storage.delete(self.folder / f"{day}.json")
 
     def days(self) -> dict[str, str]:
         """Quarantined day -> why."""
         out = {}
-        for path in sorted(self.folder.glob("*.json"), key=str) if self.folder.is_dir() else ():
+        for path in self.storage.files(self.folder, ".json"):
             try:
-                out[path.stem] = json.loads(path.read_text())["reason"]
-            except (OSError, ValueError, KeyError):
+                out[path.stem] = json.loads(self.storage.read_text(path))["reason"]
+            except (TypeError, ValueError, KeyError):
                 out[path.stem] = "quarantined (record unreadable)"
         return out

@@ -28,52 +28,33 @@ The pointer is believed only when it is what it claims (`published`): a pointer 
 `PublishedStateError`, naming what is wrong and what to do; only a data root with no pointer at all has
 "nothing published". Publishing again (the retrain job) replaces a broken pointer.
 
-The lock. On a local root it is a flock(2) on `versions/.lock`, which dies with its process. On an object store
-it is the object `versions/.lock`, created only if absent (a conditional PUT), holding who took it (holder id,
-host, pid, what for, and the holder's own clock `at`, for people only). A process that died holding it cannot
-release it, so a lock object is abandoned, and deleted by the next process that wants it, once it is older than
-STALE_LOCK_S **by the store's clock**: its age is the store's time now minus the LastModified time the store
-reports for it. The store's time now is measured by writing a probe object and reading its LastModified
-(once per wait, then carried forward with this machine's monotonic clock); S3 keeps whole seconds, so the age
-is known to within a second. Neither the holder's clock nor this
-machine's nor the lock's content enters the rule, so a holder whose clock runs ahead, a lock holding garbage or
-no time at all, or this machine's own clock being wrong can neither block every run forever nor rob a live
-holder. (Before deleting an abandoned lock the waiter checks that it is still the same object, by its ETag and
-time.) A wait for the lock is bounded (LOCK_WAIT_S); when it runs out, `LockTimeout` names the lock object, who
-holds it, since when, and what to do. A step about to do expensive work takes its version first (`claim`), so
-that it fails within that bounded wait, not after the work.
+The lock is the storage backend's (pipeline.storage): on a local root a flock(2) on `versions/.lock`, which
+dies with its process; on an object store an object created only if absent, abandoned once it is older than
+STALE_LOCK_S by the store's clock (pipeline.storage.objectstore says why that rule cannot block forever). A
+wait for the lock is bounded (LOCK_WAIT_S); when it runs out, `LockTimeout` names the lock, who holds it where
+known, and what to do. A step about to do expensive work takes its version first (`claim`), so that it fails
+within that bounded wait, not after the work.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
-import shutil
-import socket
-import time
-import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pipeline.objects import children, create_exclusive, is_remote, location, relative, remove, stat_object
-from pipeline.store import (
-    ABANDONED_AFTER,
-    MANIFEST,
-    artifact_file,
-    atomic_write_text,
-    link_artifact,
-    load_artifact,
-    storage_error,
-)
+from pipeline.storage import ABANDONED_AFTER, LockTimeout, backend, location
+from pipeline.storage.objectstore import POINTER_SUFFIX
+from pipeline.store import artifact_file, is_artifact, link_artifact, load_artifact
+
+__all__ = ["LockTimeout", "PublishError", "PublishSettings", "PublishedStateError", "StatusError", "VersionStore",
+           "read_published"]
 
 VERSIONS = "versions"
 PUBLISHED = "published"
-PUBLISHED_POINTER = "published.json"  # the published pointer on an object store
-LOCK_WAIT_S = 120  # how long a status change waits for the lock on an object store
-STALE_LOCK_S = 600  # a lock object older than this, by the store's clock, was left by a process that died holding it
+PUBLISHED_POINTER = PUBLISHED + POINTER_SUFFIX  # the published pointer on an object store (which has no symlinks)
+LOCK_WAIT_S = 120  # how long a status change waits for the lock
 LOCK = ".lock"
 STATUS_FILE = "status.json"
 # status -> the statuses it may move to (audited: the blocking latent check passed)
@@ -101,15 +82,6 @@ class PublishedStateError(RuntimeError):
     whose status is not `published`. Consumers must not score with it."""
 
 
-class LockTimeout(TimeoutError):
-    """The version lock could not be taken within LOCK_WAIT_S; `metadata` says which lock, who holds it, since
-    when (by the store's clock) and when it counts as abandoned."""
-
-    def __init__(self, message: str, metadata: dict):
-        super().__init__(message)
-        self.metadata = metadata
-
-
 @dataclass(frozen=True)
 class Publication:
     """What publishing did: `published` is False when a newer version was already published (`current`)."""
@@ -126,12 +98,12 @@ class VersionStore:
     def __init__(self, root: Path):
         self.root = location(root)
         self.base = self.root / VERSIONS
-        self.remote = is_remote(self.root)
+        self.storage = backend(self.root)
 
     # -- a run's own version ------------------------------------------------------------------------------
     def find(self, run_id: str) -> Path | None:
         """The version folder a run has started, if any."""
-        existing = sorted((p for p in children(self.base) if p.name.endswith(f"_{run_id[:8]}")), key=str)
+        existing = sorted((p for p in self.storage.children(self.base) if p.name.endswith(f"_{run_id[:8]}")), key=str)
         return existing[-1] if existing else None
 
     def for_run(self, run_id: str, now: datetime | None = None) -> Path:
@@ -141,8 +113,7 @@ class VersionStore:
             return existing
         stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S%fZ")
         folder = self.base / f"{stamp}_{run_id[:8]}"
-        if not self.remote:  # on an object store a folder is its objects: the status below
-            folder.mkdir(parents=True, exist_ok=True)
+        self.storage.make_folder(folder)
         self.advance(folder, "written", run_id=run_id)
         return folder
 
@@ -159,7 +130,7 @@ class VersionStore:
 
     def holds(self, folder: Path | None, asset: str) -> bool:
         """Whether `folder` holds a complete artifact of `asset`."""
-        return folder is not None and (location(folder) / asset / MANIFEST).is_file()
+        return folder is not None and is_artifact(location(folder) / asset)
 
     def pin(self, run_id: str, asset: str) -> Path:
         """The run's own copy of `asset`: what it wrote, else the latest written by another run, hard-linked
@@ -177,9 +148,10 @@ class VersionStore:
 
     # -- status -------------------------------------------------------------------------------------------
     def status(self, folder: Path) -> dict:
+        text = self.storage.read_text(location(folder) / STATUS_FILE)
         try:
-            return json.loads((location(folder) / STATUS_FILE).read_text())
-        except (OSError, ValueError):
+            return json.loads(text) if text is not None else {}
+        except ValueError:
             return {}
 
     def advance(self, folder: Path, status: str, **details) -> None:
@@ -203,105 +175,26 @@ class VersionStore:
         record = {**previous, **details, "status": status}
         if status != old:
             record[f"{status}_at"] = datetime.now(UTC).isoformat()
-        atomic_write_text(location(folder) / STATUS_FILE, json.dumps(record, indent=2, default=str))
+        self.storage.write_text(location(folder) / STATUS_FILE, json.dumps(record, indent=2, default=str))
 
     @contextmanager
-    def lock(self, purpose: str = ""):
-        """One status change or publication at a time, across processes and runs (and machines: on an object
-        store the lock is an object created only if absent; see the module's notes for when it is abandoned)."""
-        if self.remote:
-            with self._store_lock(purpose):
-                yield
-            return
-        self.base.mkdir(parents=True, exist_ok=True)
-        with open(self.base / LOCK, "w") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
-
-    @contextmanager
-    def _store_lock(self, purpose: str):
-        lock, deadline = self.base / LOCK, time.monotonic() + LOCK_WAIT_S
-        mine = {"holder": uuid.uuid4().hex, "at": time.time(), "host": socket.gethostname(), "pid": os.getpid(),
-                "purpose": purpose}
-        text = json.dumps(mine)
-        store_clock = None  # (the store's time, this machine's monotonic time) when measured
-        pause = 0.05
-        # a store that ignored the condition would let a second writer replace the object: read it back
-        while not (create_exclusive(lock, text) and _read_text(lock) == text):
-            seen = stat_object(lock)
-            if seen is not None:
-                if store_clock is None:
-                    store_clock = (self._store_now(), time.monotonic())
-                age = store_clock[0] + (time.monotonic() - store_clock[1]) - seen["modified"]
-                if age > STALE_LOCK_S:  # its holder died: nobody else can release it
-                    if stat_object(lock) == seen:  # still the object judged abandoned, not a new holder's
-                        lock.unlink(missing_ok=True)
-                    continue
-                if time.monotonic() > deadline:
-                    raise self._timeout(lock, seen, age)
-            elif time.monotonic() > deadline:  # released and taken again, over and over
-                raise LockTimeout(f"{lock} could not be taken within {LOCK_WAIT_S} s: other runs kept taking it",
-                                  {"lock": str(lock)})
-            time.sleep(pause)
-            pause = min(pause * 1.5, 0.5)
-        try:
+    def lock(self, purpose: str = "", wait_s: float | None = None):
+        """One status change or publication at a time, across processes, runs and machines (the storage
+        backend's lock on `versions/.lock`); LockTimeout after `wait_s` (LOCK_WAIT_S)."""
+        with self.storage.lock(self.base / LOCK, purpose, LOCK_WAIT_S if wait_s is None else wait_s):
             yield
-        finally:
-            if _read_text(lock) == text:
-                lock.unlink(missing_ok=True)
-
-    def _store_now(self) -> float:
-        """The store's time now (seconds since the epoch): the LastModified of a probe object written now.
-        Falls back on this machine's clock when the store refuses the probe."""
-        probe = self.base / f"{LOCK}-clock-{uuid.uuid4().hex}"
-        try:
-            probe.fs.pipe_file(probe.path, b"")
-            stamp = stat_object(probe)
-            # whole seconds on S3, rounded down as the lock's own time is: their difference is within 1 s
-            return stamp["modified"] if stamp else time.time()
-        except OSError:
-            return time.time()
-        finally:
-            try:
-                probe.unlink(missing_ok=True)
-            except OSError:
-                pass
-
-    def _timeout(self, lock, seen: dict, age: float) -> LockTimeout:
-        content = _read_text(lock)
-        try:
-            held = json.loads(content) if content is not None else None
-        except ValueError:
-            held = None
-        if isinstance(held, dict) and held.get("holder"):
-            who = ", ".join(f"{k} {held[k]}" for k in ("host", "pid", "purpose", "holder") if held.get(k) not in
-                            (None, ""))
-        else:
-            who = f"an unknown holder (the lock holds {content[:80]!r})" if content is not None else "another run"
-        since = datetime.fromtimestamp(seen["modified"], UTC).isoformat(timespec="seconds")
-        abandoned = datetime.fromtimestamp(seen["modified"] + STALE_LOCK_S, UTC).isoformat(timespec="seconds")
-        message = (f"{lock} has been held for {age:.0f} s (since {since} by the store's clock) by {who}; waited "
-                   f"{LOCK_WAIT_S} s for it. It counts as abandoned {STALE_LOCK_S} s after it was written (from "
-                   f"{abandoned}), when the next run breaks it. If no run is changing a version's status or "
-                   f"publishing on this data root now, delete it ({lock}) and rerun; otherwise rerun once that run "
-                   "has finished")
-        return LockTimeout(message, {"lock": str(lock), "holder": content, "held_since": since,
-                                     "held_for_s": round(age, 1), "abandoned_from": abandoned})
 
     # -- the latest written, for runs that use another run's work ----------------------------------------
     def record_latest(self, asset: str, folder: Path) -> None:
         """Remember where an asset was last written (`<data root>/store/<asset>.json`), atomically."""
-        atomic_write_text(self.root / "store" / f"{asset}.json",
-                          json.dumps({"path": relative(folder, self.root)}))
+        self.storage.write_text(self.root / "store" / f"{asset}.json",
+                                json.dumps({"path": self.storage.relative(folder, self.root)}))
 
     def latest(self, asset: str) -> Path | None:
         """Where an asset was last written, by whichever run."""
         try:
-            return self.root / json.loads((self.root / "store" / f"{asset}.json").read_text())["path"]
-        except (OSError, ValueError, KeyError):
+            return self.root / json.loads(self.storage.read_text(self.root / "store" / f"{asset}.json"))["path"]
+        except (TypeError, ValueError, KeyError):  # none recorded, or unreadable
             return None
 
     # -- publishing ---------------------------------------------------------------------------------------
@@ -316,35 +209,16 @@ class VersionStore:
 
     def _pointed(self) -> tuple[Path | None, str | None]:
         """The version the published pointer names, and what is wrong with it (None when nothing is)."""
-        if self.remote:
-            where = self.root / PUBLISHED_POINTER
-            repair = (f'rewrite {where} as {{"version": "<name>"}} naming a published version under {self.base}, '
-                      "or delete it")
-        else:
-            where = self.root / PUBLISHED
-            repair = f"re-link {where} to a published version under {self.base}, or delete it"
-        fix = f"run the retrain job to publish a new version (publishing replaces the pointer), or {repair}"
-        if self.remote:
-            text = _read_text(where)
-            if text is None:
-                return None, None
-            try:
-                name = json.loads(text)["version"]
-            except (ValueError, KeyError, TypeError, IndexError):
-                name = None
-            if not isinstance(name, str) or not name or "/" in name or name.startswith("."):
-                return None, (f"the published pointer {where} is corrupt (it holds {text[:80]!r}, not "
-                              f'{{"version": "<version name>"}}), so no model can be trusted as published: {fix}')
-            version = self.base / name
-            exists = (version / STATUS_FILE).exists()
-        else:
-            if not where.is_symlink():
-                if where.exists():
-                    return None, (f"the published pointer {where} is corrupt: not a symlink to a version, so no "
-                                  f"model can be trusted as published: {fix}")
-                return None, None
-            version = Path(os.path.realpath(where))
-            name, exists = version.name, version.is_dir()
+        pointer = self.storage.read_pointer(self.root / PUBLISHED, self.base)
+        where = pointer.where
+        fix = f"run the retrain job to publish a new version (publishing replaces the pointer), or {pointer.repair}"
+        if pointer.corrupt:
+            return None, (f"the published pointer {where} is corrupt ({pointer.corrupt}), so no model can be trusted "
+                          f"as published: {fix}")
+        if pointer.target is None:
+            return None, None
+        version, name = pointer.target, pointer.target.name
+        exists = self.storage.exists(version)
         if not exists:
             return None, (f"the published pointer {where} names version {name}, which does not exist under "
                           f"{self.base} (pruned or deleted?): {fix}")
@@ -360,16 +234,16 @@ class VersionStore:
         version = self.published()
         if version is None:
             raise FileNotFoundError(f"nothing has been published under {self.root}: run the retrain job first")
-        return artifact_file(version / asset, name) if self.remote else self.root / PUBLISHED / asset / name
+        return artifact_file(self.storage.through_pointer(self.root / PUBLISHED, version) / asset, name)
 
     def list(self) -> list[Path]:
-        return sorted((p for p in children(self.base) if not p.name.startswith(".")), key=lambda p: p.name)
+        return sorted((p for p in self.storage.children(self.base) if not p.name.startswith(".")), key=lambda p: p.name)
 
     def publish(self, folder: Path, keep: int, required: tuple[str, ...] = ()) -> Publication:
         """Point `published` at `folder` atomically if its status, read again under the lock, is audited and
         no newer version is published; then prune to the newest `keep` versions. Refuses a failed, unaudited
         or incomplete version (missing one of `required`)."""
-        folder = location(folder) if self.remote else Path(folder).resolve()
+        folder = self.storage.canonical(location(folder))
         with self.lock(f"publish {folder.name}"):
             status = self.status(folder).get("status")
             if status == "failed":
@@ -384,16 +258,7 @@ class VersionStore:
             if current is not None and current.name > folder.name:
                 return Publication(folder, False, current)
             self._advance(folder, "published")  # first: the pointer only ever names a published version
-            if self.remote:  # one PUT: readers see the old pointer or the new one
-                atomic_write_text(self.root / PUBLISHED_POINTER, json.dumps({"version": folder.name}))
-                return Publication(folder, True, folder, self._prune(keep, folder))
-            tmp = self.root / f".{PUBLISHED}.tmp-{uuid.uuid4().hex}"
-            try:
-                os.symlink(os.path.relpath(folder, self.root), tmp)
-                os.replace(tmp, self.root / PUBLISHED)  # rename(2) is atomic: readers see the old or the new one
-            except OSError as exc:
-                tmp.unlink(missing_ok=True)
-                raise storage_error(self.root / PUBLISHED, exc) from None
+            self.storage.write_pointer(self.root / PUBLISHED, folder)  # atomic: readers see the old or the new
             return Publication(folder, True, folder, self._prune(keep, folder))
 
     def _prune(self, keep: int, published: Path) -> list[Path]:
@@ -404,7 +269,7 @@ class VersionStore:
         doomed = [v for v in versions[: max(len(versions) - keep, 0)]
                   if v.name != published.name and not self._maybe_running(v, now)]
         for v in doomed:
-            remove(v) if self.remote else shutil.rmtree(v, ignore_errors=True)
+            self.storage.remove(v)
         return doomed
 
     def _maybe_running(self, folder: Path, now: datetime) -> bool:
@@ -415,14 +280,6 @@ class VersionStore:
             return now - datetime.fromisoformat(status["written_at"]) < ABANDONED_AFTER
         except (KeyError, ValueError):
             return False
-
-
-def _read_text(path) -> str | None:
-    """An object's or file's text (bytes that are not UTF-8 replaced), None when it does not exist."""
-    try:
-        return path.read_bytes().decode("utf-8", "replace")
-    except FileNotFoundError:
-        return None
 
 
 def read_published(data_root: str | Path, asset: str = "audit_latents"):

@@ -13,9 +13,10 @@ import numpy as np
 import pandas as pd
 
 from assets.definitions import ASSETS, CHECKS, build_resources
+from pipeline.formats import LATENTS_FILE
 from pipeline.latents import LatentTable
 from pipeline.model import build_autoencoder
-from pipeline.store import LATENTS_FILE, load_artifact, save_artifact
+from pipeline.store import load_artifact, save_artifact
 from pipeline.synthetic import generate, write_daily_files
 from pipeline.versions import PUBLISHED, VersionStore
 

@@ -7,9 +7,10 @@ import pytest
 
 from pipeline.drift import DriftLimits, drift_report
 from pipeline.events import EVENTS_FILE, EventSettings, find_events, flagged_points, latent_events
+from pipeline.formats import LATENTS_FILE
 from pipeline.latents import LatentTable, encode_windows, latent_table
 from pipeline.model import TrainingConfig
-from pipeline.store import LATENTS_FILE, load_artifact, save_artifact
+from pipeline.store import load_artifact, save_artifact
 from pipeline.synthetic import SENSORS, generate, write_daily_files
 from pipeline.threshold import Calibration, ThresholdRule, calibrate, psi
 from pipeline.windows import make_training_windows, scoring_windows

@@ -12,7 +12,7 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 
-from pipeline.objects import location
+from pipeline.storage import location
 from pipeline.store import load_artifact
 from tests.fanout import BIN, Processes, redis_database, step_workers, wait_for_runs
 from tests.helpers import DAY_ASSETS, SCORE_ASSETS, TINY_RUN_CONFIG, dagster, make_sample_root, run_assets

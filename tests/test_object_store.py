@@ -21,8 +21,9 @@ import pytest
 from pipeline import versions as versions_module
 from pipeline.ingest import read_raw_files
 from pipeline.latents import ROW_GROUP
-from pipeline.objects import location, mirror_folder
-from pipeline.store import ArtifactMissing, link_artifact, load_artifact, save_artifact, withdraw
+from pipeline.storage import ArtifactMissing, backend, location
+from pipeline.storage import objectstore as objectstore_module
+from pipeline.store import link_artifact, load_artifact, save_artifact, withdraw
 from pipeline.versions import PUBLISHED_POINTER, PublishError, VersionStore, read_published
 from tests.helpers import PROJECT_ROOT, day_latents, latent_table, materialize, process_state
 from tests.objectstore import backdate
@@ -115,8 +116,8 @@ def test_the_version_lock_on_the_store_serialises_and_outlives_no_dead_holder(s3
     assert len(spans) == 3 and all(a[1] <= b[0] for a, b in itertools.pairwise(spans))  # one at a time
 
     lock = location(s3_root) / "versions" / ".lock"
-    lock.write_text(json.dumps({"holder": "dead", "at": time.time() - 2 * versions_module.STALE_LOCK_S}))
-    backdate(lock, 2 * versions_module.STALE_LOCK_S)  # its age is the store's, whatever the lock says
+    lock.write_text(json.dumps({"holder": "dead", "at": time.time() - 2 * objectstore_module.STALE_LOCK_S}))
+    backdate(lock, 2 * objectstore_module.STALE_LOCK_S)  # its age is the store's, whatever the lock says
     with versions.lock():  # left by a process that died holding it: broken
         assert json.loads(lock.read_text())["holder"] != "dead"
     assert not lock.exists()  # released
@@ -127,15 +128,15 @@ def test_the_version_lock_on_the_store_serialises_and_outlives_no_dead_holder(s3
 
 
 def test_raw_files_of_a_store_are_mirrored_once_and_kept_in_step(s3_root, tmp_path):
-    raw, local = location(s3_root) / "raw", tmp_path / "mirror"
-    mirror_folder(raw, local)
+    raw = location(s3_root) / "raw"
+    local = backend(raw).local_view(raw)
     assert sorted(p.name for p in local.iterdir()) == ["machine01_2026-11-01.csv", "machine01_2026-11-02.csv",
                                                        "sensors.yaml"]
     stamp = (local / "sensors.yaml").stat().st_mtime_ns
     os.utime(local / "machine01_2026-11-01.csv", ns=(0, 0))  # a stale local copy
     (raw / "machine01_2026-11-02.csv").unlink()
     (raw / "late.csv").write_text("timestamp,a\n")
-    mirror_folder(raw, local)
+    assert backend(raw).local_view(raw) == local
     assert sorted(p.name for p in local.iterdir()) == ["late.csv", "machine01_2026-11-01.csv", "sensors.yaml"]
     assert (local / "sensors.yaml").stat().st_mtime_ns == stamp  # unchanged: not downloaded again
     assert (local / "machine01_2026-11-01.csv").stat().st_mtime > 0  # stale: downloaded again

@@ -8,7 +8,8 @@ import pytest
 
 from pipeline.ingest import IngestSettings, read_raw_files
 from pipeline.latents import ROW_GROUP
-from pipeline.store import ArtifactMissing, load_artifact, save_artifact
+from pipeline.storage import ArtifactMissing
+from pipeline.store import load_artifact, save_artifact
 from pipeline.validate import validated_day
 from pipeline.windows import make_training_windows
 from tests.helpers import latent_table
