@@ -7,7 +7,7 @@ from pydantic import Field
 
 from assets.metadata import GROUP, ONE_DAY_PER_RUN, OWNERS, frame_table, stage_tags
 from assets.partitions import DAY_CLOCK, DAYS
-from assets.resources import DataRoot
+from assets.resources import DataRoot, storage_failures
 from pipeline.contract import CONTRACT_FILES, ContractError
 from pipeline.days import DayError, DayFiles
 from pipeline.ingest import IngestError, IngestSettings, read_raw_files
@@ -67,6 +67,7 @@ def _quarantine(context, catalog, day: str, why: str) -> bool:
                       "each with its source file, stored as memory-mappable arrays. A day without files is "
                       "empty. Metadata: files, rows, time span, a per-sensor summary and the files' "
                       "fingerprint (what the nightly run compares to find changed days).")
+@storage_failures
 def raw_readings(context: dg.AssetExecutionContext, config: RawReadingsConfig,
                  data_root: DataRoot) -> SensorReadings:
     catalog, day = data_root.catalog, context.partition_key

@@ -9,7 +9,7 @@ from pydantic import Field
 
 from assets.metadata import GROUP, OWNERS, RANGE_IN_ONE_RUN, frame_table, image, stage_tags
 from assets.partitions import DAY_CLOCK, DAYS
-from assets.resources import PINNED, VERSIONED, DataRoot
+from assets.resources import PINNED, VERSIONED, DataRoot, storage_failures
 from pipeline.drift import DriftLimits, drift_report
 from pipeline.latents import (
     EncodingSettings,
@@ -81,6 +81,7 @@ def _anomaly_metadata(table: LatentTable) -> dict:
                       "window_start, window_end, z_0..z_{k-1}, reconstruction_error; plots and per-dimension "
                       "statistics on the materialisation. Written, checked or not, into this run's version "
                       "folder `<data root>/versions/<version>/audit_latents/latents.parquet`.")
+@storage_failures
 def audit_latents(context: dg.AssetExecutionContext, config: AuditLatentsConfig,
                   autoencoder: TrainedAutoencoder, training_windows: TrainingWindows) -> LatentTable:
     from pipeline.train import evenly_spaced  # imports TensorFlow: only when a model is audited
@@ -106,6 +107,7 @@ def audit_latents(context: dg.AssetExecutionContext, config: AuditLatentsConfig,
     # The autoencoder says how the latents were made, so the texts can name the actual cause.
     ins={"audit_latents": dg.AssetIn("audit_latents"), "autoencoder": dg.AssetIn("autoencoder")},
 )
+@storage_failures
 def latent_quality_checks(context: dg.AssetCheckExecutionContext, audit_latents: pd.DataFrame,
                           autoencoder: TrainedAutoencoder, data_root: DataRoot):
     facts = TrainingFacts(autoencoder.config.architecture, autoencoder.scaler.method)
@@ -181,6 +183,7 @@ def published_model(data_root: DataRoot) -> tuple[str, TrainedAutoencoder]:
                       "error_<sensor> per sensor, model_version. In "
                       "`<data root>/store/latent_vectors/<day>/latents.parquet`. When a new model is published the "
                       "days show as stale; a backfill scores them again.")
+@storage_failures
 def latent_vectors(context: dg.AssetExecutionContext, config: LatentVectorsConfig, data_root: DataRoot):
     try:  # a bad limit is refused before any day is scored
         limits = DriftLimits(psi=config.drift_psi, day_factor=config.drift_day_factor,

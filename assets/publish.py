@@ -7,7 +7,7 @@ from pydantic import Field
 
 from assets.latents import audit_latents
 from assets.metadata import GROUP, OWNERS, stage_tags
-from assets.resources import DataRoot
+from assets.resources import DataRoot, storage_failures
 from pipeline.formats import LATENTS_FILE
 from pipeline.storage import StorageError
 from pipeline.versions import PublishError, PublishSettings
@@ -29,6 +29,7 @@ class PublishedModelConfig(dg.Config):
                       "`published/status.json`; on an object store `published.json` names the version: read it with "
                       "`pipeline.versions.read_published`). Day latents are scored with it; a failed night leaves it "
                       "as it was. Publishes only the version this run wrote and audited.")
+@storage_failures
 def published_model(context: dg.AssetExecutionContext, config: PublishedModelConfig,
                     data_root: DataRoot) -> dg.MaterializeResult:
     versions = data_root.versions

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 from pathlib import Path
 
 import dagster as dg
 
 from pipeline.catalog import Catalog
-from pipeline.storage import ArtifactDamaged, LockTimeout, StorageError
+from pipeline.storage import ArtifactDamaged, LockTimeout, StorageError, StoreUnreachable
 from pipeline.store import load_artifact
 from pipeline.versions import VersionStore
 
@@ -37,6 +39,27 @@ class DataRoot(dg.ConfigurableResource):
     def day_folder(self, asset: str, day: str):
         """Where a day partition of `asset` is stored: `<data root>/store/<asset>/<day>/`."""
         return self.catalog.day_folder(asset, day)
+
+
+def storage_failures(body):
+    """An asset (or check) body whose data root cannot be reached (an object store without credentials, or not
+    answering) fails as a dagster.Failure naming the store and what to do, not as the client's traceback."""
+    if inspect.isgeneratorfunction(body):  # a body that yields its outputs
+        @functools.wraps(body)
+        def guarded_steps(*args, **kwargs):
+            try:
+                yield from body(*args, **kwargs)
+            except StoreUnreachable as exc:
+                raise dg.Failure(description=str(exc)) from None
+        return guarded_steps
+
+    @functools.wraps(body)
+    def guarded(*args, **kwargs):
+        try:
+            return body(*args, **kwargs)
+        except StoreUnreachable as exc:
+            raise dg.Failure(description=str(exc)) from None
+    return guarded
 
 
 def lock_failure(exc: LockTimeout, what: str) -> dg.Failure:

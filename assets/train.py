@@ -6,7 +6,7 @@ import dagster as dg
 from pydantic import Field
 
 from assets.metadata import GROUP, OWNERS, image, stage_tags
-from assets.resources import VERSIONED, DataRoot, claim_version, lock_failure
+from assets.resources import VERSIONED, DataRoot, claim_version, lock_failure, storage_failures
 from pipeline.model import Architecture, TrainedAutoencoder, TrainingConfig
 from pipeline.span import SpanWindows
 from pipeline.storage import LockTimeout, StorageError
@@ -43,6 +43,7 @@ class AutoencoderConfig(dg.Config):
                       "latent numbers and back, fit on the training windows, best weights by validation loss. "
                       "Its anomaly threshold is calibrated on the validation windows and saved with it (params.json). "
                       "Each epoch is logged to the run as it ends; the loss curve is on the materialisation.")
+@storage_failures
 def autoencoder(context: dg.AssetExecutionContext, config: AutoencoderConfig, data_root: DataRoot,
                 training_windows: SpanWindows) -> TrainedAutoencoder:
     try:

@@ -9,7 +9,7 @@ from pydantic import Field
 
 from assets.metadata import GROUP, ONE_DAY_PER_RUN, OWNERS, frame_table, stage_tags
 from assets.partitions import DAYS
-from assets.resources import DataRoot
+from assets.resources import DataRoot, storage_failures
 from pipeline.days import ValidatedDay
 from pipeline.readings import SensorReadings
 from pipeline.storage import StorageError
@@ -34,6 +34,7 @@ def _table(findings: list[Finding]) -> dg.MetadataValue:
                       "where allowed nulls were interpolated). A failing day is a failed partition, quarantined "
                       "(`<data root>/store/quarantine/<day>.json`): training skips it and says so. The report is "
                       "also `<data root>/reports/validation/<day>.json`.")
+@storage_failures
 def validated_readings(context: dg.AssetExecutionContext, config: ValidatedReadingsConfig, data_root: DataRoot,
                        raw_readings: SensorReadings) -> ValidatedDay:
     day = context.partition_key

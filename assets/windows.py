@@ -6,7 +6,7 @@ import pandas as pd
 from pydantic import Field
 
 from assets.metadata import GROUP, OWNERS, frame_table, stage_tags
-from assets.resources import DataRoot
+from assets.resources import DataRoot, storage_failures
 from assets.validate import validated_readings
 from pipeline.days import ValidatedDay
 from pipeline.span import span_windows
@@ -46,6 +46,7 @@ class TrainingWindowsConfig(dg.Config):
           description="The training span: the latest training_days validated days (quarantined and empty days "
                       "skipped), scaled on the training rows, split by time into training and validation. Stored "
                       "as hard links to the days' arrays; windows never cross a gap, a file or midnight.")
+@storage_failures
 def training_windows(context: dg.AssetExecutionContext, config: TrainingWindowsConfig, data_root: DataRoot):
     try:  # only the span's days are read (and, on an object store, downloaded)
         span = data_root.catalog.span(config.training_days, config.last_day)
