@@ -57,16 +57,15 @@ def model_config(stride: int, epochs: int) -> dict:
 
 def plain(raw_dir: Path, root: Path, stride: int, epochs: int) -> None:
     """The stages as the assets call them, in one process, every artifact written as the IO manager does."""
+    from pipeline.catalog import Catalog
     from pipeline.drift import drift_report
     from pipeline.events import EventTable, find_events
-    from pipeline.ingest import raw_days, read_raw_files
+    from pipeline.ingest import read_raw_files
     from pipeline.latents import encode_windows, latent_table
     from pipeline.model import TrainingConfig
     from pipeline.plots import hours_since_start, latent_scatter_png, loss_curve_png
     from pipeline.quality import TrainingFacts, judge_latents
     from pipeline.span import day_windows, span_windows
-    from pipeline.storage import write_text
-    from pipeline.store import load_artifact, save_artifact
     from pipeline.train import evenly_spaced, train_autoencoder
     from pipeline.validate import validate_readings, validated_day
     from pipeline.windows import WindowSettings
@@ -79,32 +78,33 @@ def plain(raw_dir: Path, root: Path, stride: int, epochs: int) -> None:
         stages[name] += round(now - t, 2)
         t = now
 
-    store = root / "store"
-    days = raw_days(raw_dir, cache_dir=root / "cache").days
+    catalog, run_id = Catalog(root), "plain000-benchmark"  # what the assets write, where they write it
+    days = catalog.raw_days(raw_dir=str(raw_dir)).days
     for day in days:
-        readings = read_raw_files(raw_dir, cache_dir=root / "cache", day=day)
-        readings = load_artifact(save_artifact(readings, store / "raw_readings" / day).parent)
+        readings = read_raw_files(catalog.local_raw_dir(str(raw_dir)), cache_dir=catalog.cache_dir, day=day)
+        catalog.save_day("raw_readings", day, readings)
+        readings = catalog.day("raw_readings", day)
         done("raw_readings")
         report_ = validate_readings(readings)
-        write_text(root / "reports" / "validation" / f"{day}.json", report_.to_json())
+        catalog.save_report("validation", day, report_.to_json())
         assert report_.success, report_.headline()
-        save_artifact(validated_day(day, readings), store / "validated_readings" / day)
+        catalog.save_day("validated_readings", day, validated_day(day, readings))
         del readings
         done("validated_readings")
     print(f"{len(days)} days ingested and validated, RSS {rss_mb():.0f} MB, peak {peak_rss_mb():.0f} MB", flush=True)
-    validated = [load_artifact(store / "validated_readings" / d) for d in days]
+    validated = [catalog.day("validated_readings", d) for d in days]
     windows = span_windows(validated, WindowSettings(stride=stride))
-    save_artifact(windows, store / "training_windows")
+    catalog.save_for_run("training_windows", run_id, windows)
     done("training_windows")
     config = TrainingConfig(epochs=epochs, windows_per_epoch=0)
     trained = train_autoencoder(windows, config)
-    save_artifact(trained, root / "versions" / "plain" / "autoencoder")
+    catalog.save_versioned("autoencoder", run_id, trained)
     loss_curve_png(trained.history)
     done("autoencoder")
     starts = evenly_spaced((windows.index, "all"), 50_000)
     enc = encode_windows(trained.model, windows, starts=starts)
     table = latent_table(windows, enc, starts=starts, calibration=trained.calibration)
-    save_artifact(table, root / "versions" / "plain" / "audit_latents")
+    catalog.save_versioned("audit_latents", run_id, table)
     latent_scatter_png(enc.z, hours_since_start(table.window_start), "hours", "by time")
     latent_scatter_png(enc.z, enc.errors, "error", "by error")
     done("audit_latents")
@@ -115,7 +115,7 @@ def plain(raw_dir: Path, root: Path, stride: int, epochs: int) -> None:
         w = day_windows(validated[i], validated[i - 1] if i else None, trained.scaler, trained.window_length, stride)
         e = encode_windows(trained.model, w)
         t = latent_table(w, e, model_version="plain", calibration=trained.calibration)
-        save_artifact(t, store / "latent_vectors" / day)
+        catalog.save_day("latent_vectors", day, t)
         drift_report(trained.calibration, e.z, e.errors)
         scored += len(e.z)
         tables.append(t)
@@ -123,7 +123,7 @@ def plain(raw_dir: Path, root: Path, stride: int, epochs: int) -> None:
     for day, t in zip(days, tables, strict=True):
         events = find_events(t.window_start, t.window_end, trained.calibration.scores(t.reconstruction_error),
                              t.sensor_errors, t.sensors)
-        save_artifact(EventTable(events), store / "anomaly_events" / day)
+        catalog.save_day("anomaly_events", day, EventTable(events))
     done("anomaly_events")
     print(f"stages {stages}, peak {peak_rss_mb():.0f} MB", flush=True)
     report(stages=stages, rows=len(windows.values), windows=scored, passed=verdict.passed)

@@ -71,16 +71,17 @@ def history(all_days: Path, root: Path, days: int) -> Path:
 
 def ingest_day(root: Path, day: str) -> None:
     """raw_readings and validated_readings of one day, as the assets compute and store them."""
+    from pipeline.catalog import Catalog
     from pipeline.ingest import read_raw_files
-    from pipeline.store import load_artifact, save_artifact
     from pipeline.validate import validate_readings, validated_day
 
-    readings = read_raw_files(root / "raw", cache_dir=root / "cache", day=day)
-    raw = save_artifact(readings, root / "store" / "raw_readings" / day).parent
-    readings = load_artifact(raw)
+    catalog = Catalog(root)
+    readings = read_raw_files(catalog.local_raw_dir(), cache_dir=catalog.cache_dir, day=day)
+    catalog.save_day("raw_readings", day, readings)
+    readings = catalog.day("raw_readings", day)
     verdict = validate_readings(readings)
     assert verdict.success, verdict.headline()
-    save_artifact(validated_day(day, readings), root / "store" / "validated_readings" / day)
+    catalog.save_day("validated_readings", day, validated_day(day, readings))
 
 
 def step_rebuild(root: Path, days: int) -> None:
@@ -92,27 +93,26 @@ def step_rebuild(root: Path, days: int) -> None:
 
 def step_night(root: Path, day_index: int, training_days: int, epochs: int, stride: int) -> None:
     """The night: the new day ingested and validated, training on the span, the audit, the day scored."""
+    from pipeline.catalog import Catalog
     from pipeline.drift import drift_report
     from pipeline.events import EventTable, find_events
     from pipeline.latents import encode_windows, latent_table
     from pipeline.model import TrainingConfig
     from pipeline.quality import judge_latents
     from pipeline.span import day_windows, span_windows
-    from pipeline.store import load_artifact, save_artifact
     from pipeline.train import evenly_spaced, train_autoencoder
     from pipeline.windows import WindowSettings
 
-    figures, day = {}, day_name(day_index)
+    figures, day, catalog, run_id = {}, day_name(day_index), Catalog(root), "night000-benchmark"
     t0 = time.perf_counter()
     ingest_day(root, day)
     figures["ingest_validate_seconds"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    stored = sorted(p.name for p in (root / "store" / "validated_readings").iterdir())[-training_days:]
-    windows = span_windows([load_artifact(root / "store" / "validated_readings" / d) for d in stored],
-                           WindowSettings(stride=1))
+    span = catalog.span(training_days)  # reads only the span's days, as training_windows does
+    windows = span_windows(span.days, WindowSettings(stride=1))
     trained = train_autoencoder(windows, TrainingConfig(epochs=epochs))
-    save_artifact(trained, root / "versions" / "night" / "autoencoder")
+    catalog.save_versioned("autoencoder", run_id, trained)
     figures["training_seconds"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -122,19 +122,19 @@ def step_night(root: Path, day_index: int, training_days: int, epochs: int, stri
     figures["audit_seconds"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    folder = root / "store" / "validated_readings"
-    scored = day_windows(load_artifact(folder / day), load_artifact(folder / day_name(day_index - 1)),
+    scored = day_windows(catalog.day("validated_readings", day),
+                         catalog.day("validated_readings", day_name(day_index - 1)),
                          trained.scaler, trained.window_length, stride)
     enc = encode_windows(trained.model, scored)
     table = latent_table(scored, enc, model_version="night", calibration=trained.calibration)
-    save_artifact(table, root / "store" / "latent_vectors" / day)
+    catalog.save_day("latent_vectors", day, table)
     drift_report(trained.calibration, enc.z, enc.errors)  # the no_drift check
     events = find_events(table.window_start, table.window_end, trained.calibration.scores(enc.errors),
                          enc.sensor_errors, scored.sensors)
-    save_artifact(EventTable(events), root / "store" / "anomaly_events" / day)
+    catalog.save_day("anomaly_events", day, EventTable(events))
     seconds = time.perf_counter() - t0
     figures.update(scoring_seconds=seconds, scored_windows=len(enc.z), windows_per_s=len(enc.z) / seconds,
-                   span_days=len(stored))
+                   span_days=len(span.days))
     report(**figures)
 
 

@@ -19,4 +19,4 @@ done
 materialize --select training_windows,autoencoder,audit_latents,published_model "$@"
 first=$(echo "$days" | head -1); last=$(echo "$days" | tail -1)
 materialize --select latent_vectors,anomaly_events --partition-range "$first...$last"
-echo "published model: $DATA/published/autoencoder/; day latents: $DATA/store/latent_vectors/<day>/latents.parquet; events: $DATA/store/anomaly_events/<day>/events.parquet"
+.venv/bin/python -m pipeline.list_days --outputs "$DATA"  # where the results are, on this data root

@@ -121,6 +121,11 @@ def _hash(remote) -> str:
     return hashlib.sha256(str(remote).encode()).hexdigest()[:20]
 
 
+def download_name(write) -> str:
+    """The folder under `<cache>/downloads/` that holds this machine's copy of the write `write`."""
+    return _hash(write)
+
+
 def root_cache(root) -> Path:
     """This machine's cache folder for a remote folder: a root's parse cache and day index, a raw mirror."""
     return cache_root() / "roots" / _hash(root)
@@ -288,7 +293,7 @@ class ObjectStoreBackend(Backend):
 
     def _download(self, write) -> Path:
         """The local copy of an immutable write, downloaded into the cache once (then reused)."""
-        local = cache_root() / DOWNLOADS / _hash(write)
+        local = cache_root() / DOWNLOADS / download_name(write)
         if local.is_dir():
             os.utime(local)  # recently used: kept by `released`
             return local
