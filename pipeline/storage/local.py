@@ -11,6 +11,8 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import signal
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -83,6 +85,45 @@ def atomic_folder(path: Path, fill: Callable[[Path], None], replace: bool = True
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return path
+
+
+class _Expired(Exception):
+    pass
+
+
+def _flock_within(fh, wait_s: float) -> bool:
+    """Take an exclusive flock on `fh` within `wait_s`; False when it stays held. In the main thread the wait is
+    the kernel's (a blocked flock, listed as a waiter in /proc/locks, granted in turn) cut short by a timer
+    signal; in other threads, where signals cannot be caught, it is polled."""
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        pass
+    if threading.current_thread() is threading.main_thread():
+        def expired(signum, frame):
+            raise _Expired
+
+        previous = signal.signal(signal.SIGALRM, expired)
+        signal.setitimer(signal.ITIMER_REAL, wait_s)
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            return True
+        except _Expired:
+            return False
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+    deadline, pause = time.monotonic() + wait_s, 0.01
+    while time.monotonic() < deadline:
+        time.sleep(pause)
+        pause = min(pause * 1.5, 0.2)
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            continue
+    return False
 
 
 class LocalBackend(Backend):
@@ -196,20 +237,12 @@ class LocalBackend(Backend):
     def lock(self, path, purpose, wait_s):
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        deadline, pause = time.monotonic() + wait_s, 0.01
         with open(path, "w") as fh:  # closing it releases the flock, also when the process dies
-            while True:
-                try:
-                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        raise LockTimeout(
-                            f"{path} is held by another process; waited {wait_s:g} s for it (to {purpose}). A "
-                            f"flock dies with its holder, so a run is using it now: rerun once it has finished "
-                            f"(`fuser {path}` shows the holder)", {"lock": str(path)}) from None
-                    time.sleep(pause)
-                    pause = min(pause * 1.5, 0.2)
+            if not _flock_within(fh, wait_s):
+                raise LockTimeout(
+                    f"{path} is held by another process; waited {wait_s:g} s for it (to {purpose}). A flock dies "
+                    f"with its holder, so a run is using it now: rerun once it has finished (`fuser {path}` shows "
+                    "the holder)", {"lock": str(path)})
             try:
                 yield
             finally:
