@@ -261,8 +261,9 @@ def days_of_unreadable(name: str, last_days: list[str] | None) -> list[str]:
 @dataclass(frozen=True)
 class DayFiles:
     """The raw files of each day, and each day's fingerprint; files whose days are unknown because their
-    timestamps cannot be read, with why; for each file, its fingerprint when listed and the days it was placed
-    on; and what was said of the listing's problems (a day index that disagreed with a file), as logged."""
+    timestamps cannot be read (or, a dangling symbolic link, they cannot be opened), with why; for each file, its
+    fingerprint when listed and the days it was placed on; and what was said of the listing's problems (a day
+    index that disagreed with a file, a dangling link), as logged."""
 
     files: dict[str, list[Path]]  # day -> files holding readings of that day
     fingerprints: dict[str, str]  # day -> day_fingerprint of its files

@@ -14,7 +14,12 @@ column) cannot be sensors: a sensor of that name is refused, never overwritten.
 
 State is believed only when it is what it claims. The day index (pipeline.days.DayIndex) is used only where its
 entry is sound and matches the file; where it disagreed with a file that is said through `log`, naming the file,
-and the file is indexed again, so a day's read gives the day's rows as with no index.
+and the file is indexed again, so a day's read gives the day's rows as with no index. A dangling symbolic link
+(its target gone) that would be read is named wherever the folder is read, and is not read: the days it held when
+last read (else the date in its name) stay listed, and reading one of them fails naming the link and its target,
+as does reading the whole folder, so that no day is read empty because its file's disk is gone; with neither
+known, it is reported as a file whose day is unknown. A dangling link in place of the contract is refused, rather
+than the sensors inferred instead.
 """
 
 from __future__ import annotations
@@ -41,6 +46,8 @@ from pipeline.parse_cache import ParseCache
 from pipeline.raw_files import (
     RawFileError,
     RawListing,
+    dangling_why,
+    is_dangling,
     list_raw_files,
     raw_kind,
     read_table,
@@ -199,9 +206,14 @@ def _assemble(parts: list[_Part], sensors: list[str]) -> tuple[pd.DataFrame, tup
 
 
 def _contract(raw_dir: Path, configured: Path | None) -> Contract | None:
-    """The configured contract (which must exist), else sensors.yaml or sensors.yml in the raw folder."""
+    """The configured contract (which must exist), else sensors.yaml or sensors.yml in the raw folder; one of
+    those that is a dangling link is refused, rather than the sensors inferred in its place."""
     if configured is not None:
         return load_contract(configured)
+    for name in CONTRACT_FILES:
+        if is_dangling(raw_dir / name):
+            raise ContractError(f"{raw_dir / name}: {dangling_why(raw_dir / name)}: the contract cannot be read; "
+                                "restore its target (or remove the link to have the sensors inferred)")
     found = [raw_dir / n for n in CONTRACT_FILES if (raw_dir / n).is_file()]
     if len(found) > 1:
         raise ContractError(f"{raw_dir}: both {found[0].name} and {found[1].name}: keep one contract")
@@ -263,7 +275,8 @@ def read_raw_files(raw_dir: Path, settings: IngestSettings = IngestSettings(), c
     contract's. With `cache_dir`, files unchanged since an earlier read are taken from the parse cache instead
     of being parsed again. Files not read are logged and listed on the result; a day's readings carry the
     fingerprint of its files. A day-index entry that disagrees with its file is said and not used (the day's
-    rows are those read with no index)."""
+    rows are those read with no index); a dangling link among the day's files, or anywhere in the folder when
+    it is read whole, fails the read naming it (IngestError), and is listed as not read on other days."""
     raw_dir = Path(raw_dir)
     separator, exclude_columns = settings.separator, tuple(settings.exclude_columns)
     timestamp_format, timestamp_unit = settings.timestamp_format, settings.timestamp_unit
@@ -278,6 +291,8 @@ def read_raw_files(raw_dir: Path, settings: IngestSettings = IngestSettings(), c
     cache = ParseCache(Path(cache_dir) / PARSED if cache_dir else None)
     files, skipped, fingerprint, parts = listing.files, tuple(listing.skipped), None, []
     if day is None:
+        if listing.dangling:  # the folder cannot be read whole: its readings there are missing
+            raise IngestError(_dangling_error(listing.dangling[0]))
         for path in files:
             parts.append(_read_one(path, raw_dir, separator, timestamps, cache, contract, non_sensors, log))
             pa.default_memory_pool().release_unused()
@@ -365,6 +380,11 @@ def _days_text(days) -> str:
     return ", ".join(days) if days else "no day"
 
 
+def _dangling_error(path: Path) -> str:
+    return (f"{path}: {dangling_why(path)}: the readings it held cannot be read; restore its target (a share or "
+            "disk not mounted?), or remove the link if those readings are gone for good")
+
+
 def _parsed(path: Path, raw_dir: Path, separator: str, timestamps: TimestampSettings, cache: ParseCache,
             log) -> pa.Table:
     """One file as parsed, from the parse cache when unchanged since it was parsed."""
@@ -388,8 +408,10 @@ def _read_one(path: Path, raw_dir: Path, separator: str, timestamps: TimestampSe
               rows_between: tuple[int, int] | None = None, clock: DayClock | None = None) -> _Part:
     """One file, parsed (or taken from the parse cache) and reduced to what the frame keeps; with
     `rows_between` ([start, end) in naive UTC ns), only its readings in that time, and with `clock` the days
-    the whole file holds noted on the part."""
+    the whole file holds noted on the part. A dangling link is refused, naming its target."""
     name = str(path.relative_to(raw_dir))
+    if is_dangling(path):
+        raise IngestError(_dangling_error(path))
     try:
         table = _parsed(path, raw_dir, separator, timestamps, cache, log)
         held = None
@@ -424,7 +446,8 @@ def _files_by_day(raw_dir: Path, listing: RawListing, separator: str, timestamps
     or listing days the file does not hold) that is logged, naming the file, and the file is indexed again.
     A file that cannot be read, or is refused (rows out of time order, a row far from the rest), adds none of
     its timestamps' days: it is placed on the days it held when last read, else the date in its name, where
-    that day's read fails with the file's error; with neither, it is listed as unplaced."""
+    that day's read fails with the file's error; with neither, it is listed as unplaced. So is a dangling link,
+    whose day's read fails naming it and its target."""
     index = DayIndex(Path(cache_dir) / DAY_INDEX if cache_dir else None)
     settings = repr((separator, timestamps, clock.timezone))
     by_day: dict[str, list[Path]] = {}
@@ -469,11 +492,22 @@ def _files_by_day(raw_dir: Path, listing: RawListing, separator: str, timestamps
         if days:
             index.last_days[name] = days
         place(path, name, fingerprint, days)
+    for path in listing.dangling:
+        name, why = str(path.relative_to(raw_dir)), dangling_why(path)
+        days = days_of_unreadable(name, index.last_days.get(name))
+        place(path, name, f"dangling: {why}", days)
+        if days:
+            say(f"{name} is {why}: it stays on {_days_text(days)}, whose ingestion fails until the target is "
+                "back or the link removed")
+        else:
+            unplaced.append((name, why))
+            say(f"not read: {name}: {why}, and the day it held is unknown")
     index.save()
     if index.problem:
         log(f"the day index could not be written ({index.problem}): files will be indexed again next time")
     for name, why in unplaced:
-        log(f"not read: {name}: its timestamps cannot be read or are refused, so its day is unknown ({why})")
+        if not why.startswith("a dangling symbolic link"):
+            log(f"not read: {name}: its timestamps cannot be read or are refused, so its day is unknown ({why})")
     return DayFiles(by_day, {d: day_fingerprint(p) for d, p in prints.items()}, tuple(unplaced), placed,
                     tuple(said))
 
@@ -497,7 +531,7 @@ def _say_disagreement(say, name: str, found, days: list[str]) -> None:
 def raw_days(raw_dir: Path, settings: IngestSettings = IngestSettings(), cache_dir: Path | None = None,
              clock: DayClock | None = None, log=lambda msg: None) -> DayFiles:
     """The days the raw folder holds readings of, each with its files and fingerprint. Problems of the listing
-    (a day index that disagreed with a file: see `_files_by_day`) are logged, naming the
+    (a day index that disagreed with a file, a dangling link: see `_files_by_day`) are logged, naming the
     file, and kept on the result's `warnings`."""
     raw_dir = Path(raw_dir)
     listing, _, _, timestamps = _folder(raw_dir, settings)

@@ -1,6 +1,7 @@
 """State that is not what it claims is not used: a day-index entry that does not match its file (edited, stale,
-naming another file, of the wrong shape) is ignored, said so, and the file indexed again. Real files in tmp_path:
-a copy of the project's sample raw folder, its index edited as a hand, a bad sync or a restore would leave it."""
+naming another file, of the wrong shape) is ignored, said so, and the file indexed again; a dangling symlink in
+the raw folder is named, and the day it held fails rather than reading empty. Real files in tmp_path: a copy of
+the project's sample raw folder, its index edited as a hand, a bad sync or a restore would leave it."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ import pandas as pd
 import pytest
 
 from pipeline import list_days
+from pipeline.contract import ContractError
 from pipeline.ingest import DAY_INDEX, PARSED, IngestError, raw_days, read_raw_files
+from pipeline.raw_files import list_raw_files
 from pipeline.validate import validate_readings
 from tests.helpers import PROJECT_ROOT
 
@@ -176,3 +179,64 @@ def test_a_file_rewritten_under_the_same_size_and_mtime_is_found_out_when_its_da
     fifth = read_raw_files(raw, cache_dir=cache, day="2026-11-05")
     assert_same_day(fifth, truth(raw, "2026-11-05"))
     assert len(fifth.frame) == 4320
+
+
+# -- (b) dangling symlinks ---------------------------------------------------------------------------------------
+
+def test_a_dangling_link_is_named_and_fails_the_day_it_held_instead_of_emptying_it(root, tmp_path, capsys):
+    raw, cache, mount = root / "raw", root / "cache", tmp_path / "mnt"
+    mount.mkdir()
+    shutil.move(raw / FILE, mount / FILE)
+    (raw / FILE).symlink_to(mount / FILE)  # the file lives on a mount, linked into the raw folder
+    assert raw_days(raw, cache_dir=cache).days == FOUR_DAYS
+    assert_same_day(read_raw_files(raw, cache_dir=cache, day="2026-11-02"), truth(raw, "2026-11-02"))
+    (mount / FILE).unlink()  # the mount is gone: the link dangles
+
+    listing = list_raw_files(raw, known=(raw / "sensors.yaml",))
+    assert raw / FILE not in listing.files  # not counted as a raw file...
+    [why] = [w for name, w in listing.skipped if name == FILE]  # ...but listed, with why
+    assert "dangling" in why and str(mount / FILE) in why, why
+
+    logs: list[str] = []
+    days = raw_days(raw, cache_dir=cache, log=logs.append)
+    assert days.days == FOUR_DAYS and raw / FILE in days.of("2026-11-02")  # the day it held stays listed
+    assert any("dangling" in m for m in about(logs, FILE)), logs
+    assert listed(root, capsys) == FOUR_DAYS
+
+    with pytest.raises(IngestError) as err:  # its day fails, naming the link, rather than reading empty
+        read_raw_files(raw, cache_dir=cache, day="2026-11-02")
+    for words in (FILE, "dangling", str(mount / FILE)):
+        assert words in str(err.value), str(err.value)
+    logs.clear()
+    other = read_raw_files(raw, cache_dir=cache, day="2026-11-03", log=logs.append)  # other days are read...
+    assert len(other.frame) == 4320 and [f.name for f in other.files] == [NEXT]
+    assert FILE in dict(other.skipped_files) and "dangling" in dict(other.skipped_files)[FILE]  # ...and warned
+    assert any("dangling" in m for m in about(logs, FILE)), logs
+    with pytest.raises(IngestError, match="dangling"):  # the whole folder cannot be read without it
+        read_raw_files(raw, cache_dir=cache)
+
+
+def test_a_dangling_link_never_read_falls_on_the_date_in_its_name_else_is_reported_unplaced(root, tmp_path):
+    raw = root / "raw"
+    (raw / "machine01_2026-11-05.csv").symlink_to(tmp_path / "never-there.csv")
+    (raw / "export.csv").symlink_to(tmp_path / "nor-this.csv")
+    logs: list[str] = []
+    days = raw_days(raw, log=logs.append)
+    assert days.days == [*FOUR_DAYS, "2026-11-05"]
+    assert [name for name, _ in days.unplaced] == ["export.csv"] and "dangling" in dict(days.unplaced)["export.csv"]
+    for name in ("machine01_2026-11-05.csv", "export.csv"):
+        assert any("dangling" in m for m in about(logs, name)), logs
+    with pytest.raises(IngestError, match=r"machine01_2026-11-05\.csv.*dangling"):
+        read_raw_files(raw, day="2026-11-05")
+    first = read_raw_files(raw, day="2026-11-01")
+    assert len(first.frame) == 4320
+    assert sorted(n for n, _ in first.skipped_files) == ["export.csv", "machine01_2026-11-05.csv"]  # once each
+
+
+def test_a_dangling_contract_link_is_refused_not_replaced_by_inferred_sensors(root, tmp_path):
+    raw = root / "raw"
+    (raw / "sensors.yaml").unlink()
+    (raw / "sensors.yaml").symlink_to(tmp_path / "shared" / "sensors.yaml")
+    for read in (lambda: read_raw_files(raw, day="2026-11-01"), lambda: raw_days(raw)):
+        with pytest.raises(ContractError, match=r"sensors\.yaml.*dangling"):
+            read()
