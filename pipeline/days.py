@@ -18,7 +18,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -91,13 +91,52 @@ def day_fingerprint(files: dict[str, str]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def is_day(value) -> bool:
+    """Whether `value` is a day key, YYYY-MM-DD."""
+    if not (isinstance(value, str) and len(value) == 10):
+        return False
+    try:
+        return date.fromisoformat(value).strftime(DAY_FORMAT) == value
+    except ValueError:
+        return False
+
+
+def _are_days(value) -> bool:
+    """Whether `value` is a list of day keys, sorted, each once (what DayClock.days_of gives)."""
+    return isinstance(value, list) and all(is_day(d) for d in value) and value == sorted(set(value))
+
+
+def _short(value, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+@dataclass(frozen=True)
+class IndexLookup:
+    """What the day index says of one version of a file."""
+
+    days: list[str] | None  # the days it holds, from a sound entry; None: the file is to be indexed
+    fault: str | None = None  # why the entry there was not used; None: there was none, or one of an older form
+    claimed: list[str] | None = None  # the days an entry claimed, where it listed days (to compare with the file)
+
+
 class DayIndex:
     """Which days each raw file holds (the day keys of its timestamps), keyed by the file's name, fingerprint,
     the read settings and the day time zone; and, by name, the days each file held when it was last read (where
-    a file rewritten unreadable, or refused, is reported). Entries of an older form (a file's first and last
-    reading, from which every day between was listed) are not used: their files are indexed again.
-    A JSON file under the cache folder, rewritten atomically; entries of files no longer present are dropped
-    on save. A missing or unreadable index is rebuilt (it is only an optimisation)."""
+    a file rewritten unreadable, or refused, is reported). A JSON file under the cache folder, rewritten
+    atomically; entries of files no longer present are dropped on save. A missing index is rebuilt (it is only
+    an optimisation).
+
+    What it holds is checked before it is believed, since the file may have been edited, damaged, or copied
+    from elsewhere: an entry is used only when it is well formed (its days a sorted list of distinct
+    YYYY-MM-DD keys), names the file it is looked up for, records that file's fingerprint, and matches its
+    check (a digest of the file's name, fingerprint, read settings and days, written with it, so an entry edited
+    by hand or bit-flipped does not match). Any other entry is not used and its file is indexed again; `lookup`
+    says why, for the caller to warn. An index that is not one (not JSON, or not of this shape) is rebuilt and
+    `problems` says so; a damaged record of a file's last days is dropped, also in `problems`. Entries of an
+    older form (without a check; or a file's first and last reading, from which every day between was listed)
+    are not used either: their files are indexed again, and only where the file disagrees with them is that
+    said."""
 
     def __init__(self, path: Path | None):
         self.path = Path(path) if path else None
@@ -105,26 +144,78 @@ class DayIndex:
         self.last_days: dict[str, list[str]] = {}
         self.used: set[str] = set()
         self.problem: str | None = None  # why the index could not be saved
-        if self.path is not None:
-            try:
-                doc = json.loads(self.path.read_text())
-                self.entries, self.last_days = dict(doc["entries"]), dict(doc["last_days"])
-            except (OSError, ValueError, KeyError, TypeError):
-                self.entries, self.last_days = {}, {}
+        self.problems: list[str] = []  # what was wrong with the index as read (it was rebuilt, or partly)
+        if self.path is None:
+            return
+        try:
+            doc = json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError) as exc:
+            self.problems.append(f"the day index {self.path} could not be read ({_short(str(exc))}): every file "
+                                 "is indexed again")
+            return
+        if not (isinstance(doc, dict) and isinstance(doc.get("entries"), dict)
+                and isinstance(doc.get("last_days"), dict)):
+            self.problems.append(f"the day index {self.path} is not a day index (expected an object of "
+                                 f"'entries' and 'last_days', found {_short(doc)}): every file is indexed again")
+            return
+        self.entries = dict(doc["entries"])
+        for name, days in doc["last_days"].items():
+            if _are_days(days) and days:
+                self.last_days[name] = days
+            else:
+                self.problems.append(f"the day index's record of the days {name} held when last read is not a "
+                                     f"list of days ({_short(days)}): not used")
 
     @staticmethod
     def key(name: str, fingerprint: str, settings: str) -> str:
         return hashlib.sha256(f"{name}|{fingerprint}|{settings}".encode()).hexdigest()[:32]
 
-    def get(self, key: str) -> dict | None:
-        """The entry {"file": name, "days": [day, ...]}, or None when the file is to be indexed."""
-        self.used.add(key)
-        entry = self.entries.get(key)
-        return entry if isinstance(entry, dict) and isinstance(entry.get("days"), list) else None
+    @staticmethod
+    def check(name: str, fingerprint: str, settings: str, days: list[str]) -> str:
+        return hashlib.sha256(json.dumps([name, fingerprint, settings, days]).encode()).hexdigest()[:16]
 
-    def put(self, key: str, name: str, days: list[str]) -> None:
+    def lookup(self, key: str, name: str, fingerprint: str, settings: str) -> IndexLookup:
+        """The days the file `name`, at `fingerprint`, read with `settings`, holds per its entry under `key`,
+        when that entry is sound; else why not (an entry not used is dropped: put the file's days again)."""
         self.used.add(key)
-        self.entries[key] = {"file": name, "days": list(days)}
+        if key not in self.entries:
+            return IndexLookup(None)
+        entry = self.entries.pop(key)
+        claimed = entry.get("days") if isinstance(entry, dict) and _are_days(entry.get("days")) else None
+        if isinstance(entry, dict) and entry.get("file") == name and (set(entry) == {"file", "days"} and claimed
+                                                                      or set(entry) == {"file", "first", "last"}):
+            return IndexLookup(None, claimed=claimed)  # an older form: not used, no fault
+        fault = self._fault(entry, name, fingerprint, settings)
+        if fault is not None:
+            return IndexLookup(None, fault, claimed)
+        self.entries[key] = entry
+        return IndexLookup(list(claimed), claimed=claimed)
+
+    @staticmethod
+    def _fault(entry, name: str, fingerprint: str, settings: str) -> str | None:
+        """What is wrong with `entry` as the entry of `name` at `fingerprint` read with `settings`, if anything."""
+        if not isinstance(entry, dict):
+            return f"its entry is not an index entry but {_short(entry)}"
+        if not isinstance(entry.get("file"), str):
+            return f"its entry names no file: {_short(entry)}"
+        if entry["file"] != name:
+            return f"its entry names another file, {entry['file']}"
+        if not _are_days(entry.get("days")):
+            return f"its entry's days are not a sorted list of distinct days YYYY-MM-DD: {_short(entry.get('days'))}"
+        if entry.get("fingerprint") != fingerprint:
+            return (f"its entry is for another version of the file (size:mtime {_short(entry.get('fingerprint'))}, "
+                    f"the file's is {fingerprint})")
+        if entry.get("check") != DayIndex.check(name, fingerprint, settings, entry["days"]):
+            return "its entry does not match its check (edited, or damaged)"
+        return None
+
+    def put(self, key: str, name: str, fingerprint: str, settings: str, days: list[str]) -> None:
+        self.used.add(key)
+        days = list(days)
+        self.entries[key] = {"file": name, "fingerprint": fingerprint, "days": days,
+                             "check": self.check(name, fingerprint, settings, days)}
 
     def save(self) -> None:
         if self.path is None:
@@ -161,11 +252,15 @@ def days_of_unreadable(name: str, last_days: list[str] | None) -> list[str]:
 @dataclass(frozen=True)
 class DayFiles:
     """The raw files of each day, and each day's fingerprint; files whose days are unknown because their
-    timestamps cannot be read, with why."""
+    timestamps cannot be read (or, a dangling symbolic link, they cannot be opened), with why; for each file, its
+    fingerprint when listed and the days it was placed on; and what was said of the listing's problems (a day
+    index that disagreed with a file, a dangling link), as logged."""
 
     files: dict[str, list[Path]]  # day -> files holding readings of that day
     fingerprints: dict[str, str]  # day -> day_fingerprint of its files
     unplaced: tuple[tuple[str, str], ...] = ()  # (file, why) of unreadable files with no known day
+    placed: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)  # file -> (fingerprint, days)
+    warnings: tuple[str, ...] = ()
 
     def of(self, day: str) -> list[Path]:
         return self.files.get(day, [])

@@ -11,6 +11,15 @@ as naive UTC.
 Which files are read, and how (compression, comment lines, empty rows), is pipeline.raw_files' rule. The
 pipeline's own column names (`source_file`, `segment`, `interval_s`, and `timestamp` unless it is the timestamp
 column) cannot be sensors: a sensor of that name is refused, never overwritten.
+
+State is believed only when it is what it claims. The day index (pipeline.days.DayIndex) is used only where its
+entry is sound and matches the file; where it disagreed with a file that is said through `log`, naming the file,
+and the file is indexed again, so a day's read gives the day's rows as with no index. A dangling symbolic link
+(its target gone) that would be read is named wherever the folder is read, and is not read: the days it held when
+last read (else the date in its name) stay listed, and reading one of them fails naming the link and its target,
+as does reading the whole folder, so that no day is read empty because its file's disk is gone; with neither
+known, it is reported as a file whose day is unknown. A dangling link in place of the contract is refused, rather
+than the sensors inferred instead.
 """
 
 from __future__ import annotations
@@ -34,7 +43,16 @@ from pipeline.contract import (
 from pipeline.days import DayClock, DayFiles, DayIndex, day_fingerprint, days_of_unreadable, file_fingerprint
 from pipeline.expectations import INTERVAL
 from pipeline.parse_cache import ParseCache
-from pipeline.raw_files import RawFileError, list_raw_files, raw_kind, read_table, skipped_counts
+from pipeline.raw_files import (
+    RawFileError,
+    RawListing,
+    dangling_why,
+    is_dangling,
+    list_raw_files,
+    raw_kind,
+    read_table,
+    skipped_counts,
+)
 from pipeline.readings import SOURCE_COLUMN, TIMESTAMP, RawFile, SensorReadings, fill, sensor_frame
 from pipeline.segments import SEGMENT_COLUMN
 from pipeline.timestamps import TimestampError, TimestampSettings, parse_timestamps, time_order_problem
@@ -58,6 +76,7 @@ class _Part:
     columns: dict  # name -> float64 values; without a contract, other columns as read until sensors are known
     numeric: set[str]  # columns of a numeric type (what inference calls sensors)
     first: int | None  # first reading (ns): files are ordered by it
+    held: list[str] | None = None  # in a day's read, the days the whole file holds (to check the day index)
 
 
 def _bad_values(path: Path, column: pd.Series, bad: np.ndarray, what: str) -> IngestError:
@@ -187,9 +206,14 @@ def _assemble(parts: list[_Part], sensors: list[str]) -> tuple[pd.DataFrame, tup
 
 
 def _contract(raw_dir: Path, configured: Path | None) -> Contract | None:
-    """The configured contract (which must exist), else sensors.yaml or sensors.yml in the raw folder."""
+    """The configured contract (which must exist), else sensors.yaml or sensors.yml in the raw folder; one of
+    those that is a dangling link is refused, rather than the sensors inferred in its place."""
     if configured is not None:
         return load_contract(configured)
+    for name in CONTRACT_FILES:
+        if is_dangling(raw_dir / name):
+            raise ContractError(f"{raw_dir / name}: {dangling_why(raw_dir / name)}: the contract cannot be read; "
+                                "restore its target (or remove the link to have the sensors inferred)")
     found = [raw_dir / n for n in CONTRACT_FILES if (raw_dir / n).is_file()]
     if len(found) > 1:
         raise ContractError(f"{raw_dir}: both {found[0].name} and {found[1].name}: keep one contract")
@@ -250,7 +274,9 @@ def read_raw_files(raw_dir: Path, settings: IngestSettings = IngestSettings(), c
     files that hold some, found through the day index). The timestamp settings, where given, override the
     contract's. With `cache_dir`, files unchanged since an earlier read are taken from the parse cache instead
     of being parsed again. Files not read are logged and listed on the result; a day's readings carry the
-    fingerprint of its files."""
+    fingerprint of its files. A day-index entry that disagrees with its file is said and not used (the day's
+    rows are those read with no index); a dangling link among the day's files, or anywhere in the folder when
+    it is read whole, fails the read naming it (IngestError), and is listed as not read on other days."""
     raw_dir = Path(raw_dir)
     separator, exclude_columns = settings.separator, tuple(settings.exclude_columns)
     timestamp_format, timestamp_unit = settings.timestamp_format, settings.timestamp_unit
@@ -263,23 +289,26 @@ def read_raw_files(raw_dir: Path, settings: IngestSettings = IngestSettings(), c
     non_sensors = {timestamps.column, *exclude_columns, *(contract.labels if contract else ())}
 
     cache = ParseCache(Path(cache_dir) / PARSED if cache_dir else None)
-    files, rows_between, skipped, fingerprint = listing.files, None, tuple(listing.skipped), None
-    if day is not None:
+    files, skipped, fingerprint, parts = listing.files, tuple(listing.skipped), None, []
+    if day is None:
+        if listing.dangling:  # the folder cannot be read whole: its readings there are missing
+            raise IngestError(_dangling_error(listing.dangling[0]))
+        for path in files:
+            parts.append(_read_one(path, raw_dir, separator, timestamps, cache, contract, non_sensors, log))
+            pa.default_memory_pool().release_unused()
+    else:
         clock = clock or DayClock()
-        by_day = _files_by_day(raw_dir, listing.files, separator, timestamps, cache, cache_dir, clock, log)
-        files, rows_between, skipped = by_day.of(day), clock.bounds(day), (*skipped, *by_day.unplaced)
+        parts, by_day = _read_day(raw_dir, listing, day, separator, timestamps, cache, cache_dir, clock, contract,
+                                  non_sensors, log)
+        named = {name for name, _ in skipped}
+        skipped = (*skipped, *(u for u in by_day.unplaced if u[0] not in named))
         # taken before the files are read: a file changed meanwhile makes the next night read the day again
         fingerprint = by_day.fingerprints.get(day, NO_FILES)
-        if not files:
+        if not parts:
             log(f"no readings on {day} ({clock.timezone}) in {raw_dir}")
             empty = _no_readings(contract, timestamps.column, skipped)
             empty.fingerprint = fingerprint
             return empty
-    parts = []
-    for path in files:
-        parts.append(_read_one(path, raw_dir, separator, timestamps, cache, contract, non_sensors, log,
-                               rows_between))
-        pa.default_memory_pool().release_unused()
     if day is None:
         cache.prune()  # a day's read uses a few entries: it cannot tell which of the others are stale
     if cache.hits:
@@ -305,6 +334,57 @@ def read_raw_files(raw_dir: Path, settings: IngestSettings = IngestSettings(), c
     return readings
 
 
+def _read_day(raw_dir: Path, listing: RawListing, day: str, separator: str, timestamps: TimestampSettings,
+              cache: ParseCache, cache_dir: Path | None, clock: DayClock, contract: Contract | None,
+              non_sensors: set[str], log) -> tuple[list[_Part], DayFiles]:
+    """The day's files, each reduced to its readings of `day` (none when no file holds any), and the listing
+    they were found by. Each file read is checked against the days the listing placed it on: a file whose
+    fingerprint is the one indexed but whose readings fall on other days (rewritten under an unchanged size and
+    modification time, with its parse cache gone) shows the day index cannot be trusted for the folder, so
+    every file is indexed again from its readings, as with no index, and the day read from that listing. A file
+    holding no readings of the day (changed since it was listed) is left out of it, and said."""
+    rows_between = clock.bounds(day)
+    for verify in (False, True):
+        by_day = _files_by_day(raw_dir, listing, separator, timestamps, cache, cache_dir, clock, log, verify)
+        parts = []
+        for path in by_day.of(day):
+            parts.append(_read_one(path, raw_dir, separator, timestamps, cache, contract, non_sensors, log,
+                                   rows_between, clock))
+            pa.default_memory_pool().release_unused()
+        misplaced = [p for p in parts if _misplaced(p, by_day)]
+        if verify or not misplaced:
+            break
+        name, (_, placed) = misplaced[0].info.name, by_day.placed[misplaced[0].info.name]
+        log(f"the day index disagreed with {name}: it lists it on {_days_text(placed)}, but its readings fall on "
+            f"{_days_text(misplaced[0].held)} under the size and modification time indexed: every file of "
+            f"{raw_dir} is indexed again from its readings")
+    for part in parts:
+        if not part.info.rows:
+            log(f"{part.info.name} holds no readings on {day} (changed since the day's files were listed?): left "
+                "out of the day")
+    return [p for p in parts if p.info.rows], by_day
+
+
+def _misplaced(part: _Part, by_day: DayFiles) -> bool:
+    """Whether a file read for a day holds other days than the listing placed it on, though unchanged since."""
+    fingerprint, placed = by_day.placed.get(part.info.name, (None, ()))
+    if part.held is None or tuple(part.held) == placed:
+        return False
+    try:
+        return file_fingerprint(part.path) == fingerprint
+    except OSError:  # gone meanwhile: a change, not the index's fault
+        return False
+
+
+def _days_text(days) -> str:
+    return ", ".join(days) if days else "no day"
+
+
+def _dangling_error(path: Path) -> str:
+    return (f"{path}: {dangling_why(path)}: the readings it held cannot be read; restore its target (a share or "
+            "disk not mounted?), or remove the link if those readings are gone for good")
+
+
 def _parsed(path: Path, raw_dir: Path, separator: str, timestamps: TimestampSettings, cache: ParseCache,
             log) -> pa.Table:
     """One file as parsed, from the parse cache when unchanged since it was parsed."""
@@ -325,16 +405,23 @@ def _parsed(path: Path, raw_dir: Path, separator: str, timestamps: TimestampSett
 
 def _read_one(path: Path, raw_dir: Path, separator: str, timestamps: TimestampSettings, cache: ParseCache,
               contract: Contract | None, non_sensors: set[str], log,
-              rows_between: tuple[int, int] | None = None) -> _Part:
+              rows_between: tuple[int, int] | None = None, clock: DayClock | None = None) -> _Part:
     """One file, parsed (or taken from the parse cache) and reduced to what the frame keeps; with
-    `rows_between` ([start, end) in naive UTC ns), only its readings in that time."""
+    `rows_between` ([start, end) in naive UTC ns), only its readings in that time, and with `clock` the days
+    the whole file holds noted on the part. A dangling link is refused, naming its target."""
     name = str(path.relative_to(raw_dir))
+    if is_dangling(path):
+        raise IngestError(_dangling_error(path))
     try:
         table = _parsed(path, raw_dir, separator, timestamps, cache, log)
+        held = None
         if rows_between is not None:
             ts = table.column(timestamps.column).cast(pa.int64())
+            held = clock.days_of(ts.to_numpy()) if clock is not None else None
             table = table.filter(pc.and_(pc.greater_equal(ts, rows_between[0]), pc.less(ts, rows_between[1])))
-        return _reduce(path, name, table, timestamps.column, contract.names if contract else None, non_sensors)
+        part = _reduce(path, name, table, timestamps.column, contract.names if contract else None, non_sensors)
+        part.held = held
+        return part
     except (IngestError, RawFileError) as exc:
         raise IngestError(str(exc)) from None
     except (pa.ArrowException, OSError, ValueError) as exc:  # ValueError covers UnicodeDecodeError
@@ -350,58 +437,104 @@ def _no_readings(contract: Contract | None, ts_column: str, skipped) -> SensorRe
     return SensorReadings(frame, contract, (), skipped_files=tuple(skipped))
 
 
-def _files_by_day(raw_dir: Path, files: list[Path], separator: str, timestamps: TimestampSettings,
-                  cache: ParseCache, cache_dir: Path | None, clock: DayClock, log) -> DayFiles:
-    """The days each file holds: from the day index for files unchanged since they were indexed, else from
-    their timestamps (parsed once, into the parse cache, where the day's read then finds them). A file that
-    cannot be read, or is refused (rows out of time order, a row far from the rest), adds none of its
-    timestamps' days: it is placed on the days it held when last read, else the date in its name, where that
-    day's read fails with the file's error; with neither, it is listed as unplaced."""
+def _files_by_day(raw_dir: Path, listing: RawListing, separator: str, timestamps: TimestampSettings,
+                  cache: ParseCache, cache_dir: Path | None, clock: DayClock, log, verify: bool = False) -> DayFiles:
+    """The days each file holds: from the day index for files unchanged since they were indexed, where its
+    entry is sound (pipeline.days.DayIndex), else from their timestamps (parsed once, into the parse cache,
+    where the day's read then finds them); with `verify`, every file from its timestamps, the index only
+    compared with them. Where the index disagreed with a file (an entry edited, damaged, naming another file,
+    or listing days the file does not hold) that is logged, naming the file, and the file is indexed again.
+    A file that cannot be read, or is refused (rows out of time order, a row far from the rest), adds none of
+    its timestamps' days: it is placed on the days it held when last read, else the date in its name, where
+    that day's read fails with the file's error; with neither, it is listed as unplaced. So is a dangling link,
+    whose day's read fails naming it and its target."""
     index = DayIndex(Path(cache_dir) / DAY_INDEX if cache_dir else None)
     settings = repr((separator, timestamps, clock.timezone))
     by_day: dict[str, list[Path]] = {}
     prints: dict[str, dict[str, str]] = {}
-    unplaced = []
-    for path in files:
-        name, fingerprint = str(path.relative_to(raw_dir)), file_fingerprint(path)
-        key = DayIndex.key(name, fingerprint, settings)
-        entry = index.get(key)
-        if entry is None:
-            try:
-                ns = _parsed(path, raw_dir, separator, timestamps, cache, log).column(timestamps.column)
-                held = clock.days_of(ns.cast(pa.int64()).to_numpy())
-            except (IngestError, RawFileError, pa.ArrowException, OSError, ValueError) as exc:
-                # Its days are unknown: it is reported on the days it held before (or its name says), where
-                # reading it fails that day alone with the file's error.
-                days = days_of_unreadable(name, index.last_days.get(name))
-                if not days:
-                    unplaced.append((name, str(exc).splitlines()[0]))
-                for day in days:
-                    by_day.setdefault(day, []).append(path)
-                    prints.setdefault(day, {})[name] = fingerprint
-                continue
-            index.put(key, name, held)
-            entry = {"days": held}
-        days = list(entry["days"])
-        if not days:
-            continue
-        index.last_days[name] = days
+    placed: dict[str, tuple[str, tuple[str, ...]]] = {}
+    unplaced, said = [], []
+
+    def say(message: str) -> None:
+        said.append(message)
+        log(message)
+
+    def place(path: Path, name: str, fingerprint: str, days: list[str]) -> None:
+        placed[name] = (fingerprint, tuple(days))
         for day in days:
             by_day.setdefault(day, []).append(path)
             prints.setdefault(day, {})[name] = fingerprint
+
+    for problem in index.problems:
+        say(problem)
+    for path in listing.files:
+        name, fingerprint = str(path.relative_to(raw_dir)), file_fingerprint(path)
+        key = DayIndex.key(name, fingerprint, settings)
+        found = index.lookup(key, name, fingerprint, settings)
+        days = None if verify else found.days
+        if days is None:
+            try:
+                ns = _parsed(path, raw_dir, separator, timestamps, cache, log).column(timestamps.column)
+                days = clock.days_of(ns.cast(pa.int64()).to_numpy())
+            except (IngestError, RawFileError, pa.ArrowException, OSError, ValueError) as exc:
+                # Its days are unknown: it is reported on the days it held before (or its name says), where
+                # reading it fails that day alone with the file's error.
+                if found.fault:
+                    say(f"the day index disagreed with {name}: {found.fault}; not used (the file cannot be indexed "
+                        "again: its timestamps cannot be read or are refused)")
+                days = days_of_unreadable(name, index.last_days.get(name))
+                if not days:
+                    unplaced.append((name, str(exc).splitlines()[0]))
+                place(path, name, fingerprint, days)
+                continue
+            index.put(key, name, fingerprint, settings, days)
+            _say_disagreement(say, name, found, days)
+        if days:
+            index.last_days[name] = days
+        place(path, name, fingerprint, days)
+    for path in listing.dangling:
+        name, why = str(path.relative_to(raw_dir)), dangling_why(path)
+        days = days_of_unreadable(name, index.last_days.get(name))
+        place(path, name, f"dangling: {why}", days)
+        if days:
+            say(f"{name} is {why}: it stays on {_days_text(days)}, whose ingestion fails until the target is "
+                "back or the link removed")
+        else:
+            unplaced.append((name, why))
+            say(f"not read: {name}: {why}, and the day it held is unknown")
     index.save()
     if index.problem:
         log(f"the day index could not be written ({index.problem}): files will be indexed again next time")
     for name, why in unplaced:
-        log(f"not read: {name}: its timestamps cannot be read or are refused, so its day is unknown ({why})")
-    return DayFiles(by_day, {d: day_fingerprint(p) for d, p in prints.items()}, tuple(unplaced))
+        if not why.startswith("a dangling symbolic link"):
+            log(f"not read: {name}: its timestamps cannot be read or are refused, so its day is unknown ({why})")
+    return DayFiles(by_day, {d: day_fingerprint(p) for d, p in prints.items()}, tuple(unplaced), placed,
+                    tuple(said))
+
+
+def _say_disagreement(say, name: str, found, days: list[str]) -> None:
+    """Say where the day index's entry for `name` (`found`, not used) disagreed with the file's `days`."""
+    differs = found.claimed is not None and found.claimed != days
+    if found.fault:
+        why = found.fault
+    elif differs and found.days is not None:  # a sound entry, checked against the file's readings
+        why = "its entry lists other days than the file's readings, under the size and modification time indexed"
+    elif differs:
+        why = "its entry, of an older form, lists other days than the file's readings"
+    else:
+        return
+    claimed = f"; it claimed {_days_text(found.claimed)}" if differs else ""
+    say(f"the day index disagreed with {name}: {why}{claimed}; not used: the file was indexed again from its "
+        f"readings, which fall on {_days_text(days)}")
 
 
 def raw_days(raw_dir: Path, settings: IngestSettings = IngestSettings(), cache_dir: Path | None = None,
              clock: DayClock | None = None, log=lambda msg: None) -> DayFiles:
-    """The days the raw folder holds readings of, each with its files and fingerprint."""
+    """The days the raw folder holds readings of, each with its files and fingerprint. Problems of the listing
+    (a day index that disagreed with a file, a dangling link: see `_files_by_day`) are logged, naming the
+    file, and kept on the result's `warnings`."""
     raw_dir = Path(raw_dir)
     listing, _, _, timestamps = _folder(raw_dir, settings)
     cache = ParseCache(Path(cache_dir) / PARSED if cache_dir else None)
-    return _files_by_day(raw_dir, listing.files, settings.separator, timestamps, cache, cache_dir,
-                         clock or DayClock(), log)
+    return _files_by_day(raw_dir, listing, settings.separator, timestamps, cache, cache_dir, clock or DayClock(),
+                         log)

@@ -3,13 +3,17 @@
 Read: every file under the raw folder that matches the pattern and whose name ends in `.csv` (optionally
 compressed: `.csv.gz`, `.csv.bz2`, `.csv.zst`, `.csv.lz4`) or `.parquet`/`.pq`, except hidden ones (a name
 starting with '.', or inside such a folder: `.DS_Store`, `._x.csv`, `.ipynb_checkpoints/`). Every other file
-is listed with the reason it was not read, so nothing is skipped unseen. In a CSV, comment lines (`#`) before
-the header are skipped, and rows with every field empty (`,,,,` as spreadsheets export them) are dropped and
-counted; a row with some fields filled is kept, whatever it lacks.
+is listed with the reason it was not read, so nothing is skipped unseen. A symbolic link is read as the file
+it points to; one whose target is gone (a dangling link: an unmounted share, a moved file) would be read but
+cannot be: it is not a raw file, and is listed as a dangling link, naming its target, and in `dangling`, for
+ingestion to fail the days it held rather than read them empty (pipeline.ingest). In a CSV, comment lines (`#`)
+before the header are skipped, and rows with every field empty (`,,,,` as spreadsheets export them) are dropped
+and counted; a row with some fields filled is kept, whatever it lacks.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +38,7 @@ class RawFileError(ValueError):
 class RawListing:
     files: list[Path]  # the files read, in name order
     skipped: list[tuple[str, str]]  # (path relative to the raw folder, why it is not read)
+    dangling: tuple[Path, ...] = ()  # links that would be read but whose target is gone (also in skipped)
 
 
 def raw_kind(path: Path) -> str | None:
@@ -46,9 +51,25 @@ def raw_kind(path: Path) -> str | None:
     return None
 
 
+def is_dangling(path: Path) -> bool:
+    """A symbolic link whose target does not exist (or a loop of links)."""
+    return path.is_symlink() and not path.exists()
+
+
+def dangling_why(path: Path) -> str:
+    """Why the dangling link `path` cannot be read, naming its target."""
+    try:
+        target = os.readlink(path)
+    except OSError:
+        target = "?"
+    where = "" if Path(target).is_absolute() else f", i.e. {Path(path).parent / target}"
+    return f"a dangling symbolic link: its target {target}{where} does not exist"
+
+
 def list_raw_files(raw_dir: Path, pattern: str = "**/*", known: tuple[Path, ...] = ()) -> RawListing:
     """The files to read under `raw_dir`, and every other file with the reason it is not read (`known`
-    files, such as the contract, are read elsewhere and not listed)."""
+    files, such as the contract, are read elsewhere and not listed). A dangling link that would be read is
+    not read: it is listed as skipped, and in `dangling`."""
     raw_dir = Path(raw_dir)
     if not raw_dir.exists():
         raise RawFileError(f"raw folder {raw_dir} does not exist")
@@ -63,8 +84,8 @@ def list_raw_files(raw_dir: Path, pattern: str = "**/*", known: tuple[Path, ...]
     except (ValueError, NotImplementedError) as exc:
         raise RawFileError(f"pattern {pattern!r} cannot be used under {raw_dir}: {exc}") from None
     known = {Path(k).resolve() for k in known}
-    files, skipped = [], []
-    for path in sorted(p for p in raw_dir.rglob("*") if p.is_file()):
+    files, skipped, dangling = [], [], []
+    for path in sorted(p for p in raw_dir.rglob("*") if p.is_file() or is_dangling(p)):
         rel = path.relative_to(raw_dir)
         if path.resolve() in known:
             continue
@@ -74,12 +95,18 @@ def list_raw_files(raw_dir: Path, pattern: str = "**/*", known: tuple[Path, ...]
             skipped.append((str(rel), f"does not match pattern {pattern!r}"))
         elif raw_kind(path) is None:
             skipped.append((str(rel), NOT_RAW))
+        elif is_dangling(path):
+            skipped.append((str(rel), dangling_why(path)))
+            dangling.append(path)
         else:
             files.append(path)
+    if not files and dangling:
+        raise RawFileError(f"no readable CSV or Parquet file under {raw_dir}: {len(dangling)} dangling symbolic "
+                           f"link(s), e.g. {dangling[0].relative_to(raw_dir)}: {dangling_why(dangling[0])}")
     if not files:
         seen = f"; {len(skipped)} other file(s) there, e.g. {skipped[0][0]} ({skipped[0][1]})" if skipped else ""
         raise RawFileError(f"no CSV or Parquet file matches {pattern!r} under {raw_dir}{seen}")
-    return RawListing(files, skipped)
+    return RawListing(files, skipped, tuple(dangling))
 
 
 def read_table(path: Path, separator: str) -> pa.Table:
