@@ -14,6 +14,7 @@ from pipeline.days import DayError
 from pipeline.events import EVENTS_FILE
 from pipeline.formats import LATENTS_FILE, MODEL_FILE
 from pipeline.ingest import IngestError
+from pipeline.storage import StorageError
 from pipeline.versions import PublishedStateError
 
 
@@ -34,14 +35,16 @@ def main(argv: list[str]) -> int:
         return 0
     catalog = Catalog(argv[0] if argv else None)
     try:
-        days = catalog.raw_days().days
+        listing = catalog.raw_days()
     except (IngestError, ContractError, DayError) as exc:
         print(exc, file=sys.stderr)
         return 1
-    except OSError as exc:  # a remote raw folder that cannot be listed
+    except (OSError, StorageError) as exc:  # a remote raw folder that cannot be listed or reached
         print(f"the raw folder {catalog.raw_dir} could not be read: {exc}", file=sys.stderr)
         return 1
-    print("\n".join(days))
+    for warning in listing.warnings:  # a day index that disagreed with a file, a dangling link: named
+        print(f"warning: {warning}", file=sys.stderr)
+    print("\n".join(listing.days))
     return 0
 
 
