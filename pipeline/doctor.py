@@ -27,7 +27,7 @@ import yaml
 
 from pipeline.catalog import DATA_DIR_ENV
 from pipeline.storage import LockTimeout, StoreUnreachable, backend, location
-from pipeline.storage.objectstore import explain
+from pipeline.storage.base import unreachable_reason
 from pipeline.versions import LOCK, VersionStore
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -171,7 +171,7 @@ def version_lock(root) -> str:
 
 def store_problem(exc: Exception) -> str:
     """One line for an object store's failure; any other error as it is."""
-    line = exc.reason if isinstance(exc, StoreUnreachable) else explain(exc)
+    line = exc.reason if isinstance(exc, StoreUnreachable) else unreachable_reason(exc)
     if line:
         return line
     if isinstance(exc, PermissionError):

@@ -30,7 +30,7 @@ The pointer is believed only when it is what it claims (`published`): a pointer 
 
 The lock is the storage backend's (pipeline.storage): on a local root a flock(2) on `versions/.lock`, which
 dies with its process; on an object store an object created only if absent, abandoned once it is older than
-STALE_LOCK_S by the store's clock (pipeline.storage.objectstore says why that rule cannot block forever). A
+STALE_LOCK_S by the store's clock (pipeline.storage.store_lock says why that rule cannot block forever). A
 wait for the lock is bounded (LOCK_WAIT_S); when it runs out, `LockTimeout` names the lock, who holds it where
 known, and what to do. A step about to do expensive work takes its version first (`claim`), so that it fails
 within that bounded wait, not after the work.

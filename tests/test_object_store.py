@@ -22,7 +22,7 @@ from pipeline import versions as versions_module
 from pipeline.ingest import read_raw_files
 from pipeline.latents import ROW_GROUP
 from pipeline.storage import ArtifactMissing, backend, location
-from pipeline.storage import objectstore as objectstore_module
+from pipeline.storage import store_lock as store_lock_module
 from pipeline.store import link_artifact, load_artifact, save_artifact, withdraw
 from pipeline.versions import PUBLISHED_POINTER, PublishError, VersionStore, read_published
 from tests.helpers import PROJECT_ROOT, day_latents, latent_table, materialize, process_state
@@ -116,8 +116,8 @@ def test_the_version_lock_on_the_store_serialises_and_outlives_no_dead_holder(s3
     assert len(spans) == 3 and all(a[1] <= b[0] for a, b in itertools.pairwise(spans))  # one at a time
 
     lock = location(s3_root) / "versions" / ".lock"
-    lock.write_text(json.dumps({"holder": "dead", "at": time.time() - 2 * objectstore_module.STALE_LOCK_S}))
-    backdate(lock, 2 * objectstore_module.STALE_LOCK_S)  # its age is the store's, whatever the lock says
+    lock.write_text(json.dumps({"holder": "dead", "at": time.time() - 2 * store_lock_module.STALE_LOCK_S}))
+    backdate(lock, 2 * store_lock_module.STALE_LOCK_S)  # its age is the store's, whatever the lock says
     with versions.lock():  # left by a process that died holding it: broken
         assert json.loads(lock.read_text())["holder"] != "dead"
     assert not lock.exists()  # released

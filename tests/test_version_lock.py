@@ -15,7 +15,7 @@ import pytest
 from pipeline import versions as versions_module
 from pipeline.ingest import read_raw_files
 from pipeline.storage import location
-from pipeline.storage import objectstore as objectstore_module
+from pipeline.storage import store_lock as store_lock_module
 from pipeline.store import save_artifact
 from pipeline.validate import validated_day
 from pipeline.versions import VersionStore
@@ -45,7 +45,7 @@ def take_within(versions: VersionStore, seconds: float) -> float:
 
 
 def test_a_lock_left_by_a_dead_holder_60_s_ago_is_broken_by_its_age_on_the_store(s3_root, monkeypatch):
-    monkeypatch.setattr(objectstore_module, "STALE_LOCK_S", 30)
+    monkeypatch.setattr(store_lock_module, "STALE_LOCK_S", 30)
     monkeypatch.setattr(versions_module, "LOCK_WAIT_S", 10)
     lock = place_lock(s3_root, json.dumps({"holder": "dead", "at": time.time() - 60}))
     backdate(lock, 60)
@@ -54,7 +54,7 @@ def test_a_lock_left_by_a_dead_holder_60_s_ago_is_broken_by_its_age_on_the_store
 
 
 def test_a_live_holder_whose_clock_runs_behind_is_not_robbed(s3_root, monkeypatch):
-    monkeypatch.setattr(objectstore_module, "STALE_LOCK_S", 30)
+    monkeypatch.setattr(store_lock_module, "STALE_LOCK_S", 30)
     monkeypatch.setattr(versions_module, "LOCK_WAIT_S", 1)
     place_lock(s3_root, json.dumps({"holder": "alive", "at": time.time() - 60}))  # just written, says 60 s ago
     with pytest.raises(TimeoutError, match=r"versions/\.lock has been held"), VersionStore(s3_root).lock():
@@ -68,7 +68,7 @@ def test_a_live_holder_whose_clock_runs_behind_is_not_robbed(s3_root, monkeypatc
 ], ids=["clock-ahead", "not-json", "not-a-lock"])
 def test_a_lock_from_a_clock_ahead_or_holding_garbage_is_broken_after_the_stale_period(s3_root, monkeypatch,
                                                                                          content):
-    monkeypatch.setattr(objectstore_module, "STALE_LOCK_S", 2)  # the store's times are whole seconds
+    monkeypatch.setattr(store_lock_module, "STALE_LOCK_S", 2)  # the store's times are whole seconds
     monkeypatch.setattr(versions_module, "LOCK_WAIT_S", 15)
     place_lock(s3_root, content)
     took = take_within(VersionStore(s3_root), 6)
@@ -78,7 +78,7 @@ def test_a_lock_from_a_clock_ahead_or_holding_garbage_is_broken_after_the_stale_
 def test_this_machines_clock_running_ahead_does_not_steal_a_live_lock(s3_root, monkeypatch):
     real = time.time
     ahead = types.SimpleNamespace(time=lambda: real() + 3600, monotonic=time.monotonic, sleep=time.sleep)
-    monkeypatch.setattr(objectstore_module, "time", ahead)  # this machine's clock: an hour fast
+    monkeypatch.setattr(store_lock_module, "time", ahead)  # this machine's clock: an hour fast
     monkeypatch.setattr(versions_module, "LOCK_WAIT_S", 1)
     place_lock(s3_root, json.dumps({"holder": "alive", "at": real(), "host": "trainer-2", "pid": 4242,
                                     "purpose": "publish 20261130T020001000000Z_aaaaaaaa"}))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -37,6 +38,19 @@ class StoreUnreachable(StorageError):
     def __init__(self, path, reason: str):
         super().__init__(f"cannot reach {path}: {reason}")
         self.reason = reason
+
+
+def unreachable_reason(exc: BaseException) -> str | None:
+    """One line for a store that does not answer or refuses this machine; None for any other error."""
+    names = {c.__name__ for c in type(exc).__mro__}
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or "AWS S3"
+    if "NoCredentialsError" in names:
+        return "no credentials for the object store: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)"
+    if "ConnectTimeoutError" in names:
+        return f"the object store at {endpoint} did not answer in time: check AWS_ENDPOINT_URL and the network"
+    if "EndpointConnectionError" in names:
+        return f"cannot connect to the object store at {endpoint}: start it, or fix AWS_ENDPOINT_URL"
+    return None
 
 
 class ArtifactMissing(FileNotFoundError):

@@ -12,15 +12,7 @@ a copy of an artifact is a new write copied inside the store, the published poin
 machine's cache (writes are immutable, so a cached copy never goes stale) and memory-map it from there as on a
 local root.
 
-The lock object holds who took it (holder id, host, pid, what for, and the holder's own clock `at`, for people
-only). A process that died holding it cannot release it, so a lock object is abandoned, and deleted by the next
-process that wants it, once it is older than STALE_LOCK_S **by the store's clock**: its age is the store's time
-now minus the LastModified time the store reports for it. The store's time now is measured by writing a probe
-object and reading its LastModified (once per wait, then carried forward with this machine's monotonic clock);
-S3 keeps whole seconds, so the age is known to within a second. Neither the holder's clock nor this machine's
-nor the lock's content enters the rule, so a holder whose clock runs ahead, a lock holding garbage or no time
-at all, or this machine's own clock being wrong can neither block every run forever nor rob a live holder.
-(Before deleting an abandoned lock the waiter checks that it is still the same object, by its ETag and time.)
+The lock (pipeline.storage.store_lock) is judged abandoned by the store's clock, never by what it holds.
 
 A store that does not answer, or that this machine has no credentials for, is a StorageError naming the store
 and what to do, not the client library's traceback; every call to it is bounded (CONNECT_TIMEOUT_S, a few
@@ -34,11 +26,9 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import tempfile
 import time
 import uuid
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -47,22 +37,21 @@ from pipeline.storage.base import (
     MANIFEST,
     ArtifactMissing,
     Backend,
-    LockTimeout,
     Pointer,
-    StorageError,
     StoreUnreachable,
     manifest_kind,
     manifest_text,
     missing,
+    unreachable_reason,
 )
 from pipeline.storage.local import atomic_file, atomic_folder
+from pipeline.storage.store_lock import modified_time, store_lock
 
 CACHE_ENV = "PIPELINE_CACHE_DIR"  # this machine's cache of a remote data root (downloads, parse cache)
 # fsspec caches directory listings per process; other machines write the same prefixes, so list afresh
 FRESH_LISTINGS = {"s3", "s3a", "gs", "gcs", "abfs", "az", "adl"}
 DOWNLOADS = "downloads"  # <cache>/downloads/<hash of a write's URL>/: one immutable write, as downloaded
 POINTER_SUFFIX = ".json"  # the pointer `<root>/published` is the object `<root>/published.json`
-STALE_LOCK_S = 600  # a lock object older than this, by the store's clock, was left by a process that died holding it
 CONNECT_TIMEOUT_S = 10
 
 
@@ -83,19 +72,6 @@ def store_location(url: str, timeout_s: float | None = None):
     return UPath(url, **options)
 
 
-def explain(exc: BaseException) -> str | None:
-    """One line for a store that does not answer or refuses this machine; None for any other error."""
-    names = {c.__name__ for c in type(exc).__mro__}
-    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or "AWS S3"
-    if "NoCredentialsError" in names:
-        return "no credentials for the object store: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)"
-    if "ConnectTimeoutError" in names:
-        return f"the object store at {endpoint} did not answer in time: check AWS_ENDPOINT_URL and the network"
-    if "EndpointConnectionError" in names:
-        return f"cannot connect to the object store at {endpoint}: start it, or fix AWS_ENDPOINT_URL"
-    return None
-
-
 def _answering(method):
     """A store that cannot be reached becomes a StorageError naming what was asked for."""
     @functools.wraps(method)
@@ -103,7 +79,7 @@ def _answering(method):
         try:
             return method(self, path, *args, **kwargs)
         except Exception as exc:
-            line = explain(exc)
+            line = unreachable_reason(exc)
             if line is None:
                 raise
             raise StoreUnreachable(path, line) from None
@@ -134,36 +110,6 @@ def root_cache(root) -> Path:
 def new_write_id() -> str:
     """Sorts by time; unique across machines."""
     return f"w{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%f')}-{uuid.uuid4().hex[:8]}"
-
-
-def _modified(fs, key: str, info: dict) -> float:
-    """An object's time from its listing entry (S3: LastModified; GCS: updated), else asked for."""
-    stamp = info.get("LastModified") or info.get("last_modified") or info.get("updated") or info.get("mtime")
-    if isinstance(stamp, datetime):
-        return stamp.timestamp()
-    if isinstance(stamp, (int, float)):
-        return float(stamp)
-    return fs.modified(key).timestamp()
-
-
-def stat_object(path) -> dict | None:
-    """One object's `modified` time (seconds since the epoch, by the store's own clock: S3's LastModified) and
-    its `tag` (ETag, where the store has one); None when it does not exist."""
-    try:
-        info = path.fs.info(path.path)
-    except FileNotFoundError:
-        return None
-    return {"modified": _modified(path.fs, path.path, info),
-            "tag": info.get("ETag") or info.get("etag") or info.get("md5Hash") or info.get("generation")}
-
-
-def create_exclusive(path, text: str) -> bool:
-    """Create the object `path` only if it does not exist (a conditional PUT): False when it exists."""
-    try:
-        path.fs.pipe_file(path.path, text.encode(), mode="create")
-    except FileExistsError:
-        return False
-    return True
 
 
 def _read_json(path) -> dict | None:
@@ -231,7 +177,7 @@ class ObjectStoreBackend(Backend):
             found = folder.fs.find(folder.path, detail=True)
         except FileNotFoundError:
             return None
-        times = [_modified(folder.fs, key, info) for key, info in found.items() if info.get("type") != "directory"]
+        times = [modified_time(folder.fs, key, info) for key, info in found.items() if info.get("type") != "directory"]
         return max(times) if times else None
 
     def relative(self, path, root):
@@ -261,7 +207,7 @@ class ObjectStoreBackend(Backend):
             if not name or info.get("type") == "directory":
                 continue
             seen.add(name)
-            target, stamp = local / name, _modified(folder.fs, key, info)
+            target, stamp = local / name, modified_time(folder.fs, key, info)
             try:
                 st = target.stat()
                 if st.st_size == info["size"] and abs(st.st_mtime - stamp) < 1e-3:
@@ -387,88 +333,8 @@ class ObjectStoreBackend(Backend):
             raise self.error(folder, exc) from None
 
     # -- the lock -------------------------------------------------------------------------------------------
-    @contextmanager
     def lock(self, path, purpose, wait_s):
-        try:
-            mine = self._take(path, purpose, wait_s)
-        except (StorageError, LockTimeout):
-            raise
-        except Exception as exc:
-            line = explain(exc)
-            if line is None:
-                raise
-            raise StoreUnreachable(path, line) from None
-        try:
-            yield
-        finally:
-            if self.read_text(path) == mine:
-                path.unlink(missing_ok=True)
-
-    def _take(self, lock, purpose: str, wait_s: float) -> str:
-        """Create the lock object, breaking an abandoned one; returns what it holds (this holder's id)."""
-        deadline = time.monotonic() + wait_s
-        text = json.dumps({"holder": uuid.uuid4().hex, "at": time.time(), "host": socket.gethostname(),
-                                        "pid": os.getpid(), "purpose": purpose})
-        store_clock = None  # (the store's time, this machine's monotonic time) when measured
-        pause = 0.05
-        # a store that ignored the condition would let a second writer replace the object: read it back
-        while not (create_exclusive(lock, text) and self.read_text(lock) == text):
-            seen = stat_object(lock)
-            if seen is not None:
-                if store_clock is None:
-                    store_clock = (self._store_now(lock), time.monotonic())
-                age = store_clock[0] + (time.monotonic() - store_clock[1]) - seen["modified"]
-                if age > STALE_LOCK_S:  # its holder died: nobody else can release it
-                    if stat_object(lock) == seen:  # still the object judged abandoned, not a new holder's
-                        lock.unlink(missing_ok=True)
-                    continue
-                if time.monotonic() > deadline:
-                    raise self._timeout(lock, seen, age, wait_s)
-            elif time.monotonic() > deadline:  # released and taken again, over and over
-                raise LockTimeout(f"{lock} could not be taken within {wait_s:g} s: other runs kept taking it",
-                                  {"lock": str(lock)})
-            time.sleep(pause)
-            pause = min(pause * 1.5, 0.5)
-        return text
-
-    @staticmethod
-    def _store_now(lock) -> float:
-        """The store's time now (seconds since the epoch): the LastModified of a probe object written now.
-        Falls back on this machine's clock when the store refuses the probe."""
-        probe = lock.with_name(f"{lock.name}-clock-{uuid.uuid4().hex}")
-        try:
-            probe.fs.pipe_file(probe.path, b"")
-            stamp = stat_object(probe)
-            # whole seconds on S3, rounded down as the lock's own time is: their difference is within 1 s
-            return stamp["modified"] if stamp else time.time()
-        except OSError:
-            return time.time()
-        finally:
-            try:
-                probe.unlink(missing_ok=True)
-            except OSError:
-                pass
-
-    def _timeout(self, lock, seen: dict, age: float, wait_s: float) -> LockTimeout:
-        content = self.read_text(lock)
-        try:
-            held = json.loads(content) if content is not None else None
-        except ValueError:
-            held = None
-        if isinstance(held, dict) and held.get("holder"):
-            who = ", ".join(f"{k} {held[k]}" for k in ("host", "pid", "purpose", "holder") if held.get(k) not in
-                            (None, ""))
-        else:
-            who = f"an unknown holder (the lock holds {content[:80]!r})" if content is not None else "another run"
-        since = datetime.fromtimestamp(seen["modified"], UTC).isoformat(timespec="seconds")
-        abandoned = datetime.fromtimestamp(seen["modified"] + STALE_LOCK_S, UTC).isoformat(timespec="seconds")
-        message = (f"{lock} has been held for {age:.0f} s (since {since} by the store's clock) by {who}; waited "
-                   f"{wait_s:g} s for it. It counts as abandoned {STALE_LOCK_S} s after it was written (from "
-                   f"{abandoned}), when the next run breaks it. If no run is changing a version's status or "
-                   f"publishing on this data root now, delete it ({lock}) and rerun; otherwise rerun once that run "
-                   "has finished")
-        return LockTimeout(message, {"lock": str(lock), "holder": content, "held_since": since,
-                                     "held_for_s": round(age, 1), "abandoned_from": abandoned})
+        return store_lock(path, purpose, wait_s, self.read_text)
 
     # -- the pointer ----------------------------------------------------------------------------------------
     def write_pointer(self, link, target):
