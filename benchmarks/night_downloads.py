@@ -7,7 +7,8 @@ validated readings, stored as the day runs store them. Then two nights through D
 the real assets: the new day's raw file arrives, the day is ingested and validated (one run), the model run
 trains on the span (training_days 28, 1 epoch), audits and publishes, and the new day is scored (one run). The
 first night runs on a fresh worker (an empty download cache), the second on the same worker the next night.
-Every download of an artifact write into this machine's cache is recorded (by its URL), and the raw files the
+Every download of an artifact write into this machine's cache is recorded (by its URL; a write already
+cached is not downloaded again), and the raw files the
 mirror fetched are counted; both are printed by asset.
 
     PYTHONPATH=. .venv/bin/python benchmarks/night_downloads.py --history 100
@@ -44,7 +45,7 @@ def main() -> None:
     from assets.definitions import ASSETS, CHECKS, build_resources
     from pipeline.catalog import Catalog
     from pipeline.ingest import read_raw_files
-    from pipeline.storage.objectstore import ObjectStoreBackend, root_cache
+    from pipeline.storage.objectstore import DOWNLOADS, ObjectStoreBackend, cache_root, download_name, root_cache
     from pipeline.synthetic import generate, write_daily_files
     from pipeline.validate import validated_day
     from tests.objectstore import s3_bucket, stop_server
@@ -53,7 +54,8 @@ def main() -> None:
     real_download = ObjectStoreBackend._download
 
     def recorded(self, write):
-        downloads.append(str(write))
+        if not (cache_root() / DOWNLOADS / download_name(write)).is_dir():  # not on this machine yet
+            downloads.append(str(write))
         return real_download(self, write)
 
     ObjectStoreBackend._download = recorded  # the real download, its URL noted
