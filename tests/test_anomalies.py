@@ -188,6 +188,7 @@ def test_events_frame_reads_back_from_its_parquet(tmp_path):
 FAULT_DAYS = ("2026-11-01", "2026-11-02", "2026-11-03", "2026-11-04")
 
 
+@pytest.mark.slow
 def test_the_chain_raises_an_event_for_a_fault_outside_the_training_span_and_none_on_a_healthy_day(tmp_path):
     """Four days from the generator at 60 s: its bearing fault starts at 06:00 on the fourth and grows. The
     model trains on the first two days; the third (healthy, never seen) and the fourth are scored."""

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from pipeline.synthetic import SENSORS
 from pipeline.versions import VersionStore
@@ -64,6 +65,7 @@ def test_whole_chain_materialises_and_check_passes(data_root):
     assert days.metadata["days_used"].value == list(SAMPLE_DAYS) and days.metadata["days_skipped"].value == {}
 
 
+@pytest.mark.slow
 def test_a_bad_day_is_quarantined_and_the_night_trains_on_the_valid_days(data_root):
     day = data_root / "raw" / "machine01_2026-11-02.csv"
     frame = pd.read_csv(day)
@@ -108,6 +110,7 @@ def test_a_bad_day_is_quarantined_and_the_night_trains_on_the_valid_days(data_ro
     assert again.success and checks(again)["no_days_skipped"].passed
 
 
+@pytest.mark.slow
 def test_duplicate_dimension_warns_without_blocking_then_a_dead_one_blocks_publishing(data_root):
     assert materialize(data_root).success  # one trained model for both cases
 
@@ -146,6 +149,7 @@ def test_duplicate_dimension_warns_without_blocking_then_a_dead_one_blocks_publi
     assert rows["z_0"]["std"] > 0
 
 
+@pytest.mark.slow
 def test_non_finite_latents_block_publishing(data_root):
     assert materialize(data_root).success
     published = published_latents(data_root).read_bytes()
@@ -162,6 +166,7 @@ def test_non_finite_latents_block_publishing(data_root):
     assert published_latents(data_root).read_bytes() == published
 
 
+@pytest.mark.slow
 def test_a_stage_whose_input_was_never_made_says_which_and_what_to_do(data_root):
     for selection, says in ((["training_windows"], "no validated day with readings under "),
                             (["audit_latents"], "autoencoder is needed but missing: "),

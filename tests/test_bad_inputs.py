@@ -27,6 +27,8 @@ from tests.helpers import (
     published_latents,
 )
 
+pytestmark = pytest.mark.slow  # the full tier: scripts/test.sh --all
+
 DAY = "machine01_2026-11-02.csv"
 DAYS_RUN = {"corrupt Parquet": ("2026-11-03",)}  # the day a case's bad file belongs to, if not the sample's
 STAGES = ["raw_readings", "validated_readings", "training_windows"]

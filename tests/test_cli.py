@@ -3,6 +3,7 @@
 import json
 
 import pandas as pd
+import pytest
 
 from pipeline.versions import VersionStore
 from tests.helpers import (
@@ -14,6 +15,8 @@ from tests.helpers import (
     latest_latents,
     published_latents,
 )
+
+pytestmark = pytest.mark.slow  # the full tier: scripts/test.sh --all
 
 MODEL = "training_windows,autoencoder,audit_latents,published_model"
 

@@ -14,6 +14,8 @@ from pipeline.events import latent_events
 from pipeline.latents import ANOMALY_SCORE
 from tests.helpers import SAMPLE_DAYS, day_latents, make_sample_root, materialize, run_assets
 
+pytestmark = pytest.mark.slow  # the full tier: scripts/test.sh --all
+
 
 @pytest.fixture(scope="module")
 def scored_root(tmp_path_factory):

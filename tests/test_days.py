@@ -10,6 +10,7 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+import pytest
 from dagster._core.definitions.data_version import CachingStaleStatusResolver, StaleStatus
 from dagster._core.loader import LoadingContextForTest  # the UI's staleness, computed as the webserver does
 
@@ -18,6 +19,8 @@ from assets.resources import DataRoot
 from pipeline.synthetic import generate, write_daily_files
 from pipeline.versions import VersionStore
 from tests.helpers import TINY_RUN_CONFIG, day_latents, make_sample_root, materialize, materialized_keys
+
+pytestmark = pytest.mark.slow  # the full tier: scripts/test.sh --all
 
 WINDOW = TINY_RUN_CONFIG["ops"]["training_windows"]["config"]["window_length"]
 

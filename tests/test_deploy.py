@@ -12,9 +12,13 @@ from contextlib import closing
 from importlib import metadata
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import PROJECT_ROOT, SAMPLE_DAYS, TINY_RUN_CONFIG, dagster
 from tests.postgres import DEPLOY_INSTANCE, connect, postgres_database
 from tests.webserver import Webserver
+
+pytestmark = pytest.mark.slow  # the full tier: scripts/test.sh --all
 
 
 def dagster_family() -> dict[str, str]:

@@ -16,6 +16,8 @@ import pytest
 from tests.objectstore import endpoint, s3_bucket, s3_env, upload
 from tests.postgres import DEPLOY_INSTANCE, postgres_database
 
+pytestmark = pytest.mark.slow  # the full tier: scripts/test.sh --all
+
 PROJECT = Path(__file__).resolve().parents[1]
 SCRUBBED = ("DAGSTER_HOME", "PIPELINE_DATA_DIR", "PIPELINE_EXECUTOR", "PIPELINE_CELERY_BROKER", "AWS_ENDPOINT_URL",
             "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE")

@@ -11,6 +11,7 @@ from collections import Counter
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from pipeline.storage import location
 from pipeline.store import load_artifact
@@ -18,6 +19,8 @@ from tests.fanout import BIN, Processes, redis_database, step_workers, wait_for_
 from tests.helpers import DAY_ASSETS, SCORE_ASSETS, TINY_RUN_CONFIG, dagster, make_sample_root, run_assets
 from tests.objectstore import s3_bucket, upload
 from tests.postgres import DEPLOY_INSTANCE, postgres_database
+
+pytestmark = pytest.mark.slow  # the full tier: scripts/test.sh --all
 
 DAYS = ("2026-11-01", "2026-11-02", "2026-11-03", "2026-11-04")
 

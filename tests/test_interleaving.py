@@ -26,6 +26,8 @@ from tests.helpers import (
     published_latents,
 )
 
+pytestmark = pytest.mark.slow  # the full tier: scripts/test.sh --all
+
 WAIT_S = 300  # bound on every wait for the other process
 AUDIT = "audit_latents,published_model"  # re-encode with the latest model, check, publish
 MODEL = "training_windows,autoencoder,audit_latents,published_model"

@@ -7,12 +7,15 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import yaml
 
 from assets.definitions import build_definitions
 from assets.nightly import WRITES_VERSIONS_TAG
 from pipeline.versions import VersionStore
 from tests.helpers import PROJECT_ROOT, materialize, materialized_keys, published_latents
+
+pytestmark = pytest.mark.slow  # the full tier: scripts/test.sh --all
 
 
 def freeze_logger(raw: Path) -> dict[Path, bytes]:

@@ -28,6 +28,8 @@ from pipeline.versions import PUBLISHED_POINTER, PublishError, VersionStore, rea
 from tests.helpers import PROJECT_ROOT, day_latents, latent_table, materialize, process_state
 from tests.objectstore import backdate
 
+pytestmark = pytest.mark.slow  # the full tier: scripts/test.sh --all
+
 WAIT_S = 300
 
 

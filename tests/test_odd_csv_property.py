@@ -26,6 +26,8 @@ from hypothesis import strategies as st
 from pipeline.synthetic import generate, write_daily_files
 from tests.helpers import SAMPLE_DAYS, SHIPPED_CONTRACT, day_latents, materialize, published_latents
 
+pytestmark = pytest.mark.slow  # the full tier: scripts/test.sh --all
+
 PERIOD_S = 300
 DAY = "machine01_2026-11-02.csv"
 CONFIG = {"ops": {"training_windows": {"config": {"window_length": 12}},

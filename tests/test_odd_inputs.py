@@ -15,6 +15,8 @@ from pipeline.ingest import IngestError, IngestSettings, read_raw_files
 from pipeline.store import load_artifact
 from tests.helpers import SAMPLE_DAYS, make_sample_root, materialize, materialized_keys
 
+pytestmark = pytest.mark.slow  # the full tier: scripts/test.sh --all
+
 DAY = "machine01_2026-11-02.csv"
 FIRST = "machine01_2026-11-01.csv"
 STAGES = ["raw_readings", "validated_readings"]

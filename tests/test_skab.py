@@ -14,7 +14,8 @@ from pipeline.validate import interpolate_and_segment, validate_readings
 from pipeline.windows import make_training_windows
 from tests.helpers import SKAB, dagster
 
-pytestmark = pytest.mark.skipif(not SKAB.exists(), reason="SKAB data not present beside the project")
+pytestmark = [pytest.mark.skipif(not SKAB.exists(), reason="SKAB data not present beside the project"),
+              pytest.mark.slow]  # the full tier: scripts/test.sh --all
 SKAB_SETTINGS = IngestSettings(timestamp_column="datetime", separator=";",
                                exclude_columns=("anomaly", "changepoint"))
 

@@ -9,8 +9,12 @@ import signal
 import subprocess
 import sys
 
+import pytest
+
 from pipeline.store import load_artifact
 from tests.helpers import PROJECT_ROOT, make_sample_root, materialize, published_latents
+
+pytestmark = pytest.mark.slow  # the full tier: scripts/test.sh --all
 
 LIMITED_RUN = """
 import json, sys

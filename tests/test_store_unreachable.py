@@ -10,6 +10,8 @@ import pytest
 
 from tests.helpers import SAMPLE_DAYS, run_assets
 
+pytestmark = pytest.mark.slow  # the full tier: scripts/test.sh --all
+
 
 def dead_port() -> int:
     with socket.socket() as s:

@@ -22,6 +22,8 @@ from pipeline.versions import VersionStore
 from tests.helpers import SAMPLE_DAYS, run_assets
 from tests.objectstore import backdate
 
+pytestmark = pytest.mark.slow  # the full tier: scripts/test.sh --all
+
 
 def lock_of(root: str):
     return location(root) / "versions" / ".lock"

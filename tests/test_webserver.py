@@ -2,11 +2,14 @@
 the UI shows (plots, numbers, tables, the epoch-by-epoch run log) is recorded."""
 
 import pandas as pd
+import pytest
 
 from pipeline.synthetic import SENSORS
 from tests.helpers import SAMPLE_DAYS, TINY_RUN_CONFIG
 from tests.test_assets import CHAIN
 from tests.webserver import ASSETS_AND_CHECKS, LOCATION, Webserver
+
+pytestmark = pytest.mark.slow  # the full tier: scripts/test.sh --all
 
 PNG = "data:image/png;base64,iVBORw0KGgo"  # a data URI whose bytes start with the PNG signature
 KINDS = {"raw_readings": {"numpy"}, "validated_readings": {"great_expectations", "numpy"},

@@ -259,16 +259,21 @@ class ObjectStoreBackend(Backend):
     @_answering
     def put_artifact(self, folder, kind, fill):
         """Upload a new immutable write, then point the manifest at it (one PUT), then drop the older writes."""
-        write = folder / new_write_id()
+        write, downloads = folder / new_write_id(), cache_root() / DOWNLOADS
+        downloads.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".artifact-", dir=downloads))
         try:
-            with tempfile.TemporaryDirectory(prefix=".artifact-") as tmp:
-                fill(Path(tmp))
-                for path in sorted(p for p in Path(tmp).rglob("*") if p.is_file()):
-                    write.fs.put_file(str(path), f"{write.path}/{path.relative_to(tmp).as_posix()}")
+            fill(tmp)
+            for path in sorted(p for p in tmp.rglob("*") if p.is_file()):
+                write.fs.put_file(str(path), f"{write.path}/{path.relative_to(tmp).as_posix()}")
             self._point(folder, kind, write.name)
+            # the files uploaded are the write: kept as this machine's copy of it, reading it back costs nothing
+            os.rename(tmp, downloads / download_name(write))
         except OSError as exc:
             self.remove(write)  # never pointed at: nobody reads it
             raise self.error(folder, exc) from None
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
         return write
 
     def _point(self, folder, kind: str, write: str) -> None:
