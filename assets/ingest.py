@@ -34,9 +34,10 @@ class RawReadingsConfig(dg.Config):
                                          "(dates are never guessed)")
     timestamp_unit: str | None = Field(_D.timestamp_unit, description="Unit of epoch-number timestamps: s, ms, us "
                                        "or ns; unset means the contract's (numbers are refused without one)")
-    separator: str = Field(_D.separator, description="CSV field separator, e.g. ';'")
+    separator: str | None = Field(_D.separator, description="CSV field separator, e.g. ';'; unset means the "
+                                  "contract's, else ','")
     exclude_columns: list[str] = Field(list(_D.exclude_columns), description="Columns that are not sensors "
-                                                                             "(labels, ids)")
+                                       "(labels, ids), besides the contract's exclude_columns")
 
     def settings(self) -> IngestSettings:
         return IngestSettings(**{**self.model_dump(exclude={"raw_dir"}),

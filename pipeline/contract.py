@@ -14,6 +14,8 @@ A contract is a YAML file, by default `sensors.yaml` in the raw folder it descri
     max_null_fraction: 0.0       # per sensor and file; allowed nulls are interpolated in time
     flatline_s: 7200             # report a sensor stuck at one value for longer (default 100 periods)
     labels: [regime]             # columns that are not sensors; read and ignored
+    separator: ","               # CSV field separator (the run config's `separator` overrides it)
+    exclude_columns: [anomaly]   # columns that are neither the timestamp nor sensors, like labels
     sensors:
       bearing_temperature: {unit: degC, min: -20, max: 120}
 
@@ -46,7 +48,11 @@ TIMESTAMP_UNITS = ("s", "ms", "us", "ns")
 # first (summer time) or the second (standard time) occurrence.
 AMBIGUOUS_TIMES = ("raise", "infer", "earliest", "latest")
 _KEYS = {"timestamp_column", "timestamp_format", "timestamp_unit", "timezone", "day_timezone", "ambiguous_times",
-         "sampling_period_s", "max_gap_s", "on_gap", "max_null_fraction", "flatline_s", "labels", "sensors"}
+         "sampling_period_s", "max_gap_s", "on_gap", "max_null_fraction", "flatline_s", "labels", "sensors",
+         "separator", "exclude_columns"}
+DEFAULT_SEPARATOR = ","
+# A CSV field separator is one character, and not one that ends a row or quotes a field.
+_NOT_SEPARATORS = {"\n": "a line break", "\r": "a line break", '"': "the quote character"}
 
 
 class ContractError(ValueError):
@@ -76,6 +82,8 @@ class Contract:
     on_gap: str = "split"
     max_null_fraction: float = 0.0
     flatline_s: float | None = None
+    separator: str = DEFAULT_SEPARATOR  # CSV field separator
+    exclude_columns: tuple[str, ...] = ()  # neither the timestamp nor sensors (labels, ids)
     source: str = "inferred"  # the contract file's path, or "inferred"
     notes: tuple[str, ...] = field(default=(), compare=False)
 
@@ -134,6 +142,23 @@ def _text(value, where: str) -> str:
     return value
 
 
+def check_separator(value, where: str) -> str:
+    """A CSV field separator: one character (a tab is "\\t" in YAML and JSON), not a line break or a quote."""
+    if not isinstance(value, str) or len(value) != 1:
+        raise ValueError(f"{where}: expected one character (e.g. ';', or \"\\t\" for a tab), got {value!r}")
+    if value in _NOT_SEPARATORS:
+        raise ValueError(f"{where}: {value!r} is {_NOT_SEPARATORS[value]}, not a field separator")
+    return value
+
+
+def _columns(doc: dict, key: str, path: Path) -> tuple[str, ...]:
+    """A list of column names (labels, exclude_columns); none when the key is absent or empty."""
+    names = doc.get(key) or []
+    if not isinstance(names, list):
+        raise ContractError(f"{path}: {key}: expected a list of column names, got {names!r}")
+    return tuple(_text(c, f"{path}: {key}") for c in names)
+
+
 def _choice(value, where: str, choices: tuple[str, ...]) -> str | None:
     if value is None:
         return None
@@ -175,9 +200,11 @@ def load_contract(path: Path) -> Contract:
     unknown = set(doc) - _KEYS
     if unknown:
         raise ContractError(f"{path}: unknown keys {sorted(unknown, key=str)} (known: {sorted(_KEYS)})")
-    labels = doc.get("labels") or []
-    if not isinstance(labels, list):
-        raise ContractError(f"{path}: labels: expected a list of column names")
+    try:
+        separator = check_separator(DEFAULT_SEPARATOR if doc.get("separator") is None else doc["separator"],
+                                    f"{path}: separator")
+    except ValueError as exc:
+        raise ContractError(str(exc)) from None
     timezone = _text(doc.get("timezone", "UTC"), f"{path}: timezone")
     try:
         ZoneInfo(timezone)
@@ -196,7 +223,7 @@ def load_contract(path: Path) -> Contract:
     return Contract(
         sensors=tuple(_sensor(path, n, s) for n, s in doc["sensors"].items()),
         sampling_period_s=_number(doc.get("sampling_period_s"), f"{path}: sampling_period_s", positive=True),
-        labels=tuple(_text(c, f"{path}: labels") for c in labels),
+        labels=_columns(doc, "labels", path),
         timestamp_column=_text(doc.get("timestamp_column", "timestamp"), f"{path}: timestamp_column"),
         timezone=timezone,
         day_timezone=day_timezone,
@@ -207,6 +234,8 @@ def load_contract(path: Path) -> Contract:
         on_gap=on_gap,
         max_null_fraction=null_fraction,
         flatline_s=_number(doc.get("flatline_s"), f"{path}: flatline_s", positive=True),
+        separator=separator,
+        exclude_columns=_columns(doc, "exclude_columns", path),
         source=str(path),
     )
 

@@ -36,6 +36,7 @@ from pipeline.contract import (
     CONTRACT_FILES,
     Contract,
     ContractError,
+    check_separator,
     infer_contract,
     load_contract,
     with_timestamp_settings,
@@ -244,13 +245,20 @@ class IngestSettings:
     timestamp_column: str | None = None  # None: the contract's, else 'timestamp'
     timestamp_format: str | None = None  # None: the contract's, else ISO 8601 only
     timestamp_unit: str | None = None  # None: the contract's (numbers are refused without one)
-    separator: str = ","
-    exclude_columns: tuple[str, ...] = ()  # columns that are not sensors (labels, ids)
+    separator: str | None = None  # None: the contract's, else ','
+    exclude_columns: tuple[str, ...] = ()  # columns that are not sensors (labels, ids), besides the contract's
+
+
+def folder_contract(raw_dir: Path, settings: IngestSettings = IngestSettings()) -> Contract | None:
+    """The contract a read of the folder with `settings` uses: the configured one, else sensors.yaml or
+    sensors.yml in the folder; None when the sensors are to be inferred."""
+    return _contract(Path(raw_dir), Path(settings.contract) if settings.contract else None)
 
 
 def _folder(raw_dir: Path, settings: IngestSettings):
     """What reading a folder starts from: the files to read (and those not), its contract (None when the
-    sensors are to be inferred), the contract with the configured timestamp settings, and those settings."""
+    sensors are to be inferred), the contract with the configured timestamp settings and separator (the
+    configured one, else the contract's), and the timestamp settings."""
     contract_path = Path(settings.contract) if settings.contract else None
     try:
         listing = list_raw_files(raw_dir, settings.pattern, known=(*(raw_dir / n for n in CONTRACT_FILES),
@@ -260,6 +268,11 @@ def _folder(raw_dir: Path, settings: IngestSettings):
     contract = _contract(raw_dir, contract_path)
     base = with_timestamp_settings(contract or Contract(sensors=(), source="inferred"), settings.timestamp_column,
                                    settings.timestamp_format, settings.timestamp_unit)
+    try:  # the run config's separator, else the contract's, else ','
+        given = settings.separator if settings.separator is not None else base.separator
+        base = replace(base, separator=check_separator(given, "separator"))
+    except ValueError as exc:
+        raise IngestError(str(exc)) from None
     try:
         timestamps = TimestampSettings(base.timestamp_column, base.timezone, base.timestamp_format,
                                        base.timestamp_unit, base.ambiguous_times)
@@ -271,16 +284,20 @@ def _folder(raw_dir: Path, settings: IngestSettings):
 def read_raw_files(raw_dir: Path, settings: IngestSettings = IngestSettings(), cache_dir: Path | None = None,
                    log=lambda msg: None, day: str | None = None, clock: DayClock | None = None) -> SensorReadings:
     """All matching files as one table, and the contract; with `day`, only the readings of that day (of the
-    files that hold some, found through the day index). The timestamp settings, where given, override the
-    contract's. With `cache_dir`, files unchanged since an earlier read are taken from the parse cache instead
-    of being parsed again. Files not read are logged and listed on the result; a day's readings carry the
-    fingerprint of its files. A day-index entry that disagrees with its file is said and not used (the day's
-    rows are those read with no index); a dangling link among the day's files, or anywhere in the folder when
-    it is read whole, fails the read naming it (IngestError), and is listed as not read on other days."""
+    files that hold some, found through the day index). The timestamp settings and the separator, where given,
+    override the contract's; excluded columns add to the contract's. With `cache_dir`, files unchanged since an
+    earlier read are taken from the parse cache instead of being parsed again. Files not read are logged and
+    listed on the result; a day's readings carry the fingerprint of its files. A day-index entry that disagrees
+    with its file is said and not used (the day's rows are those read with no index); a dangling link among the
+    day's files, or anywhere in the folder when it is read whole, fails the read naming it (IngestError), and is
+    listed as not read on other days."""
     raw_dir = Path(raw_dir)
-    separator, exclude_columns = settings.separator, tuple(settings.exclude_columns)
     timestamp_format, timestamp_unit = settings.timestamp_format, settings.timestamp_unit
     listing, contract, base, timestamps = _folder(raw_dir, settings)
+    separator = base.separator  # the configured one, else the contract's
+    # the contract's excluded columns and the configured ones: a column either names is not a sensor
+    exclude_columns = tuple(dict.fromkeys([*(contract.exclude_columns if contract else ()),
+                                           *settings.exclude_columns]))
     for name, why in listing.skipped:
         log(f"not read: {name}: {why}")
     contract = base if contract else None
@@ -323,8 +340,10 @@ def read_raw_files(raw_dir: Path, settings: IngestSettings = IngestSettings(), c
         period = _median_interval_s([p.timestamps for p in parts])
         contract = infer_contract(numeric, [c for c in columns if c not in numeric], timestamps.column, period)
         contract = with_timestamp_settings(contract, None, timestamp_format, timestamp_unit)
-    # Excluded columns are labels too: known, not sensors, never reported as unexpected.
-    contract = replace(contract, labels=tuple(dict.fromkeys([*contract.labels, *exclude_columns])))
+    # Excluded columns are labels too: known, not sensors, never reported as unexpected. The readings' contract
+    # says how the files were read: the separator and the columns excluded.
+    contract = replace(contract, labels=tuple(dict.fromkeys([*contract.labels, *exclude_columns])),
+                       separator=separator, exclude_columns=exclude_columns)
     if not contract.sensors:
         raise IngestError(f"{raw_dir}: no sensor columns (no numeric column besides {sorted(non_sensors)})")
     _refuse_reserved(contract, parts)
@@ -534,7 +553,7 @@ def raw_days(raw_dir: Path, settings: IngestSettings = IngestSettings(), cache_d
     (a day index that disagreed with a file, a dangling link: see `_files_by_day`) are logged, naming the
     file, and kept on the result's `warnings`."""
     raw_dir = Path(raw_dir)
-    listing, _, _, timestamps = _folder(raw_dir, settings)
+    listing, _, base, timestamps = _folder(raw_dir, settings)
     cache = ParseCache(Path(cache_dir) / PARSED if cache_dir else None)
-    return _files_by_day(raw_dir, listing, settings.separator, timestamps, cache, cache_dir, clock or DayClock(),
+    return _files_by_day(raw_dir, listing, base.separator, timestamps, cache, cache_dir, clock or DayClock(),
                          log)

@@ -1,22 +1,63 @@
 #!/usr/bin/env bash
-# Set up, then run the whole pipeline on the data root (by default data/): ingest and validate every day of
-# the raw folder (one run per day, as the nightly schedule does), train on the span of valid days, audit and
-# publish the model, then score every day with it (one run over the range).
-# Extra arguments go to the training run's `dagster asset materialize`, e.g. --config-json '{"ops": {...}}'.
+# Set up, then run the whole pipeline on the data root ($PIPELINE_DATA_DIR, by default data/): ingest and validate
+# every day of the raw folder (one run per day, as the nightly schedule does), train on the span of valid days,
+# audit and publish the model, then score every day with it (one run over the range).
+#
+#   scripts/pipeline.sh [--raw-dir DIR] [--separator X] [--timestamp-column C] [--exclude-columns a,b] ...
+#
+# The raw folder is the data root's raw/ unless --raw-dir names another; it is read with raw_readings' settings
+# given here (--raw-dir, --pattern, --contract, --separator, --timestamp-column, --timestamp-format,
+# --timestamp-unit, --exclude-columns; unset ones: the contract's, or the defaults), which every day run gets.
+# The day partitions start on the data's first day. Other arguments go to the training run's
+# `dagster asset materialize`, e.g. --config-json '{"ops": {...}}'.
 set -euo pipefail
+absolute() { case $1 in *://* | /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }  # paths as the caller meant them
+read_args=()   # the raw folder and how to read it: for pipeline.list_days, and each day run's raw_readings config
+model_args=()  # the rest: the training run's
+while [ $# -gt 0 ]; do
+  case $1 in
+    --raw-dir | --contract | --pattern | --separator | --timestamp-column | --timestamp-format | --timestamp-unit | \
+      --exclude-columns)
+      [ $# -ge 2 ] || { echo "$1 needs a value" >&2; exit 2; }
+      case $1 in --raw-dir | --contract) value=$(absolute "$2") ;; *) value=$2 ;; esac
+      read_args+=("$1" "$value"); shift 2 ;;
+    --raw-dir=* | --contract=*) read_args+=("${1%%=*}" "$(absolute "${1#*=}")"); shift ;;
+    --pattern=* | --separator=* | --timestamp-column=* | --timestamp-format=* | --timestamp-unit=* | \
+      --exclude-columns=*) read_args+=("${1%%=*}" "${1#*=}"); shift ;;
+    *) model_args+=("$1"); shift ;;
+  esac
+done
+[ -z "${PIPELINE_DATA_DIR:-}" ] || export PIPELINE_DATA_DIR=$(absolute "$PIPELINE_DATA_DIR")
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 export DAGSTER_HOME=${DAGSTER_HOME:-$PWD/dagster_home}  # run history for `dagster dev`, run-queue limits
 mkdir -p "$DAGSTER_HOME"
 DATA=${PIPELINE_DATA_DIR:-$PWD/data}
 materialize() { .venv/bin/dagster asset materialize -m assets.definitions "$@"; }
+list_days() { .venv/bin/python -m pipeline.list_days "$DATA" ${read_args[@]+"${read_args[@]}"} "$@"; }
+day_config=()
+if [ ${#read_args[@]} -gt 0 ]; then
+  # the partitions cut days where the listing does: in the day time zone of the contract the read uses
+  timezone=$(list_days --day-timezone)
+  export PIPELINE_DAY_TIMEZONE=$timezone
+  day_config=(--config-json "$(list_days --run-config)")
+fi
 # the days in the partitions' time zone (the contract's day_timezone unless $PIPELINE_DAY_TIMEZONE is set)
-days=$(.venv/bin/python -m pipeline.list_days "$DATA")
-[ -n "$days" ] || { echo "no readings in $DATA/raw" >&2; exit 1; }
-for day in $days; do
-  materialize --select raw_readings,validated_readings --partition "$day" || echo "day $day failed (quarantined?)"
-done
-materialize --select training_windows,autoencoder,audit_latents,published_model "$@"
+days=$(list_days)
+[ -n "$days" ] || { echo "no readings in the raw folder (see above)" >&2; exit 1; }
 first=$(echo "$days" | head -1); last=$(echo "$days" | tail -1)
+if [ -z "${PIPELINE_FIRST_DAY:-}" ]; then
+  export PIPELINE_FIRST_DAY=$first  # the day partitions start on the data's first day
+elif [[ $PIPELINE_FIRST_DAY > $first ]]; then
+  echo "PIPELINE_FIRST_DAY=$PIPELINE_FIRST_DAY is after the data's first day $first: unset it, or set it earlier" >&2
+  exit 1
+fi
+echo "$(echo "$days" | wc -l) day(s) of readings, $first to $last (day partitions from $PIPELINE_FIRST_DAY);" \
+  "data root $DATA"
+for day in $days; do
+  materialize --select raw_readings,validated_readings --partition "$day" ${day_config[@]+"${day_config[@]}"} ||
+    echo "day $day failed (quarantined?)"
+done
+materialize --select training_windows,autoencoder,audit_latents,published_model ${model_args[@]+"${model_args[@]}"}
 materialize --select latent_vectors,anomaly_events --partition-range "$first...$last"
-.venv/bin/python -m pipeline.list_days --outputs "$DATA"  # where the results are, on this data root
+list_days --outputs  # where the results are, on this data root

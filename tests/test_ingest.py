@@ -1,8 +1,9 @@
 import pandas as pd
 import pytest
 
-from pipeline.ingest import IngestError, IngestSettings, read_raw_files
+from pipeline.ingest import IngestError, IngestSettings, raw_days, read_raw_files
 from pipeline.synthetic import SENSORS
+from pipeline.validate import validate_readings
 from tests.helpers import SKAB
 
 
@@ -29,6 +30,26 @@ def test_separator_timestamp_column_and_excluded_columns_without_contract(tmp_pa
                                                         exclude_columns=("label",)))
     assert readings.sensors == ["temp", "flow rate"] and readings.contract.inferred
     assert readings.frame["timestamp"].iloc[1] == pd.Timestamp("2026-01-01 00:00:01")
+
+
+def test_the_contracts_separator_and_excluded_columns_apply_unless_the_run_config_sets_its_own(tmp_path):
+    (tmp_path / "a.csv").write_text("timestamp;temp;anomaly;note\n2026-01-01 00:00:00;1.5;0;x\n"
+                                    "2026-01-01 00:00:01;1.6;1;y\n")
+    (tmp_path / "sensors.yaml").write_text("separator: ';'\nexclude_columns: [anomaly]\nsensors: {temp: {}}\n")
+    readings = read_raw_files(tmp_path)
+    assert readings.sensors == ["temp"] and readings.frame["temp"].tolist() == [1.5, 1.6]
+    assert readings.contract.separator == ";" and readings.contract.exclude_columns == ("anomaly",)
+    assert raw_days(tmp_path).days == ["2026-01-01"]  # the day listing reads with the contract's separator too
+    # excluded columns are known, like labels: only the column neither names is reported as unexpected
+    warned = [w.column for w in validate_readings(readings).warnings if w.expectation == "known_columns"]
+    assert warned == ["note"]
+    both = read_raw_files(tmp_path, IngestSettings(exclude_columns=("note",)))  # the run config's add to them
+    assert both.contract.exclude_columns == ("anomaly", "note")
+    assert not [w for w in validate_readings(both).warnings if w.expectation == "known_columns"]
+    with pytest.raises(IngestError, match="no timestamp column 'timestamp'.*the separator ','"):
+        read_raw_files(tmp_path, IngestSettings(separator=","))  # the run config's separator wins
+    with pytest.raises(IngestError, match="separator: expected one character"):
+        read_raw_files(tmp_path, IngestSettings(separator=";;"))
 
 
 def test_inferred_sensors_are_numeric_in_some_file_and_empty_where_a_file_lacks_them(tmp_path):
