@@ -58,6 +58,7 @@ for day in $days; do
   materialize --select raw_readings,validated_readings --partition "$day" ${day_config[@]+"${day_config[@]}"} ||
     echo "day $day failed (quarantined?)"
 done
-materialize --select training_windows,autoencoder,audit_latents,published_model ${model_args[@]+"${model_args[@]}"}
+set -- ${model_args[@]+"${model_args[@]}"}  # the arguments that are not read settings: the training run's
+materialize --select training_windows,autoencoder,audit_latents,published_model "$@"
 materialize --select latent_vectors,anomaly_events --partition-range "$first...$last"
 list_days --outputs  # where the results are, on this data root

@@ -391,9 +391,33 @@ def _collect(path: Path, nodes: list[ast.AST], found: dict, seen: set) -> None:
                 _collect(target[0], target[1].body, found, seen)
 
 
+def own_parser(path: Path) -> argparse.ArgumentParser | None:
+    """A module of pipeline/ that builds its parser in a `_parser()` function: that very parser, made to raise
+    ArgumentsRefused instead of exiting (pipeline/ never imports TensorFlow at import time)."""
+    try:
+        rel = path.relative_to(ROOT / "pipeline")
+    except ValueError:
+        return None
+    module = importlib.import_module(".".join(("pipeline", *rel.with_suffix("").parts)))
+    make = getattr(module, "_parser", None)
+    if not callable(make):
+        return None
+    parser = make()
+
+    def refuse(message=None, status=0):
+        raise ArgumentsRefused(message or f"exit {status}")
+
+    parser.error = refuse
+    parser.exit = lambda status=0, message=None: refuse(message, status)
+    return parser
+
+
 def rebuilt_parser(path: Path) -> _Parser | str | None:
-    """The parser the file's `__main__` path builds, rebuilt from its add_argument calls; "argv" for a file that
-    reads sys.argv by hand; None for one that reads no arguments."""
+    """The parser the file's `__main__` path builds (its own `_parser()` where it has one, else rebuilt from its
+    add_argument calls); "argv" for a file that reads sys.argv by hand; None for one that reads no arguments."""
+    made = own_parser(path)
+    if made is not None:
+        return made
     main = [n for n in _tree(path).body if isinstance(n, ast.If) and "__main__" in ast.unparse(n.test)]
     found = {"arguments": [], "argparse": False, "argv": False}
     _collect(path, main, found, set())
@@ -700,6 +724,21 @@ def check_script(words: list[str], env: dict[str, str], inline: bool, problems: 
     own = set(re.findall(r'\[\s*"\$\{?1(?::-)?\}?"\s*==?\s*"?(-[\w-]+)"?\s*\]', text))
     if args and args[0] in own:
         args = args[1:]
+    # options the script parses itself in a `case` (each with a value: `--x v` or `--x=v`), the rest forwarded
+    patterns = re.findall(r"(?m)^\s*((?:--[\w-]+(?:=\*)?\s*\|\s*(?:\\\s*)?)*--[\w-]+(?:=\*)?)\s*\)", text)
+    valued = {o for p in patterns for o in re.findall(r"--[\w-]+", p)}
+    rest, i = [], 0
+    while i < len(args):
+        if args[i] in valued:
+            i += 2
+        elif args[i].split("=", 1)[0] in valued and "=" in args[i]:
+            i += 1
+        else:
+            rest.append(args[i])
+            i += 1
+    if len(rest) < len(args) and not rest:
+        return
+    args = rest
     if not args:
         return
     targets = forwarded(text)
