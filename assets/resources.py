@@ -111,7 +111,7 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
         versioned = bool((context.definition_metadata or {}).get(VERSIONED))
         try:
             if versioned:
-                path = catalog.save_versioned(name, context.run_id, obj)
+                path, version = catalog.save_versioned(name, context.run_id, obj)
             else:
                 path = catalog.save_for_run(name, context.run_id, obj)
         except StorageError as exc:
@@ -120,7 +120,7 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
             raise lock_failure(exc, f"{name} could not be stored in this run's version") from None
         metadata = {"path": dg.MetadataValue.path(str(path))}
         if versioned:
-            metadata["version"] = catalog.versions.find(context.run_id).name
+            metadata["version"] = version
         context.add_output_metadata(metadata)
         context.log.info(f"wrote {name}: {path}")
 
@@ -132,18 +132,16 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
         run_id = context.step_context.run_id
         if context.has_asset_partitions:
             days = context.asset_partition_keys
-            missing = [d for d in days if not catalog.has(name, d)]
-            if missing:
-                raise dg.Failure(description=f"{name} is needed for {', '.join(missing)} but missing: materialise "
-                                             "it for those days first")
             try:
                 loaded = {day: catalog.day(name, day) for day in days}
             except ArtifactDamaged as exc:
                 raise dg.Failure(description=f"{name}: {exc}") from None
             except StorageError as exc:
                 raise dg.Failure(description=f"{name} could not be read: {exc}") from None
-            if any(v is None for v in loaded.values()):  # withdrawn between the check and the read
-                raise dg.Failure(description=f"{name} was withdrawn while it was read: materialise it again")
+            missing = [d for d, v in loaded.items() if v is None]
+            if missing:
+                raise dg.Failure(description=f"{name} is needed for {', '.join(missing)} but missing: materialise "
+                                             "it for those days first")
             return loaded if len(days) > 1 else loaded[days[0]]
         try:
             if (context.definition_metadata or {}).get(PINNED):

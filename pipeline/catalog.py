@@ -24,7 +24,7 @@ from pipeline.contract import CONTRACT_FILES, ContractError, load_contract
 from pipeline.days import DayClock, DayFiles, ValidatedDay, span_days
 from pipeline.ingest import IngestSettings, raw_days
 from pipeline.quarantine import QUARANTINE, Quarantine
-from pipeline.storage import backend, location, write_text
+from pipeline.storage import ArtifactMissing, backend, location, write_text
 from pipeline.store import (
     is_artifact,
     load_artifact,
@@ -138,8 +138,11 @@ class Catalog:
         return read_fingerprint(self.day_folder("raw_readings", day))
 
     def day(self, asset: str, day: str):
-        """The stored artifact of `asset` for `day`, or None when there is none."""
-        return load_artifact(self.day_folder(asset, day)) if self.has(asset, day) else None
+        """The stored artifact of `asset` for `day`, or None when there is none (one read: no check first)."""
+        try:
+            return load_artifact(self.day_folder(asset, day))
+        except ArtifactMissing:
+            return None
 
     def save_day(self, asset: str, day: str, obj):
         """Store `obj` as the day partition `day` of `asset`; returns its main file."""
@@ -151,13 +154,13 @@ class Catalog:
         file."""
         return save_for_run(obj, self.store_dir, run_id, asset)
 
-    def save_versioned(self, asset: str, run_id: str, obj):
+    def save_versioned(self, asset: str, run_id: str, obj) -> tuple[object, str]:
         """Store `obj` in the run's own version (pipeline.versions) and record it as the latest `asset`;
-        returns its main file."""
+        returns its main file and the version's name."""
         folder = self.versions.for_run(run_id) / asset
         path = save_artifact(obj, folder)
         self.versions.record_latest(asset, folder)
-        return path
+        return path, folder.parent.name
 
     def for_run(self, asset: str, run_id: str):
         """The artifact of `asset` a run reads: what it wrote itself (in its version, else its own store copy),
