@@ -148,6 +148,7 @@ def dagster(raw_dir: Path, root: Path | str, stride: int, epochs: int, instance:
                  "--config-json", json.dumps(model_config(stride, epochs))])
     runs.append([*command, "--select", "latent_vectors,anomaly_events", "--partition-range", f"{days[0]}...{days[-1]}",
                  "--config-json", json.dumps({"ops": {"latent_vectors": {"config": {"stride": stride}}}})])
+    names = [f"day {d}" for d in days] + ["model", "scored range"]
     results = []
     try:
         for args in runs:
@@ -159,7 +160,8 @@ def dagster(raw_dir: Path, root: Path | str, stride: int, epochs: int, instance:
         for name, text in re.findall(r'Finished execution of step "(\w+)" in ([\dhms.]+)\.', r.pop("output")):
             stages[name] = stages.get(name, 0.0) + seconds_of(text)
     return {"seconds": sum(r["seconds"] for r in results), "peak_rss_mb": max(r["peak_rss_mb"] for r in results),
-            "stages": stages}
+            "stages": stages, "per_run": {n: (round(r["seconds"], 1), round(r["peak_rss_mb"])) for n, r in
+                                       zip(names, results, strict=True)}}
 
 
 def main() -> None:
@@ -169,6 +171,8 @@ def main() -> None:
     parser.add_argument("--stride", type=int, default=30)
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--format", choices=("csv", "parquet"), default="csv")
+    parser.add_argument("--period", type=float, default=0.1,
+                        help="sampling period, s (0.01: 100 Hz, 8.64 M rows a day)")
     parser.add_argument("--data-dir", type=Path, default=PROJECT.parent / "bench_data",
                         help="where generated raw files are kept between runs")
     parser.add_argument("--step", choices=("plain",))
@@ -178,7 +182,7 @@ def main() -> None:
     if args.step == "plain":
         return plain(args.raw_dir, args.root, args.stride, args.epochs)
 
-    raw_dir = machine_files(args.rows, args.data_dir, fmt=args.format)
+    raw_dir = machine_files(args.rows, args.data_dir, period_s=args.period, fmt=args.format)
     runs = {"plain": [], "dagster": []}
     for i in range(args.repeat):
         for kind, done in runs.items():
@@ -194,9 +198,11 @@ def main() -> None:
             done.append(r)
             print(f"{kind} run {i + 1}: {r['seconds']:.1f} s, peak RSS {r['peak_rss_mb']:.0f} MB, "
                   f"stages {r['stages']}", flush=True)
+            for name, (seconds, peak) in r.get("per_run", {}).items():
+                print(f"  {name}: {seconds} s, peak RSS {peak} MB", flush=True)
     p, d = median_of(runs["plain"]), median_of(runs["dagster"])
-    print(f"\n{args.rows:,} rows x 9 sensors ({args.format}), stride {args.stride}, {args.epochs} epoch(s); "
-          f"medians of {args.repeat} runs, {os.cpu_count()} CPU cores\n")
+    print(f"\n{args.rows:,} rows x 9 sensors ({args.format}, every {args.period:g} s), stride {args.stride}, "
+          f"{args.epochs} epoch(s); medians of {args.repeat} runs, {os.cpu_count()} CPU cores\n")
     print("| run | seconds | peak RSS MB | rows/s |\n|---|---|---|---|")
     for name, r in (("plain process", p), ("dagster asset materialize", d)):
         print(f"| {name} | {r['seconds']:.1f} | {r['peak_rss_mb']:.0f} | {args.rows / r['seconds']:,.0f} |")
