@@ -48,14 +48,14 @@ def chain_arguments(doc: str, rows: int) -> argparse.Namespace:
     return parser.parse_args()
 
 
-def model_config(stride: int, epochs: int) -> dict:
+def model_config(stride: int, epochs: int, windows_per_epoch: int = 0) -> dict:
     return {"ops": {
         "training_windows": {"config": {"stride": stride, "training_days": ALL_DAYS}},
-        "autoencoder": {"config": {"epochs": epochs, "windows_per_epoch": 0}},
+        "autoencoder": {"config": {"epochs": epochs, "windows_per_epoch": windows_per_epoch}},
     }}
 
 
-def plain(raw_dir: Path, root: Path, stride: int, epochs: int) -> None:
+def plain(raw_dir: Path, root: Path, stride: int, epochs: int, windows_per_epoch: int = 0) -> None:
     """The stages as the assets call them, in one process, every artifact written as the IO manager does."""
     from pipeline.catalog import Catalog
     from pipeline.drift import drift_report
@@ -96,7 +96,7 @@ def plain(raw_dir: Path, root: Path, stride: int, epochs: int) -> None:
     windows = span_windows(validated, WindowSettings(stride=stride))
     catalog.save_for_run("training_windows", run_id, windows)
     done("training_windows")
-    config = TrainingConfig(epochs=epochs, windows_per_epoch=0)
+    config = TrainingConfig(epochs=epochs, windows_per_epoch=windows_per_epoch)
     trained = train_autoencoder(windows, config)
     catalog.save_versioned("autoencoder", run_id, trained)
     loss_curve_png(trained.history)
@@ -114,15 +114,16 @@ def plain(raw_dir: Path, root: Path, stride: int, epochs: int) -> None:
     for i, day in enumerate(days):
         w = day_windows(validated[i], validated[i - 1] if i else None, trained.scaler, trained.window_length, stride)
         e = encode_windows(trained.model, w)
-        t = latent_table(w, e, model_version="plain", calibration=trained.calibration)
-        catalog.save_day("latent_vectors", day, t)
+        day_table = latent_table(w, e, model_version="plain", calibration=trained.calibration)
+        catalog.save_day("latent_vectors", day, day_table)
         drift_report(trained.calibration, e.z, e.errors)
         scored += len(e.z)
-        tables.append(t)
+        tables.append(day_table)
     done("latent_vectors")
-    for day, t in zip(days, tables, strict=True):
-        events = find_events(t.window_start, t.window_end, trained.calibration.scores(t.reconstruction_error),
-                             t.sensor_errors, t.sensors)
+    for day, day_table in zip(days, tables, strict=True):
+        events = find_events(day_table.window_start, day_table.window_end,
+                             trained.calibration.scores(day_table.reconstruction_error), day_table.sensor_errors,
+                             day_table.sensors)
         catalog.save_day("anomaly_events", day, EventTable(events))
     done("anomaly_events")
     print(f"stages {stages}, peak {peak_rss_mb():.0f} MB", flush=True)
@@ -130,7 +131,7 @@ def plain(raw_dir: Path, root: Path, stride: int, epochs: int) -> None:
 
 
 def dagster(raw_dir: Path, root: Path | str, stride: int, epochs: int, instance: Path = LOCAL_INSTANCE,
-            env: dict | None = None, raw_location: str | None = None) -> dict:
+            env: dict | None = None, raw_location: str | None = None, windows_per_epoch: int = 0) -> dict:
     """The runs of scripts/pipeline.sh: wall time of them all, the largest peak RSS, time per stage. `instance`
     is the dagster.yaml of the Dagster home they share, `env` what it reads from the environment;
     `raw_location`, where the runs read the raw files of `raw_dir` from, if not there (e.g. a bucket)."""
@@ -145,7 +146,7 @@ def dagster(raw_dir: Path, root: Path | str, stride: int, epochs: int, instance:
     runs = [[*command, "--select", "raw_readings,validated_readings", "--partition", day, "--config-json",
              json.dumps(raw)] for day in days]
     runs.append([*command, "--select", "training_windows,autoencoder,audit_latents,published_model",
-                 "--config-json", json.dumps(model_config(stride, epochs))])
+                 "--config-json", json.dumps(model_config(stride, epochs, windows_per_epoch))])
     runs.append([*command, "--select", "latent_vectors,anomaly_events", "--partition-range", f"{days[0]}...{days[-1]}",
                  "--config-json", json.dumps({"ops": {"latent_vectors": {"config": {"stride": stride}}}})])
     names = [f"day {d}" for d in days] + ["model", "scored range"]
@@ -175,24 +176,27 @@ def main() -> None:
                         help="sampling period, s (0.01: 100 Hz, 8.64 M rows a day)")
     parser.add_argument("--data-dir", type=Path, default=PROJECT.parent / "bench_data",
                         help="where generated raw files are kept between runs")
+    parser.add_argument("--windows-per-epoch", type=int, default=0, help="0: every training window")
+    parser.add_argument("--only", choices=("plain", "dagster"), help="measure one of the two")
     parser.add_argument("--step", choices=("plain",))
     parser.add_argument("--raw-dir", type=Path)
     parser.add_argument("--root", type=Path)
     args = parser.parse_args()
     if args.step == "plain":
-        return plain(args.raw_dir, args.root, args.stride, args.epochs)
+        return plain(args.raw_dir, args.root, args.stride, args.epochs, args.windows_per_epoch)
 
     raw_dir = machine_files(args.rows, args.data_dir, period_s=args.period, fmt=args.format)
-    runs = {"plain": [], "dagster": []}
+    runs = {k: [] for k in ("plain", "dagster") if args.only in (None, k)}
     for i in range(args.repeat):
         for kind, done in runs.items():
             root = Path(tempfile.mkdtemp(prefix=f"chain_{kind}_", dir=args.data_dir))
             try:
                 if kind == "plain":
                     r = run_step(python_step("benchmarks.chain", "--step", "plain", "--raw-dir", raw_dir, "--root",
-                                             root, "--stride", args.stride, "--epochs", args.epochs))
+                                             root, "--stride", args.stride, "--epochs", args.epochs,
+                                             "--windows-per-epoch", args.windows_per_epoch))
                 else:
-                    r = dagster(raw_dir, root, args.stride, args.epochs)
+                    r = dagster(raw_dir, root, args.stride, args.epochs, windows_per_epoch=args.windows_per_epoch)
             finally:
                 shutil.rmtree(root, ignore_errors=True)
             done.append(r)
@@ -200,21 +204,27 @@ def main() -> None:
                   f"stages {r['stages']}", flush=True)
             for name, (seconds, peak) in r.get("per_run", {}).items():
                 print(f"  {name}: {seconds} s, peak RSS {peak} MB", flush=True)
-    p, d = median_of(runs["plain"]), median_of(runs["dagster"])
+    medians = {k: median_of(v) for k, v in runs.items()}
     print(f"\n{args.rows:,} rows x 9 sensors ({args.format}, every {args.period:g} s), stride {args.stride}, "
           f"{args.epochs} epoch(s); medians of {args.repeat} runs, {os.cpu_count()} CPU cores\n")
     print("| run | seconds | peak RSS MB | rows/s |\n|---|---|---|---|")
-    for name, r in (("plain process", p), ("dagster asset materialize", d)):
+    for kind, r in medians.items():
+        name = {"plain": "plain process", "dagster": "dagster asset materialize"}[kind]
         print(f"| {name} | {r['seconds']:.1f} | {r['peak_rss_mb']:.0f} | {args.rows / r['seconds']:,.0f} |")
-    print("\n| stage | plain s | dagster s |\n|---|---|---|")
+    print(f"\n| stage | {' | '.join(f'{k} s' for k in runs)} |\n|---|{'---|' * len(runs)}")
     for stage in STAGES:
         values = [statistics_median([r["stages"].get(stage) for r in runs[k]]) for k in runs]
         print(f"| {stage} | " + " | ".join("" if v is None else f"{v:.1f}" for v in values) + " |")
-    print(f"\ndagster / plain wall time: {ratio(d['seconds'], p['seconds'])} (goal <= 1.2x; the dagster runs "
-          "include one process start per day)")
-    print(f"whole chain: {d['seconds'] / 60:.1f} min (goal <= 5), peak RSS {d['peak_rss_mb'] / 1024:.2f} GB "
-          f"(goal <= 2)")
-
+    if "dagster" in medians:
+        d = medians["dagster"]
+        print("\n| dagster run | seconds | peak RSS MB |\n|---|---|---|")
+        for name in runs["dagster"][0]["per_run"]:
+            seconds, peak = (statistics_median([r["per_run"][name][i] for r in runs["dagster"]]) for i in (0, 1))
+            print(f"| {name} | {seconds:.1f} | {peak:.0f} |")
+        print(f"\nwhole chain: {d['seconds'] / 60:.1f} min, peak RSS {d['peak_rss_mb'] / 1024:.2f} GB (goal <= 2)")
+    if len(medians) == 2:
+        print(f"dagster / plain wall time: {ratio(medians['dagster']['seconds'], medians['plain']['seconds'])} "
+              "(goal <= 1.2x; the dagster runs include one process start per day)")
 
 def seconds_of(text: str) -> float:
     """Dagster's step duration ("850ms", "9.16s", "3m20s", "1h2m3s") in seconds."""
