@@ -8,8 +8,9 @@
 # The raw folder is the data root's raw/ unless --raw-dir names another; it is read with raw_readings' settings
 # given here (--raw-dir, --pattern, --contract, --separator, --timestamp-column, --timestamp-format,
 # --timestamp-unit, --exclude-columns; unset ones: the contract's, or the defaults), which every day run gets.
-# The day partitions start on the data's first day. Other arguments go to the training run's
-# `dagster asset materialize`, e.g. --config-json '{"ops": {...}}'.
+# The day partitions start on the data's first day. Other arguments go to the model run: --config-json JSON or
+# -c FILE (YAML), e.g. --config-json '{"ops": {"autoencoder": {"config": {"epochs": 3}}}}'. The runs are
+# started from one process (python -m assets.build), each recorded in $DAGSTER_HOME as the CLI would record it.
 set -euo pipefail
 absolute() { case $1 in *://* | /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }  # paths as the caller meant them
 read_args=()   # the raw folder and how to read it: for pipeline.list_days, and each day run's raw_readings config
@@ -33,14 +34,14 @@ scripts/setup.sh
 export DAGSTER_HOME=${DAGSTER_HOME:-$PWD/dagster_home}  # run history for `dagster dev`, run-queue limits
 mkdir -p "$DAGSTER_HOME"
 DATA=${PIPELINE_DATA_DIR:-$PWD/data}
-materialize() { .venv/bin/dagster asset materialize -m assets.definitions "$@"; }
+build() { .venv/bin/python -m assets.build "$@"; }
 list_days() { .venv/bin/python -m pipeline.list_days "$DATA" ${read_args[@]+"${read_args[@]}"} "$@"; }
-day_config=()
+day_config='{}'  # every day run's config: raw_readings' read settings
 if [ ${#read_args[@]} -gt 0 ]; then
   # the partitions cut days where the listing does: in the day time zone of the contract the read uses
   timezone=$(list_days --day-timezone)
   export PIPELINE_DAY_TIMEZONE=$timezone
-  day_config=(--config-json "$(list_days --run-config)")
+  day_config=$(list_days --run-config)
 fi
 # the days in the partitions' time zone (the contract's day_timezone unless $PIPELINE_DAY_TIMEZONE is set)
 days=$(list_days)
@@ -54,11 +55,7 @@ elif [[ $PIPELINE_FIRST_DAY > $first ]]; then
 fi
 echo "$(echo "$days" | wc -l) day(s) of readings, $first to $last (day partitions from $PIPELINE_FIRST_DAY);" \
   "data root $DATA"
-for day in $days; do
-  materialize --select raw_readings,validated_readings --partition "$day" ${day_config[@]+"${day_config[@]}"} ||
-    echo "day $day failed (quarantined?)"
-done
-set -- ${model_args[@]+"${model_args[@]}"}  # the arguments that are not read settings: the training run's
-materialize --select training_windows,autoencoder,audit_latents,published_model "$@"
-materialize --select latent_vectors,anomaly_events --partition-range "$first...$last"
+set -- ${model_args[@]+"${model_args[@]}"}  # the arguments that are not read settings: the model run's
+# each day in a run of its own (a failing day is reported and the others go on), the model run, the scored range
+build "$@" --day-config-json "$day_config" --days $days
 list_days --outputs  # where the results are, on this data root

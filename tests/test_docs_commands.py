@@ -11,7 +11,7 @@ What is checked, per command:
 
 - `scripts/<x>`, `.ci/run`: the file exists and is executable; its arguments are ones it handles, read from the
   script: its own flags (`[ "${1:-}" = "--all" ]`), the rest as part of each command it passes `"$@"` on to,
-  checked as such (scripts/pipeline.sh: the training run's `dagster asset materialize --select ...`;
+  checked as such (scripts/pipeline.sh: `python -m assets.build`, the model run's options;
   scripts/test.sh: pytest, whose options are checked against `pytest --help`); a script that reads neither
   takes no arguments.
 - `python -m <module>`: the module is found (importlib.util.find_spec); for a module of the project, the
