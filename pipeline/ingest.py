@@ -78,6 +78,8 @@ class _Part:
     numeric: set[str]  # columns of a numeric type (what inference calls sensors)
     first: int | None  # first reading (ns): files are ordered by it
     held: list[str] | None = None  # in a day's read, the days the whole file holds (to check the day index)
+    block: np.ndarray | None = None  # the float64 columns, one row each (what `columns` views)
+    block_columns: tuple[str, ...] = ()  # the block's rows, named
 
 
 def _bad_values(path: Path, column: pd.Series, bad: np.ndarray, what: str) -> IngestError:
@@ -153,22 +155,29 @@ def _check_time_order(path: Path, table: pa.Table, timestamps: TimestampSettings
     raise IngestError(f"{path}: column {timestamps.column!r}: {_row_label(path, table, row)}: {what}{hint}")
 
 
-def _reduce(path: Path, name: str, table: pa.Table, ts_column: str, sensors: list[str] | None,
+def _reduce(path: Path, name: str, handed: list[pa.Table], ts_column: str, sensors: list[str] | None,
             non_sensors: set[str]) -> _Part:
     """Keep the timestamps and the sensor columns, as float64 in one exactly sized block (Arrow's buffers
     carry spare capacity); with `sensors` unknown (no contract), every column that is not a timestamp or
-    label: numeric ones in the block, others as read until the sensors are known."""
-    names = table.column_names
+    label: numeric ones in the block, others as read until the sensors are known. The table is handed over in
+    `handed` (emptied here), so that each column is freed once copied: the peak is the table, not the table
+    and its copy."""
+    table = handed.pop()
+    names, rows = table.column_names, table.num_rows
     numeric = {c for c in names if _is_numeric(table.schema.field(c).type)}
     keep = [s for s in sensors if s in names] if sensors is not None else [c for c in names if c not in non_sensors]
     floats = [c for c in keep if sensors is not None or c in numeric]
-    block = np.empty((len(floats), table.num_rows))
-    for j, c in enumerate(floats):
-        fill(block[j], _as_float64(path, c, table.column(c)))
-    columns = {c: block[floats.index(c)] if c in floats else table.column(c) for c in keep}
+    info = RawFile(name, rows, tuple(names), skipped_counts(table)[0])
     timestamps = table.column(ts_column)
-    info = RawFile(name, table.num_rows, tuple(names), skipped_counts(table)[0])
-    return _Part(path, info, timestamps, columns, numeric, pc.min(timestamps).value)
+    columns = {c: table.column(c) for c in keep}
+    del table  # from here the columns are held only by `columns`
+    block = np.empty((len(floats), rows))  # pages become resident as they are filled
+    for j, c in enumerate(floats):
+        fill(block[j], _as_float64(path, c, columns.pop(c)))
+        pa.default_memory_pool().release_unused()  # the column's buffer back to the system, not Arrow's pool
+    columns.update({c: block[j] for j, c in enumerate(floats)})
+    return _Part(path, info, timestamps, columns, numeric, pc.min(timestamps).value, block=block,
+                 block_columns=tuple(floats))
 
 
 def _median_interval_s(timestamps: list[pa.ChunkedArray]) -> float | None:
@@ -184,6 +193,13 @@ def _assemble(parts: list[_Part], sensors: list[str]) -> tuple[pd.DataFrame, tup
     one copy of the frame plus one file."""
     order = sorted(parts, key=lambda p: (p.first is None, p.first or 0, p.info.name))
     parts.clear()
+    if len(order) == 1 and order[0].block_columns == tuple(sensors):  # one file (a day's, often): its block is
+        part = order[0]                                                # the frame's, not copied again
+        source = pd.Categorical.from_codes(np.zeros(part.info.rows, np.int8), categories=[part.info.name])
+        stamps = np.empty(part.info.rows, "datetime64[ns]")
+        fill(stamps, part.timestamps)
+        return sensor_frame(part.block, sensors, {TIMESTAMP: stamps, SOURCE_COLUMN: source},
+                            [TIMESTAMP, *sensors, SOURCE_COLUMN]), (part.info,)
     n = sum(p.info.rows for p in order)
     values, stamps = np.empty((len(sensors), n)), np.empty(n, "datetime64[ns]")
     code = np.int8 if len(order) < 2**7 else np.int16 if len(order) < 2**15 else np.int32
@@ -435,10 +451,14 @@ def _read_one(path: Path, raw_dir: Path, separator: str, timestamps: TimestampSe
         table = _parsed(path, raw_dir, separator, timestamps, cache, log)
         held = None
         if rows_between is not None:
-            ts = table.column(timestamps.column).cast(pa.int64())
-            held = clock.days_of(ts.to_numpy()) if clock is not None else None
-            table = table.filter(pc.and_(pc.greater_equal(ts, rows_between[0]), pc.less(ts, rows_between[1])))
-        part = _reduce(path, name, table, timestamps.column, contract.names if contract else None, non_sensors)
+            ts = table.column(timestamps.column).cast(pa.int64()).to_numpy()
+            held = clock.days_of(ts) if clock is not None else None
+            # a file's rows never go back in time (_check_time_order): the day's rows are one slice of them, taken
+            # without a copy (a filtered copy of a 100 Hz day was another ~800 MB at the peak of the read)
+            lo, hi = np.searchsorted(ts, rows_between, side="left")
+            table, ts = table.slice(lo, hi - lo), None
+        handed, table = [table], None  # _reduce frees its columns as it copies them
+        part = _reduce(path, name, handed, timestamps.column, contract.names if contract else None, non_sensors)
         part.held = held
         return part
     except (IngestError, RawFileError) as exc:

@@ -164,13 +164,13 @@ def day_windows(day: ValidatedDay, previous: ValidatedDay | None, scaler: Scaler
     if previous is not None and _continues(previous, day, day.readings.contract.gap_s):
         last = previous.segments[-1]
         context = int(min(window_length - 1, last[1] - last[0]))
+    # (rows, sensors) views of the stored arrays, scaled chunk by chunk: neither day is copied as float64, and
+    # their pages are mapped only while they are scaled
     if context:
-        frame = previous.readings.frame.iloc[previous.rows - context:]
-        parts.append(frame[sensors].to_numpy(np.float64))
-        times.append(frame[TIMESTAMP].to_numpy())
+        parts.append(previous.readings.sensor_block()[:, previous.rows - context:].T)
+        times.append(previous.readings.column(TIMESTAMP)[previous.rows - context:])
         bounds = bounds + context
         bounds[0, 0] = 0
-    parts.append(day.readings.frame[sensors].to_numpy(np.float64))
+    parts.append(day.readings.sensor_block().T)
     times.append(day.readings.column(TIMESTAMP))
-    values = np.concatenate(parts) if len(parts) > 1 else parts[0]
-    return scoring_windows(values, np.concatenate(times), sensors, scaler, window_length, stride, bounds)
+    return scoring_windows(parts, np.concatenate(times), sensors, scaler, window_length, stride, bounds)

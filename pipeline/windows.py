@@ -291,12 +291,15 @@ def make_training_windows(
                            np.asarray(timestamps, dtype="datetime64[ns]"), tuple(sensors), scaler, index)
 
 
-def scoring_windows(values: np.ndarray, timestamps: np.ndarray, sensors, scaler: Scaler, window_length: int,
-                    stride: int = 1, segments: np.ndarray | None = None) -> TrainingWindows:
+def scoring_windows(values: np.ndarray | list[np.ndarray], timestamps: np.ndarray, sensors, scaler: Scaler,
+                    window_length: int, stride: int = 1, segments: np.ndarray | None = None) -> TrainingWindows:
     """Windows of new readings for a trained model: scaled with the model's scaler, every `stride`-th start
-    of each continuous segment (default: one segment); none is a validation window."""
-    scaled = scaler.apply(np.asarray(values, dtype=np.float64))
-    rows = len(scaled)
+    of each continuous segment (default: one segment); none is a validation window. `values` (rows, sensors),
+    or a list of such parts one after the other (e.g. the previous day's tail and a day, memory-mapped), is
+    scaled chunk by chunk into the one float32 array the windows view: no float64 copy of it is made."""
+    parts = values if isinstance(values, list) else [values]
+    rows = sum(len(p) for p in parts)
+    scaled = scale_chunks(lambda: (c for p in parts for c in array_chunks(p)()), scaler, rows, len(sensors))
     bounds = np.array([[0, rows]], dtype=np.int64) if segments is None else np.asarray(segments, np.int64)
     return TrainingWindows(scaled, np.asarray(timestamps, dtype="datetime64[ns]"), tuple(sensors), scaler,
                            WindowIndex(bounds.reshape(-1, 2), window_length, stride, rows))
