@@ -1,17 +1,22 @@
-"""The whole chain at scale: the `dagster asset materialize` runs of a full build against the same stages in
-one plain Python process.
+"""The whole chain at scale: the Dagster runs of a full build against the same stages in one plain Python
+process.
 
 Generates N rows of the sample machine (9 sensors, 10 Hz, one file per day; benchmarks/machine_data.py), then,
 each run on a fresh data root:
 - plain: for each day raw_readings -> validated_readings, then training_windows -> autoencoder ->
   audit_latents (+ the latent check), then latent_vectors (+ drift) and anomaly_events of every day, called as
   the assets call them, each artifact written with pipeline.store, plots made, no Dagster, in one process;
-- dagster: what scripts/pipeline.sh runs: `dagster asset materialize` once per day (ingest and validate), once
-  for the model (train, audit, publish), once for the scored range of days and their events.
+- dagster: what scripts/pipeline.sh runs (`python -m assets.build`): a run per day (ingest and validate), one
+  for the model (train, audit, publish), one for the scored range of days and their events, started from one
+  process; with --cli-runs, the same runs as one `dagster asset materialize` process each (as the daemon
+  runs them), each run's time and peak RSS printed.
 Prints wall time, peak RSS (the largest process) and rows/s of each, time per stage, and the ratio
 dagster/plain (medians).
 
     PYTHONPATH=. .venv/bin/python benchmarks/chain.py --rows 10000000 --repeat 3
+    # a 100 Hz day (8.64 M rows) and its neighbour: each run's peak RSS
+    PYTHONPATH=. .venv/bin/python benchmarks/chain.py --rows 10000000 --period 0.01 --format parquet --stride 10 \
+        --windows-per-epoch 100000 --repeat 1 --only dagster --cli-runs
 
 Defaults: windows of 30 rows at stride 30 (every reading in exactly one window, so one epoch is one pass over
 the training span), 1 epoch of every training window (windows_per_epoch 0), every day in the span.
@@ -131,25 +136,35 @@ def plain(raw_dir: Path, root: Path, stride: int, epochs: int, windows_per_epoch
 
 
 def dagster(raw_dir: Path, root: Path | str, stride: int, epochs: int, instance: Path = LOCAL_INSTANCE,
-            env: dict | None = None, raw_location: str | None = None, windows_per_epoch: int = 0) -> dict:
-    """The runs of scripts/pipeline.sh: wall time of them all, the largest peak RSS, time per stage. `instance`
-    is the dagster.yaml of the Dagster home they share, `env` what it reads from the environment;
-    `raw_location`, where the runs read the raw files of `raw_dir` from, if not there (e.g. a bucket)."""
+            env: dict | None = None, raw_location: str | None = None, windows_per_epoch: int = 0,
+            cli_runs: bool = False) -> dict:
+    """The runs of scripts/pipeline.sh (`python -m assets.build`: a run per day, the model run, the scored range,
+    from one process): wall time, peak RSS, time per stage. With `cli_runs`, the same runs as one
+    `dagster asset materialize` each (a process each, as the daemon runs them), with each run's time and peak
+    RSS. `instance` is the dagster.yaml of the Dagster home they share, `env` what it reads from the
+    environment; `raw_location`, where the runs read the raw files of `raw_dir` from, if not there (a bucket)."""
     from pipeline.ingest import raw_days
 
     home = Path(tempfile.mkdtemp(prefix="dagster_home_"))
     shutil.copy(instance, home / "dagster.yaml")
     env = {**(env or {}), "PIPELINE_DATA_DIR": str(root), "DAGSTER_HOME": str(home)}
-    command = [str(PROJECT / ".venv" / "bin" / "dagster"), "asset", "materialize", "-m", "assets.definitions"]
-    raw = {"ops": {"raw_readings": {"config": {"raw_dir": raw_location or str(raw_dir)}}}}
+    raw = json.dumps({"ops": {"raw_readings": {"config": {"raw_dir": raw_location or str(raw_dir)}}}})
+    model = json.dumps(model_config(stride, epochs, windows_per_epoch))
+    score = json.dumps({"ops": {"latent_vectors": {"config": {"stride": stride}}}})
     days = raw_days(raw_dir).days
-    runs = [[*command, "--select", "raw_readings,validated_readings", "--partition", day, "--config-json",
-             json.dumps(raw)] for day in days]
-    runs.append([*command, "--select", "training_windows,autoencoder,audit_latents,published_model",
-                 "--config-json", json.dumps(model_config(stride, epochs, windows_per_epoch))])
-    runs.append([*command, "--select", "latent_vectors,anomaly_events", "--partition-range", f"{days[0]}...{days[-1]}",
-                 "--config-json", json.dumps({"ops": {"latent_vectors": {"config": {"stride": stride}}}})])
-    names = [f"day {d}" for d in days] + ["model", "scored range"]
+    if cli_runs:
+        command = [str(PROJECT / ".venv" / "bin" / "dagster"), "asset", "materialize", "-m", "assets.definitions"]
+        runs = [[*command, "--select", "raw_readings,validated_readings", "--partition", day, "--config-json", raw]
+                for day in days]
+        runs.append([*command, "--select", "training_windows,autoencoder,audit_latents,published_model",
+                     "--config-json", model])
+        runs.append([*command, "--select", "latent_vectors,anomaly_events", "--partition-range",
+                     f"{days[0]}...{days[-1]}", "--config-json", score])
+        names = [f"day {d}" for d in days] + ["model", "scored range"]
+    else:
+        runs = [python_step("assets.build", "--day-config-json", raw, "--config-json", model, "--score-config-json",
+                            score, "--days", *days)]
+        names = ["the whole build (one process)"]
     results = []
     try:
         for args in runs:
@@ -178,6 +193,8 @@ def main() -> None:
                         help="where generated raw files are kept between runs")
     parser.add_argument("--windows-per-epoch", type=int, default=0, help="0: every training window")
     parser.add_argument("--only", choices=("plain", "dagster"), help="measure one of the two")
+    parser.add_argument("--cli-runs", action="store_true", help="the dagster side as one `dagster asset "
+                                                                "materialize` process per run (each run's peak)")
     parser.add_argument("--step", choices=("plain",))
     parser.add_argument("--raw-dir", type=Path)
     parser.add_argument("--root", type=Path)
@@ -196,7 +213,8 @@ def main() -> None:
                                              root, "--stride", args.stride, "--epochs", args.epochs,
                                              "--windows-per-epoch", args.windows_per_epoch))
                 else:
-                    r = dagster(raw_dir, root, args.stride, args.epochs, windows_per_epoch=args.windows_per_epoch)
+                    r = dagster(raw_dir, root, args.stride, args.epochs, windows_per_epoch=args.windows_per_epoch,
+                                cli_runs=args.cli_runs)
             finally:
                 shutil.rmtree(root, ignore_errors=True)
             done.append(r)
