@@ -164,7 +164,7 @@ def dagster(raw_dir: Path, root: Path | str, stride: int, epochs: int, instance:
     else:
         runs = [python_step("assets.build", "--day-config-json", raw, "--config-json", model, "--score-config-json",
                             score, "--days", *days)]
-        names = ["the whole build (one process)"]
+        names = ["the whole build (python -m assets.build)"]
     results = []
     try:
         for args in runs:
@@ -227,7 +227,8 @@ def main() -> None:
           f"{args.epochs} epoch(s); medians of {args.repeat} runs, {os.cpu_count()} CPU cores\n")
     print("| run | seconds | peak RSS MB | rows/s |\n|---|---|---|---|")
     for kind, r in medians.items():
-        name = {"plain": "plain process", "dagster": "dagster asset materialize"}[kind]
+        name = {"plain": "plain process", "dagster": "dagster runs, a process each" if args.cli_runs
+                else "dagster runs, forked (python -m assets.build)"}[kind]
         print(f"| {name} | {r['seconds']:.1f} | {r['peak_rss_mb']:.0f} | {args.rows / r['seconds']:,.0f} |")
     print(f"\n| stage | {' | '.join(f'{k} s' for k in runs)} |\n|---|{'---|' * len(runs)}")
     for stage in STAGES:
