@@ -7,8 +7,9 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from assets.metadata import GROUP, OWNERS, RANGE_IN_ONE_RUN, frame_table, image, stage_tags
+from assets.metadata import GROUP, OWNERS, RANGE_IN_ONE_RUN, frame_table, image, per_day, stage_tags
 from assets.partitions import DAYS
+from assets.resources import DataRoot
 from pipeline.events import EventSettings, EventTable, latent_events
 from pipeline.latents import ANOMALY_SCORE, MODEL_VERSION
 from pipeline.plots import anomaly_timeline_png
@@ -27,20 +28,36 @@ class AnomalyEventsConfig(dg.Config):
 
 def day_events(day: str, latents: pd.DataFrame, settings: EventSettings) -> pd.DataFrame:
     try:
-        return latent_events(latents, settings)
+        return latent_events(latents, settings, day)
     except ValueError as exc:
         raise dg.Failure(description=f"{day}: {exc}. Run the retrain job, then score the day again "
                                      "(latent_vectors)") from None
 
 
 def _shown(events: pd.DataFrame) -> pd.DataFrame:
-    """The events as the UI table shows them: times as text, shares in percent."""
-    out = events.copy()
+    """The events as the UI table shows them: times as text, shares in percent; the day and the model version
+    are the page's own entries, not columns."""
+    out = events.drop(columns=["day", MODEL_VERSION], errors="ignore")
     for c in ("start", "end", "peak_at"):
         out[c] = out[c].astype(str)
     for c in [c for c in out.columns if c.startswith("share_")]:
         out[c] = (100 * out[c]).round(1)
     return out.fillna("")
+
+
+def _day_metadata(day: str, latents: pd.DataFrame, events: pd.DataFrame, folder) -> dict:
+    """What one day's page shows: its own events, table, timeline and folder."""
+    metadata = {
+        "events": len(events), "dagster/row_count": len(events), "path": dg.MetadataValue.path(str(folder)),
+        "model_version": str(latents[MODEL_VERSION].iloc[0]) if len(latents) and MODEL_VERSION in latents else "none",
+        "anomalous_windows": int(latents[ANOMALY_SCORE].gt(1.0).sum()) if len(latents) else 0,
+        "events_table": frame_table(_shown(events)),
+    }
+    if len(latents):
+        metadata["timeline"] = image(anomaly_timeline_png(latents["window_end"], latents[ANOMALY_SCORE].to_numpy(),
+                                                          events, f"Anomaly score, {day}"),
+                                     "anomaly score over time, threshold and events")
+    return metadata
 
 
 @dg.asset(group_name=GROUP, kinds={"parquet"}, code_version=CODE_VERSION, owners=OWNERS, tags=stage_tags("events"),
@@ -50,7 +67,8 @@ def _shown(events: pd.DataFrame) -> pd.DataFrame:
                       "peak_score, mean_score, peak_at, and the top sensors with their share of the error). In "
                       "`<data root>/store/anomaly_events/<day>/events.parquet`; the events table and a timeline "
                       "plot on the materialisation.")
-def anomaly_events(context: dg.AssetExecutionContext, config: AnomalyEventsConfig, latent_vectors):
+def anomaly_events(context: dg.AssetExecutionContext, config: AnomalyEventsConfig, data_root: DataRoot,
+                   latent_vectors):
     try:
         settings = EventSettings(**config.model_dump())
     except ValueError as exc:
@@ -64,17 +82,7 @@ def anomaly_events(context: dg.AssetExecutionContext, config: AnomalyEventsConfi
         out[day] = EventTable(events)
         version = str(latents[MODEL_VERSION].iloc[0]) if len(latents) and MODEL_VERSION in latents else "none"
         context.log.info(f"{day}: {len(events)} event(s) in {len(latents)} windows scored by model {version}")
-    last_day = days[-1]
-    latents, events = tables[last_day], out[last_day].frame
-    found = sum(len(t.frame) for t in out.values())
-    metadata = {
-        "days": len(days), "events": found, "dagster/row_count": found,
-        "anomalous_windows": int(latents[ANOMALY_SCORE].gt(1.0).sum()) if len(latents) else 0,
-        "events_table": frame_table(_shown(events)),
-    }
-    if len(latents):
-        metadata["timeline"] = image(anomaly_timeline_png(latents["window_end"], latents[ANOMALY_SCORE].to_numpy(),
-                                                          events, f"Anomaly score, {last_day}"),
-                                     "anomaly score over time, threshold and events")
-    context.add_output_metadata(metadata)
+    per_day(context, {day: _day_metadata(day, tables[day], out[day].frame,
+                                         data_root.day_folder("anomaly_events", day)) for day in days})
+    context.add_output_metadata({"days_in_run": len(days)})
     return out if len(days) > 1 else out[days[0]]

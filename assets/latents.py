@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from assets.metadata import GROUP, OWNERS, RANGE_IN_ONE_RUN, frame_table, image, stage_tags
+from assets.metadata import GROUP, OWNERS, RANGE_IN_ONE_RUN, frame_table, image, per_day, stage_tags
 from assets.partitions import DAY_CLOCK, DAYS
 from assets.resources import PINNED, VERSIONED, DataRoot, storage_failures
 from pipeline.drift import DriftLimits, drift_report
@@ -64,12 +64,19 @@ def _latent_metadata(table: LatentTable, enc, sensors) -> dict:
     }
 
 
+def _day_metadata(table: LatentTable, folder) -> dict:
+    """What one scored day's page shows: its own windows, error, flagged windows and folder."""
+    return {"dagster/row_count": len(table), "path": dg.MetadataValue.path(str(folder)),
+            "mean_reconstruction_error": round(float(np.mean(table.reconstruction_error)), 6) if len(table)
+            else float("nan"), **_anomaly_metadata(table)}
+
+
 def _anomaly_metadata(table: LatentTable) -> dict:
     if table.calibration is None or not len(table):
         return {}
     flagged = int((table.calibration.scores(table.reconstruction_error) > 1.0).sum())
-    return {"anomaly_threshold": table.calibration.threshold, "anomalous_windows": flagged,
-            "anomalous_fraction": flagged / len(table)}
+    return {"anomaly_threshold": round(float(table.calibration.threshold), 6), "anomalous_windows": flagged,
+            "anomalous_fraction": round(flagged / len(table), 6)}
 
 
 @dg.asset(group_name=GROUP, kinds={"parquet"}, metadata={VERSIONED: True}, code_version=CODE_VERSION,
@@ -223,11 +230,10 @@ def latent_vectors(context: dg.AssetExecutionContext, config: LatentVectorsConfi
     verdicts = {d: judge_latents(t.z, reconstruction_errors=t.reconstruction_error) for d, t in out.items()
                 if len(t) > 1}
     failing = {d: v.explanation() for d, v in verdicts.items() if not v.passed}
-    last = out[days[-1]]
-    yield dg.Output(out if len(days) > 1 else out[days[0]], metadata={
-        "model_version": version, "days": len(days), "dagster/row_count": sum(len(t) for t in out.values()),
-        "mean_reconstruction_error": float(np.mean(last.reconstruction_error)) if len(last) else float("nan"),
-        **_anomaly_metadata(last)})
+    per_day(context, {day: _day_metadata(table, data_root.day_folder("latent_vectors", day))
+                      for day, table in out.items()})
+    yield dg.Output(out if len(days) > 1 else out[days[0]],
+                    metadata={"model_version": version, "days_in_run": len(days)})
     yield dg.AssetCheckResult(check_name=DAY_ALIVE_CHECK, passed=not failing, severity=dg.AssetCheckSeverity.ERROR,
                               description="; ".join(f"{d}: {why}" for d, why in failing.items()) if failing
                               else f"{len(verdicts)} day(s) scored, every latent dimension alive",

@@ -34,6 +34,14 @@ def frame_table(frame: pd.DataFrame) -> dg.MetadataValue:
     )
 
 
+def per_day(context: dg.AssetExecutionContext, by_day: dict[str, dict]) -> None:
+    """Each day of the run gets its own figures on its own materialisation. Metadata added to the output is
+    copied onto every day of a range run (a day's page would show the range's totals and the last day's path),
+    so a range asset puts everything a day shows here, keyed by its partition."""
+    for day, metadata in by_day.items():
+        context.add_asset_metadata({"day": day, **metadata}, partition_key=day)
+
+
 def image(png: bytes, alt: str) -> dg.MetadataValue:
     """A PNG shown inline on the asset page (markdown with a data URI)."""
     return dg.MetadataValue.md(png_markdown(png, alt))

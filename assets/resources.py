@@ -105,7 +105,8 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
                 paths = [catalog.save_day(name, day, objs[day]) for day in days]
             except StorageError as exc:
                 raise dg.Failure(description=f"{name} could not be stored: {exc}") from None
-            context.add_output_metadata({"path": dg.MetadataValue.path(str(paths[-1].parent))})
+            if len(days) == 1:  # a range asset names each day's own folder itself (assets.metadata.per_day)
+                context.add_output_metadata({"path": dg.MetadataValue.path(str(paths[0].parent))})
             context.log.info(f"wrote {name} for {', '.join(days)}: {catalog.store_dir / name}")
             return
         versioned = bool((context.definition_metadata or {}).get(VERSIONED))

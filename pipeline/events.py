@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pipeline.latents import ANOMALY_SCORE, SENSOR_ERROR_PREFIX
+from pipeline.latents import ANOMALY_SCORE, MODEL_VERSION, SENSOR_ERROR_PREFIX
 
 EVENTS_FILE = "events.parquet"
 EVENT_COLUMNS = ["start", "end", "duration_s", "windows", "peak_score", "mean_score", "peak_at"]
@@ -79,10 +79,12 @@ def find_events(window_start, window_end, scores, sensor_errors: np.ndarray | No
     return pd.DataFrame(rows, columns=columns) if rows else _empty(columns)
 
 
-def latent_events(latents: pd.DataFrame, settings: EventSettings = EventSettings()) -> pd.DataFrame:
+def latent_events(latents: pd.DataFrame, settings: EventSettings = EventSettings(),
+                  day: str | None = None) -> pd.DataFrame:
     """The events of a latent table as stored (pipeline.latents columns: window times, anomaly_score,
-    error_<sensor>). Refuses a table without anomaly scores (its model was saved without a threshold) or with
-    windows whose score is NaN."""
+    error_<sensor>, model_version), each labelled with its `day` and the model version that scored it (so a
+    file read alone says where it came from). Refuses a table without anomaly scores (its model was saved
+    without a threshold) or with windows whose score is NaN."""
     if ANOMALY_SCORE not in latents.columns:
         raise ValueError("the latents have no anomaly_score: the model that scored them was saved before "
                          "thresholds existed")
@@ -93,8 +95,12 @@ def latent_events(latents: pd.DataFrame, settings: EventSettings = EventSettings
                          f"{first}: the model's reconstruction of them is not finite, so they cannot be judged")
     sensors = [c[len(SENSOR_ERROR_PREFIX):] for c in latents.columns if c.startswith(SENSOR_ERROR_PREFIX)]
     errors = latents[[SENSOR_ERROR_PREFIX + s for s in sensors]].to_numpy() if sensors else None
-    return find_events(latents["window_start"], latents["window_end"], latents[ANOMALY_SCORE], errors, sensors,
-                       settings)
+    events = find_events(latents["window_start"], latents["window_end"], latents[ANOMALY_SCORE], errors, sensors,
+                         settings)
+    version = latents[MODEL_VERSION].iloc[0] if MODEL_VERSION in latents.columns and len(latents) else None
+    events.insert(0, MODEL_VERSION, pd.Series([version] * len(events), index=events.index, dtype=object))
+    events.insert(0, "day", pd.Series([day] * len(events), index=events.index, dtype=object))
+    return events
 
 
 def _top_sensors(sensor_errors, members: np.ndarray, sensors, k: int) -> dict:

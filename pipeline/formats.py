@@ -139,6 +139,24 @@ def _save_latents(table: LatentTable, d: Path) -> None:
             writer.write_batch(batch)
 
 
+def _read_table(path: Path) -> pd.DataFrame:
+    """A stored table as the pipeline uses it: timestamps are UTC in the file (with the zone written), naive UTC
+    in memory (as the readings' timestamps are)."""
+    frame = pd.read_parquet(path)
+    for c in frame.columns:
+        if isinstance(frame[c].dtype, pd.DatetimeTZDtype):
+            frame[c] = frame[c].dt.tz_convert("UTC").dt.tz_localize(None)
+    return frame
+
+
+def _save_events(t: EventTable, d: Path) -> None:
+    frame = t.frame.copy()
+    for c in frame.columns:
+        if pd.api.types.is_datetime64_dtype(frame[c]) and not isinstance(frame[c].dtype, pd.DatetimeTZDtype):
+            frame[c] = frame[c].dt.tz_localize("UTC")
+    frame.to_parquet(d / EVENTS_FILE, index=False)
+
+
 class _Kind(NamedTuple):
     """How one type of artifact is written and read, and the file a user opens."""
 
@@ -155,10 +173,9 @@ FORMATS = {  # the name is recorded in the artifact's manifest
     "training_windows": _Kind(TrainingWindows, _save_windows, _load_windows, "windows.json"),
     "autoencoder": _Kind(TrainedAutoencoder, _save_model, _load_model, MODEL_FILE),
     # written from the per-window arrays; read back as the table consumers see
-    "latent_table": _Kind(LatentTable, _save_latents, lambda d: pd.read_parquet(d / LATENTS_FILE), LATENTS_FILE),
+    "latent_table": _Kind(LatentTable, _save_latents, lambda d: _read_table(d / LATENTS_FILE), LATENTS_FILE),
     # read back as the events frame
-    "anomaly_events": _Kind(EventTable, lambda t, d: t.frame.to_parquet(d / EVENTS_FILE, index=False),
-                            lambda d: pd.read_parquet(d / EVENTS_FILE), EVENTS_FILE),
+    "anomaly_events": _Kind(EventTable, _save_events, lambda d: _read_table(d / EVENTS_FILE), EVENTS_FILE),
 }
 
 

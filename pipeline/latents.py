@@ -132,7 +132,8 @@ class LatentTable:
                    calibration, tuple(sensors), np.empty((0, len(sensors)), np.float32))
 
     def _fields(self) -> list[tuple[str, pa.DataType]]:
-        out = [("window_start", pa.timestamp("ns")), ("window_end", pa.timestamp("ns"))]
+        # UTC on disk, said in the file (a reader need not guess); in memory the pipeline keeps naive UTC
+        out = [("window_start", pa.timestamp("ns", tz="UTC")), ("window_end", pa.timestamp("ns", tz="UTC"))]
         out += [(f"{LATENT_PREFIX}{d}", pa.float32()) for d in range(self.z.shape[1])]
         out.append(("reconstruction_error", pa.float32()))
         if self.calibration is not None:

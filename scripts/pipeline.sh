@@ -8,7 +8,7 @@
 # The raw folder is the data root's raw/ unless --raw-dir names another; it is read with raw_readings' settings
 # given here (--raw-dir, --pattern, --contract, --separator, --timestamp-column, --timestamp-format,
 # --timestamp-unit, --exclude-columns; unset ones: the contract's, or the defaults), which every day run gets.
-# The day partitions start on the data's first day. Other arguments go to the model run: --config-json JSON or
+# The day partitions start on the data's first day; the last line printed opens these days in the UI. Other arguments go to the model run: --config-json JSON or
 # -c FILE (YAML), e.g. --config-json '{"ops": {"autoencoder": {"config": {"epochs": 3}}}}'. Each run is
 # forked from one process (python -m assets.build), recorded in $DAGSTER_HOME as the CLI would record it.
 set -euo pipefail
@@ -59,3 +59,9 @@ set -- ${model_args[@]+"${model_args[@]}"}  # the arguments that are not read se
 # each day in a run of its own (a failing day is reported and the others go on), the model run, the scored range
 build "$@" --day-config-json "$day_config" --days $days
 list_days --outputs  # where the results are, on this data root
+# The UI with these days: the partitions start on the first and end on the last (no day after the data shown
+# as Missing); the same settings the runs had
+ui_env="PIPELINE_FIRST_DAY=$PIPELINE_FIRST_DAY PIPELINE_LAST_DAY=${PIPELINE_LAST_DAY:-$last}"
+[ -z "${PIPELINE_DATA_DIR:-}" ] || ui_env="PIPELINE_DATA_DIR=$PIPELINE_DATA_DIR $ui_env"
+[ -z "${PIPELINE_DAY_TIMEZONE:-}" ] || ui_env="$ui_env PIPELINE_DAY_TIMEZONE=$PIPELINE_DAY_TIMEZONE"
+echo "in the UI: $ui_env DAGSTER_HOME=$DAGSTER_HOME .venv/bin/dagster dev -w workspace.yaml"

@@ -76,7 +76,8 @@ class Processes:
             time.sleep(0.5)
 
     def daemon(self) -> subprocess.Popen:
-        return self.start("daemon", [str(BIN / "dagster-daemon"), "run", "-m", "assets.definitions"])
+        workspace = str(PROJECT_ROOT / "workspace.yaml")  # the documented server's, as the backfills name it
+        return self.start("daemon", [str(BIN / "dagster-daemon"), "run", "-w", workspace])
 
     def log(self, name: str) -> str:
         return (self.logs / f"{name}.log").read_text()

@@ -209,14 +209,24 @@ def test_the_chain_raises_an_event_for_a_fault_outside_the_training_span_and_non
     assert len(events["2026-11-03"]) == 0, events["2026-11-03"]
     fault = events["2026-11-04"]
     assert len(fault) >= 1
-    assert fault.start.min() >= pd.Timestamp("2026-11-04 06:00")  # nothing before the fault begins
+    assert fault.start.min() >= pd.Timestamp("2026-11-04 06:00", tz="UTC")  # nothing before the fault begins
+    assert (fault.day == "2026-11-04").all() and fault.model_version.nunique() == 1  # the file says its origin
     vibration = {"vibration_x", "vibration_y", "vibration_z"}
     biggest = fault.loc[fault.duration_s.idxmax()]
     assert biggest.sensor_1 in vibration | {"bearing_temperature", "motor_current"}, fault
     latents = pd.read_parquet(root / "store" / "latent_vectors" / "2026-11-04" / LATENTS_FILE)
     assert latents.is_anomaly.any() and (latents.anomaly_score > 1).sum() == latents.is_anomaly.sum()
-    materialization = scored.asset_materializations_for_node("anomaly_events")[-1]
-    assert materialization.metadata["events"].value == len(fault) and "timeline" in materialization.metadata
+    # one run over both days: each day's materialisation carries its own figures, not the range's or the last's
+    pages = {m.partition: m.metadata for m in scored.asset_materializations_for_node("anomaly_events")}
+    assert sorted(pages) == list(FAULT_DAYS[2:])
+    for day, page in pages.items():
+        assert page["events"].value == len(events[day]) and page["day"].value == day
+        assert page["path"].value.endswith(f"anomaly_events/{day}")
+    assert "timeline" in pages["2026-11-04"]
+    scored_pages = {m.partition: m.metadata for m in scored.asset_materializations_for_node("latent_vectors")}
+    assert scored_pages["2026-11-04"]["anomalous_windows"].value == int(latents.is_anomaly.sum())
+    assert scored_pages["2026-11-03"]["anomalous_windows"].value < scored_pages["2026-11-04"]["anomalous_windows"].value
+    assert scored_pages["2026-11-03"]["path"].value.endswith("latent_vectors/2026-11-03")
 
 
 def test_events_come_from_a_stored_latent_table_and_not_from_one_without_scores(healthy_model, tmp_path):

@@ -118,9 +118,10 @@ def test_a_window_across_midnight_is_scored_once_by_the_day_it_ends_in(tmp_path)
     first, second = (pd.read_parquet(day_latents(data_root, d)) for d in ("2026-11-01", "2026-11-02"))
     assert len(first) == 1440 - WINDOW + 1
     assert len(second) == 1440  # its own 1429 windows and the 11 that start before midnight
-    crossing = second[second["window_start"] < pd.Timestamp("2026-11-02")]
-    assert len(crossing) == WINDOW - 1 and crossing["window_start"].min() == pd.Timestamp("2026-11-01 23:49")
-    assert (second["window_end"] >= pd.Timestamp("2026-11-02")).all()
+    midnight = pd.Timestamp("2026-11-02", tz="UTC")  # the files say their times are UTC
+    crossing = second[second["window_start"] < midnight]
+    assert len(crossing) == WINDOW - 1 and crossing["window_start"].min() == pd.Timestamp("2026-11-01 23:49", tz="UTC")
+    assert (second["window_end"] >= midnight).all()
     # every window of the continuous series, each exactly once, none lost at midnight
     starts = pd.concat([first["window_start"], second["window_start"]])
     assert starts.is_unique and len(starts) == 2 * 1440 - WINDOW + 1

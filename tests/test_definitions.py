@@ -107,7 +107,22 @@ def test_choices_are_offered_as_choices():
 
 def test_a_bad_day_setting_is_refused_naming_it():
     for env, says in (({"PIPELINE_DAY_TIMEZONE": "Mars/Olympus"}, "unknown time zone 'Mars/Olympus'"),
-                      ({"PIPELINE_FIRST_DAY": "2026-13-01"}, "PIPELINE_FIRST_DAY='2026-13-01'")):
+                      ({"PIPELINE_FIRST_DAY": "2026-13-01"}, "PIPELINE_FIRST_DAY='2026-13-01'"),
+                      ({"PIPELINE_LAST_DAY": "11/04/2026"}, "PIPELINE_LAST_DAY='11/04/2026'"),
+                      ({"PIPELINE_LAST_DAY": "2026-10-31"}, "before the first day 2026-11-01")):
         run = subprocess.run([sys.executable, "-c", "import assets.definitions"], cwd=PROJECT_ROOT, capture_output=True,
                              text=True, timeout=120, env={**os.environ, **env}, check=False)
         assert run.returncode != 0 and "day partitions: " in run.stderr and says in run.stderr, run.stderr[-500:]
+
+
+def test_a_recorded_dataset_s_partitions_end_on_its_last_day():
+    """With PIPELINE_LAST_DAY the UI shows no day after the data as Missing; without it they run to yesterday."""
+    code = "from assets.partitions import DAYS; keys = DAYS.get_partition_keys(); print(keys[0], keys[-1], len(keys))"
+    for last, says in (("2026-11-04", "2026-11-01 2026-11-04 4"), ("", None)):
+        env = {**os.environ, "PIPELINE_LAST_DAY": last, "PIPELINE_FIRST_DAY": "2026-11-01"}
+        run = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                             timeout=120, env=env, check=True)
+        if says:
+            assert run.stdout.split() == says.split()
+        else:  # a live feed: up to yesterday
+            assert int(run.stdout.split()[2]) > 4

@@ -16,7 +16,15 @@ import pytest
 from pipeline.storage import location
 from pipeline.store import load_artifact
 from tests.fanout import BIN, Processes, redis_database, step_workers, wait_for_runs
-from tests.helpers import DAY_ASSETS, SCORE_ASSETS, TINY_RUN_CONFIG, dagster, make_sample_root, run_assets
+from tests.helpers import (
+    DAY_ASSETS,
+    PROJECT_ROOT,
+    SCORE_ASSETS,
+    TINY_RUN_CONFIG,
+    dagster,
+    make_sample_root,
+    run_assets,
+)
 from tests.objectstore import s3_bucket, upload
 from tests.postgres import DEPLOY_INSTANCE, postgres_database
 
@@ -47,8 +55,9 @@ def test_a_backfill_of_days_fans_out_over_two_celery_workers(tmp_path):
             procs.wait_ready(["worker-a", "worker-b"])
 
             def backfill(job: str) -> None:  # one run per day, queued; the daemon launches them
-                done = dagster("job", "backfill", "-m", "assets.definitions", "-j", job, "--from", DAYS[0],
-                               "--to", DAYS[-1], "--noprompt", data_root=tmp_path, env=env)
+                # the documented form: the daemon's workspace, so the runs' code location is the daemon's
+                done = dagster("job", "backfill", "-w", str(PROJECT_ROOT / "workspace.yaml"), "-j", job,
+                               "--from", DAYS[0], "--to", DAYS[-1], "--noprompt", data_root=tmp_path, env=env)
                 assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
                 wait_for_runs(pg["DAGSTER_PG_DB"], job, len(DAYS), procs)
 

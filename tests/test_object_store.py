@@ -25,7 +25,7 @@ from pipeline.storage import ArtifactMissing, backend, location
 from pipeline.storage import store_lock as store_lock_module
 from pipeline.store import link_artifact, load_artifact, save_artifact, withdraw
 from pipeline.versions import PUBLISHED_POINTER, PublishError, VersionStore, read_published
-from tests.helpers import PROJECT_ROOT, day_latents, latent_table, materialize, process_state
+from tests.helpers import PROJECT_ROOT, latent_table, materialize, process_state
 from tests.objectstore import backdate
 
 pytestmark = pytest.mark.slow  # the full tier: scripts/test.sh --all
@@ -152,11 +152,12 @@ def test_the_chain_on_the_store_gives_what_a_local_root_gives(s3_root, data_root
     assert not (PROJECT_ROOT / "s3:").exists()  # nothing written to a local folder named like the URL
     for day in ("2026-11-01", "2026-11-02"):
         remote_day = load_artifact(root / "store" / "latent_vectors" / day)
-        local_day = pd.read_parquet(day_latents(data_root, day))
+        local_day = load_artifact(data_root / "store" / "latent_vectors" / day)
         pd.testing.assert_frame_equal(remote_day.drop(columns="model_version"),  # named by time and run
                                       local_day.drop(columns="model_version"))
-        pd.testing.assert_frame_equal(load_artifact(root / "store" / "anomaly_events" / day),
-                                      load_artifact(data_root / "store" / "anomaly_events" / day))
+        remote_events, local_events = (load_artifact(r / "store" / "anomaly_events" / day) for r in (root, data_root))
+        pd.testing.assert_frame_equal(remote_events.drop(columns="model_version"),
+                                      local_events.drop(columns="model_version"))
     pd.testing.assert_frame_equal(read_published(s3_root), read_published(data_root))
     assert read_published(s3_root, "autoencoder").calibration == read_published(data_root, "autoencoder").calibration
     assert (root / "reports" / "validation" / "2026-11-02.json").is_file()

@@ -149,6 +149,8 @@ def test_an_odd_day_is_scored_correctly_or_refused_naming_the_file(good_root, op
                              days=SAMPLE_DAYS)
         if result.success:
             latents = pd.concat([pd.read_parquet(day_latents(root, d)) for d in SAMPLE_DAYS])
+            for c in ("window_start", "window_end"):  # UTC in the file; the meant times are naive UTC
+                latents[c] = latents[c].dt.tz_convert("UTC").dt.tz_localize(None)
             z = latents[[c for c in latents.columns if c.startswith("z_")]].to_numpy()
             assert np.isfinite(z).all() and np.isfinite(latents["reconstruction_error"]).all(), ops
             assert latents["window_start"].notna().all() and latents["window_end"].notna().all(), ops
