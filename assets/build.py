@@ -31,15 +31,15 @@ RANGE_TAGS = ("dagster/asset_partition_range_start", "dagster/asset_partition_ra
 
 
 def ingest_days() -> dg.JobDefinition:
-    return defs.get_job_def("ingest_days")
+    return defs.resolve_job_def("ingest_days")
 
 
 def retrain() -> dg.JobDefinition:
-    return defs.get_job_def("retrain")
+    return defs.resolve_job_def("retrain")
 
 
 def score_days() -> dg.JobDefinition:
-    return defs.get_job_def("score_days")
+    return defs.resolve_job_def("score_days")
 
 
 def _run(job, run_config: dict, tags: dict, what: str) -> bool:

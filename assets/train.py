@@ -63,9 +63,6 @@ def autoencoder(context: dg.AssetExecutionContext, config: AutoencoderConfig, da
     history = trained.history
     seconds = round(time.monotonic() - t0, 1)
     context.log.info(f"trained in {seconds} s: {history['epochs_run']} epoch(s), best {history['best_epoch']}")
-    final = {"final_training_loss": history["loss"][-1]}
-    if "val_loss" in history:
-        final["final_validation_loss"] = history["val_loss"][-1]
     days = {"days_used": training_windows.day_names(), "days_skipped": training_windows.skipped}
     try:  # the version records the days its model learnt from, and those it left out
         data_root.versions.advance(version, "written", **days)
@@ -76,7 +73,7 @@ def autoencoder(context: dg.AssetExecutionContext, config: AutoencoderConfig, da
     context.add_output_metadata({
         "days_used": len(days["days_used"]), "first_day": days["days_used"][0], "last_day": days["days_used"][-1],
         "days_skipped": dg.MetadataValue.json(days["days_skipped"]),
-        **trained.summary(), **final, "training_seconds": seconds,
+        **trained.summary(), "training_seconds": seconds,
         "anomaly_threshold_rule": trained.calibration.rule_text(), "parameters": int(trained.model.count_params()),
         "loss_curve": image(loss_curve_png(history), "loss curve"),
         "config": dg.MetadataValue.json(config.model_dump()),

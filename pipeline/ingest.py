@@ -345,8 +345,8 @@ def read_raw_files(raw_dir: Path, settings: IngestSettings = IngestSettings(), c
     if day is None:
         cache.prune()  # a day's read uses a few entries: it cannot tell which of the others are stale
     if cache.hits:
-        log(f"{cache.hits} of {len(listing.files)} file(s) unchanged since the last read: taken from the parse "
-            "cache")
+        log(f"{cache.hits} of {len(listing.files)} file(s) taken from the parse cache: parsed before (when the "
+            "days were listed, or a day was read) and unchanged since")
     if cache.problem:
         log(f"the parse cache could not be written ({cache.problem}): files will be parsed again next time")
 

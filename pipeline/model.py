@@ -137,9 +137,10 @@ class TrainedAutoencoder:
         h = self.history
         out = {"architecture": self.config.architecture, "latent_dim": self.config.latent_dim,
                "epochs_run": h["epochs_run"], "best_epoch": h["best_epoch"],
-               "final_loss": h["loss"][-1]}
+               "final_training_loss": round(float(h["loss"][-1]), 6)}
         if "val_loss" in h:
-            out["best_val_loss"] = min(h["val_loss"])
+            out["final_validation_loss"] = round(float(h["val_loss"][-1]), 6)
+            out["best_val_loss"] = round(float(min(h["val_loss"])), 6)
         if self.calibration is not None:
-            out["anomaly_threshold"] = self.calibration.threshold
+            out["anomaly_threshold"] = round(float(self.calibration.threshold), 6)
         return out

@@ -127,8 +127,9 @@ def anomaly_timeline_png(times, scores: np.ndarray, events, title: str) -> bytes
         ax.axvspan(first, last, color="tab:orange", alpha=0.3, label="event" if k == 0 else None)
     ax.set_yscale("log")
     ax.set_ylabel("reconstruction error / threshold")
-    ax.set_title(f"{title}: {len(events)} event(s)", fontsize=10)
+    ax.set_title(f"{title}: {len(events)} event(s)", fontsize=10, pad=20)
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper left", fontsize=8)
+    # outside the axes, below the title: a fixed corner would sit over the scores of some day
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, fontsize=8, frameon=False, borderaxespad=0.1)
     fig.autofmt_xdate()
     return _png(fig)

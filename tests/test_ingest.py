@@ -108,7 +108,7 @@ def test_parse_cache_reparses_only_new_or_changed_files(data_root, tmp_path):
     assert sum(m.startswith("read ") for m in logs) == 2 and len(list(entries.glob("*.parquet"))) == 2
     logs.clear()
     second = read_raw_files(raw, cache_dir=cache, log=logs.append)
-    assert not any(m.startswith("read ") for m in logs) and "2 of 2 file(s) unchanged" in logs[-1]
+    assert not any(m.startswith("read ") for m in logs) and "2 of 2 file(s) taken from the parse cache" in logs[-1]
     pd.testing.assert_frame_equal(second.frame, fresh.frame)
     pd.testing.assert_frame_equal(first.frame, fresh.frame)
 
