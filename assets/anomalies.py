@@ -35,14 +35,20 @@ def day_events(day: str, latents: pd.DataFrame, settings: EventSettings) -> pd.D
 
 
 def _shown(events: pd.DataFrame) -> pd.DataFrame:
-    """The events as the UI table shows them: times as text, shares in percent; the day and the model version
-    are the page's own entries, not columns."""
-    out = events.drop(columns=["day", MODEL_VERSION], errors="ignore")
-    for c in ("start", "end", "peak_at"):
-        out[c] = out[c].astype(str)
-    for c in [c for c in out.columns if c.startswith("share_")]:
-        out[c] = (100 * out[c]).round(1)
-    return out.fillna("")
+    """The events as the day's page shows them, narrow enough for the UI's metadata column (wider tables are
+    cut at its edge): times of day (the page is the day's; past midnight "+1d"), minutes, the peak score, and
+    the top sensors with their share of the event's error in one column. The file keeps every column."""
+    out = pd.DataFrame(index=events.index)
+    day_start = events["start"].dt.normalize()
+    for c in ("start", "end"):
+        times = events[c].dt.strftime("%H:%M:%S")
+        out[c] = times.where((events[c] - day_start) < pd.Timedelta(days=1), times + " +1d")
+    out["minutes"] = (events["duration_s"] / 60).round(1)
+    out["peak_score"] = events["peak_score"].round(2)
+    ranks = range(1, 1 + sum(c.startswith("sensor_") for c in events.columns))
+    out["top_sensors"] = [", ".join(f"{row[f'sensor_{k}']} {100 * row[f'share_{k}']:.0f} %" for k in ranks
+                                    if isinstance(row[f"sensor_{k}"], str)) for _, row in events.iterrows()]
+    return out
 
 
 def _day_metadata(day: str, latents: pd.DataFrame, events: pd.DataFrame, folder) -> dict:

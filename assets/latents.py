@@ -41,6 +41,16 @@ class AuditLatentsConfig(dg.Config):
                                                    "spaced in time; 0 means all of them")
 
 
+def _shown_stats(stats: pd.DataFrame) -> dg.MetadataValue:
+    """Per-dimension statistics as the UI shows them, narrow enough for its metadata column: 3 decimals,
+    fractions in percent, the variance left to `std` (pipeline.quality.dimension_stats has every figure)."""
+    shown = stats.drop(columns=[c for c in ("variance",) if c in stats.columns]).copy()
+    for c in ("zero_fraction", "variance_share"):
+        if c in shown.columns:
+            shown[c.replace("_fraction", "s").replace("_share", "") + " %"] = (100 * shown.pop(c)).round(1)
+    return frame_table(shown.round(3))
+
+
 def _latent_metadata(table: LatentTable, enc, sensors) -> dict:
     by_sensor = pd.DataFrame({
         "sensor": list(sensors),
@@ -56,7 +66,7 @@ def _latent_metadata(table: LatentTable, enc, sensors) -> dict:
         "latent_space_by_error": image(latent_scatter_png(enc.z, enc.errors, "reconstruction error (scaled)",
                                                           "Latent space coloured by reconstruction error"),
                                        "latent space coloured by reconstruction error"),
-        "dimension_stats": frame_table(dimension_stats(enc.z)),
+        "dimension_stats": _shown_stats(dimension_stats(enc.z)),
         "dagster/column_schema": dg.TableSchema(columns=[dg.TableColumn(f.name, str(f.type)) for f in table.schema()]),
         "mean_reconstruction_error": float(enc.errors.mean()) if len(enc.errors) else float("nan"),
         "reconstruction_error_by_sensor": frame_table(by_sensor),  # mean |x - x_hat|, scaled units
@@ -135,7 +145,7 @@ def latent_quality_checks(context: dg.AssetCheckExecutionContext, audit_latents:
                             "any version (only the run that wrote a version audits it)")
     metadata = {**verdict.summary(), "architecture": facts.architecture, "scaling": facts.scaling,
                 "version": own.name if recorded else "none (not recorded)",
-                "dimensions": frame_table(verdict.stats)}
+                "dimensions": _shown_stats(verdict.stats)}
     yield dg.AssetCheckResult(check_name=ALIVE_CHECK, asset_key="audit_latents", passed=verdict.passed,
                               severity=dg.AssetCheckSeverity.ERROR, description=verdict.explanation(),
                               metadata=metadata)
