@@ -81,3 +81,17 @@ def test_training_windows_names_the_longest_segments_when_too_short(data_root):
             dg.Failure, match=r"too few rows for windows of 2000 rows.*Longest continuous segments: "
                               r"machine01_2026-11-0[12].csv \(1440 rows from 2026-11-0[12] 00:00:00\)"):
         list(training_windows(context=context, config=TrainingWindowsConfig(window_length=2000), data_root=root))
+
+
+def test_the_events_table_of_a_day_page_is_times_of_day_and_named_sensors():
+    from assets.anomalies import _shown
+    from pipeline.events import find_events
+
+    start = pd.to_datetime(["2026-11-03 23:50", "2026-11-03 23:55"]).to_numpy()
+    end = start + pd.Timedelta(minutes=20).to_timedelta64()  # the event runs past midnight
+    events = find_events(start, end, [2.0, 3.0], [[3.0, 1.0], [3.0, 1.0]], ["vibration_x", "flow_rate"])
+    shown = _shown(events)
+    assert list(shown.columns) == ["start", "end", "minutes", "peak_score", "top_sensors"]
+    assert shown.iloc[0].to_dict() == {"start": "23:50:00", "end": "00:15:00 +1d", "minutes": 25.0,
+                                       "peak_score": 3.0, "top_sensors": "vibration_x 75 %, flow_rate 25 %"}
+    assert _shown(find_events(start, end, [0.5, 0.5])).empty  # a day without events: an empty table
