@@ -145,7 +145,7 @@ def test_duplicate_dimension_warns_without_blocking_then_a_dead_one_blocks_publi
     # the default architecture has no relu to blame: the text says what a constant linear unit means
     assert "z_1" in check.description and "linear" in check.description and "relu" not in check.description
     rows = {r.data["dimension"]: r.data for r in check.metadata["dimensions"].value.records}
-    assert rows["z_1"]["zero_fraction"] == 1.0 and rows["z_1"]["std"] == 0.0 and not rows["z_1"]["active"]
+    assert rows["z_1"]["zeros %"] == 100.0 and rows["z_1"]["std"] == 0.0 and not rows["z_1"]["active"]
     assert rows["z_0"]["std"] > 0
 
 
