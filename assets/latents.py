@@ -25,13 +25,16 @@ from pipeline.span import day_windows
 from pipeline.storage import ArtifactDamaged, StorageError
 from pipeline.store import is_artifact, load_artifact
 from pipeline.threshold import MIN_DRIFT_WINDOWS
+from pipeline.usefulness import SAMPLE as USEFULNESS_SAMPLE
+from pipeline.usefulness import measure_usefulness
 from pipeline.versions import PublishedStateError
-from pipeline.windows import TrainingWindows
+from pipeline.windows import TrainingWindows, gather_windows
 
 ALIVE_CHECK = "latent_dimensions_alive"
 HEALTHY_CHECK = "latent_space_healthy"
 DAY_ALIVE_CHECK = "day_latents_alive"
 DRIFT_CHECK = "no_drift"
+INFORMATIVE_CHECK = "latent_space_informative"
 CODE_VERSION = "4"  # bump when what this module computes changes (assets/metadata.py)
 
 
@@ -91,6 +94,11 @@ def _anomaly_metadata(table: LatentTable) -> dict:
 
 @dg.asset(group_name=GROUP, kinds={"parquet"}, metadata={VERSIONED: True}, code_version=CODE_VERSION,
           owners=OWNERS, tags=stage_tags("audit"),
+          check_specs=[dg.AssetCheckSpec(INFORMATIVE_CHECK, asset="audit_latents",
+                                         description="WARN: the latent space keeps neighbouring windows together "
+                                                     "worse than a PCA of the same windows with as many "
+                                                     "dimensions (trustworthiness, continuity; pipeline."
+                                                     "usefulness)")],
           # the model that encodes is kept in this run's version, even when another run trained it
           ins={"autoencoder": dg.AssetIn(metadata={PINNED: True}), "training_windows": dg.AssetIn()},
           description="The new model's latents of its training span (up to audit_windows windows, evenly spaced): "
@@ -100,7 +108,7 @@ def _anomaly_metadata(table: LatentTable) -> dict:
                       "folder `<data root>/versions/<version>/audit_latents/latents.parquet`.")
 @storage_failures
 def audit_latents(context: dg.AssetExecutionContext, config: AuditLatentsConfig,
-                  autoencoder: TrainedAutoencoder, training_windows: TrainingWindows) -> LatentTable:
+                  autoencoder: TrainedAutoencoder, training_windows: TrainingWindows):
     from pipeline.train import evenly_spaced  # imports TensorFlow: only when a model is audited
 
     starts = evenly_spaced((training_windows.index, "all"), config.audit_windows)
@@ -108,8 +116,23 @@ def audit_latents(context: dg.AssetExecutionContext, config: AuditLatentsConfig,
                          starts=starts)
     table = latent_table(training_windows, enc, starts=starts, calibration=autoencoder.calibration)
     context.log.info(f"encoded {len(table)} windows into {enc.z.shape[1]} latent dimensions; plotting")
-    context.add_output_metadata(_latent_metadata(table, enc, training_windows.sensors))
-    return table
+    metadata = _latent_metadata(table, enc, training_windows.sensors)
+    yield dg.Output(table, metadata=metadata)
+    yield _informative_check(training_windows, starts, enc.z)
+
+
+def _informative_check(windows: TrainingWindows, starts: np.ndarray, z: np.ndarray) -> dg.AssetCheckResult:
+    """The latents against a PCA of the same windows, measured in this step on an evenly spaced sample."""
+    keep = np.unique(np.linspace(0, len(starts) - 1, min(len(starts), USEFULNESS_SAMPLE)).round().astype(int))
+    try:
+        usefulness = measure_usefulness(gather_windows(windows.values, starts[keep], windows.index.window_length),
+                                        z[keep])
+    except ValueError as exc:  # too few windows to judge neighbourhoods
+        return dg.AssetCheckResult(check_name=INFORMATIVE_CHECK, passed=True, severity=dg.AssetCheckSeverity.WARN,
+                                   description=f"not measured: {exc}")
+    return dg.AssetCheckResult(check_name=INFORMATIVE_CHECK, passed=not usefulness.worse_than_pca,
+                               severity=dg.AssetCheckSeverity.WARN, description=usefulness.text(),
+                               metadata=usefulness.figures())
 
 
 @dg.multi_asset_check(

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from pipeline.synthetic import SENSORS
+from pipeline.usefulness import MARGIN
 from pipeline.versions import VersionStore
 from tests.helpers import (
     SAMPLE_DAYS,
@@ -128,6 +129,14 @@ def test_duplicate_dimension_warns_without_blocking_then_a_dead_one_blocks_publi
     assert "z_0 and z_2" in warn.description and "Near-duplicate" in warn.description
     assert warn.metadata["max_abs_correlation"].value == 1.0
     assert len(warn.metadata["dimensions"].value.records) == 3
+    # measured beside a PCA of the same windows in the same step; its verdict follows its own figures
+    informative = found["latent_space_informative"]
+    figures = {k: v.value for k, v in informative.metadata.items()}
+    assert informative.severity.value == "WARN" and figures["usefulness_windows"] > 100
+    assert 0.5 < figures["pca_trustworthiness"] <= 1.0 and 0.0 < figures["trustworthiness"] <= 1.0
+    behind = figures["trustworthiness"] < figures["pca_trustworthiness"] - MARGIN or \
+        figures["continuity"] < figures["pca_continuity"] - MARGIN
+    assert informative.passed is not behind and ("worse than a plain PCA" in informative.description) is behind
     published = published_latents(data_root).read_bytes()
 
     def kill_z1(kernel, bias):  # the linear latent unit z_1 now outputs 0 for every window

@@ -1,0 +1,88 @@
+"""Does the latent space mean something? The default model's latents against a PCA of the same windows, on
+SKAB (per recording: fit on its first rows, z-scored on them, as benchmarks/anomaly_skab.py does), measured
+on the windows after the fit span:
+
+- trustworthiness and continuity (pipeline.usefulness, 10 neighbours, at most 2,000 windows);
+- k-NN AUC: each window's mean distance to its 5 nearest fit-span codes, as a score of the SKAB anomaly labels
+  (a window is anomalous when its last reading is), ROC-AUC per recording.
+
+PCA is fit on the same fit-span windows (flattened) with as many components as the model has latent
+dimensions. Prints a row per recording, then the medians.
+
+    PYTHONPATH=. .venv/bin/python benchmarks/latent_usefulness.py --files 8 [--seed 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np
+
+from benchmarks.anomaly_skab import FOLDERS, load_recording
+
+
+def knn_scores(reference: np.ndarray, codes: np.ndarray, k: int = 5) -> np.ndarray:
+    d = np.sqrt(((codes[:, None, :] - reference[None, :, :]) ** 2).sum(-1))
+    return np.sort(d, axis=1)[:, :k].mean(axis=1)
+
+
+def main() -> None:
+    from sklearn.metrics import roc_auc_score
+
+    from pipeline.latents import encode_windows
+    from pipeline.model import TrainingConfig
+    from pipeline.train import train_autoencoder
+    from pipeline.usefulness import measure_usefulness
+    from pipeline.windows import WindowSettings, gather_windows, make_training_windows, scoring_windows
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--skab-dir", type=Path, default=Path(os.environ.get("SKAB_DIR", "../shared/data/skab")))
+    p.add_argument("--files", type=int, default=0, help="only the first N recordings")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--train-rows", type=int, default=400)
+    args = p.parse_args()
+    files = [f for d in FOLDERS for f in sorted((args.skab_dir / d).glob("*.csv"), key=lambda f: int(f.stem))]
+    files = files[: args.files] if args.files else files
+    window, training = WindowSettings(), TrainingConfig(seed=args.seed)
+    rows = []
+    print("| recording | trust | PCA trust | continuity | PCA continuity | k-NN AUC | PCA k-NN AUC |")
+    print("|---|---|---|---|---|---|---|")
+    for path in files:
+        readings, labels = load_recording(path)
+        frame, n = readings.frame, args.train_rows
+        values, times = frame[readings.sensors].to_numpy(np.float64), frame["timestamp"].to_numpy()
+        whole = np.array([[0, len(frame)]])
+        fit = make_training_windows(values[:n], times[:n], readings.sensors, window.window_length, window.stride,
+                                    window.validation_fraction, window.scaling, np.array([[0, n]]))
+        trained = train_autoencoder(fit, training)
+        scored = scoring_windows(values, times, readings.sensors, trained.scaler, trained.window_length, 1, whole)
+        starts = scored.index.starts
+        wl = trained.window_length
+        test = starts[starts >= n]
+        ref = starts[starts + wl <= n]
+        z_test = encode_windows(trained.model, scored, starts=test).z
+        z_ref = encode_windows(trained.model, scored, starts=ref).z
+        x_test = gather_windows(scored.values, test, wl).reshape(len(test), -1)
+        x_ref = gather_windows(scored.values, ref, wl).reshape(len(ref), -1)
+        mean = x_ref.mean(axis=0)
+        _, _, vt = np.linalg.svd(x_ref - mean, full_matrices=False)
+        basis = vt[: z_test.shape[1]].T
+        p_test, p_ref = (x_test - mean) @ basis, (x_ref - mean) @ basis
+        u = measure_usefulness(gather_windows(scored.values, test, wl), z_test)
+        y = labels[test + wl - 1]
+        auc = roc_auc_score(y, knn_scores(z_ref, z_test)) if 0 < y.sum() < len(y) else float("nan")
+        pca_auc = roc_auc_score(y, knn_scores(p_ref, p_test)) if 0 < y.sum() < len(y) else float("nan")
+        row = (u.trustworthiness, u.pca_trustworthiness, u.continuity, u.pca_continuity, auc, pca_auc)
+        rows.append(row)
+        print(f"| {path.parent.name}/{path.name} | " + " | ".join(f"{v:.3f}" for v in row) + " |", flush=True)
+    medians = [statistics.median(v for v in col if not np.isnan(v)) for col in zip(*rows, strict=True)]
+    print(f"| **median of {len(rows)}** | " + " | ".join(f"**{v:.3f}**" for v in medians) + " |")
+
+
+if __name__ == "__main__":
+    main()
