@@ -31,6 +31,19 @@ def knn_scores(reference: np.ndarray, codes: np.ndarray, k: int = 5) -> np.ndarr
     return np.sort(d, axis=1)[:, :k].mean(axis=1)
 
 
+def probe(model, x_test: np.ndarray, x_ref: np.ndarray, z_test: np.ndarray, z_ref: np.ndarray) -> None:
+    import keras
+
+    from pipeline.model import LATENT_LAYER
+
+    state = keras.Model(model.inputs, model.get_layer(LATENT_LAYER).input)
+    h_test, h_ref = (np.asarray(state.predict(x, verbose=0)) for x in (x_test, x_ref))
+    print(f"|   code spread after/fit {z_test.std(0).mean() / z_ref.std(0).mean():.2f}, LSTM state spread "
+          f"{h_test.std(0).mean() / h_ref.std(0).mean():.2f}, state beyond 0.9: {(np.abs(h_test) > 0.9).mean():.1%} "
+          f"after / {(np.abs(h_ref) > 0.9).mean():.1%} fit, z-scores beyond 3: {(np.abs(x_test) > 3).mean():.1%} "
+          f"after / {(np.abs(x_ref) > 3).mean():.1%} fit |", flush=True)
+
+
 def main() -> None:
     from sklearn.metrics import roc_auc_score
 
@@ -45,6 +58,7 @@ def main() -> None:
     p.add_argument("--files", type=int, default=0, help="only the first N recordings")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--train-rows", type=int, default=400)
+    p.add_argument("--probe", action="store_true", help="also print the spread and saturation figures")
     args = p.parse_args()
     files = [f for d in FOLDERS for f in sorted((args.skab_dir / d).glob("*.csv"), key=lambda f: int(f.stem))]
     files = files[: args.files] if args.files else files
@@ -80,6 +94,9 @@ def main() -> None:
         row = (u.trustworthiness, u.pca_trustworthiness, u.continuity, u.pca_continuity, auc, pca_auc)
         rows.append(row)
         print(f"| {path.parent.name}/{path.name} | " + " | ".join(f"{v:.3f}" for v in row) + " |", flush=True)
+        if args.probe:
+            probe(trained.model, gather_windows(scored.values, test, wl), gather_windows(scored.values, ref, wl),
+                  z_test, z_ref)
     medians = [statistics.median(v for v in col if not np.isnan(v)) for col in zip(*rows, strict=True)]
     print(f"| **median of {len(rows)}** | " + " | ".join(f"**{v:.3f}**" for v in medians) + " |")
 
