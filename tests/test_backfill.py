@@ -42,6 +42,11 @@ def test_the_documented_backfill_runs_its_days_and_a_mismatched_one_is_seen_fail
     shutil.copy(PROJECT_ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
     env = {**os.environ, "PIPELINE_DATA_DIR": str(root), "DAGSTER_HOME": str(home),
            "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    # the instance's SQLite databases made once, here: a daemon and a CLI that both find none would both create
+    # them, and two first migrations of one schedule database leave it with two heads
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        instance.get_runs(limit=1)
+        instance.all_instigator_state()
     procs = Processes(tmp_path / "logs", env)
     try:
         procs.start("daemon", [str(BIN / "dagster-daemon"), "run", "-w", WORKSPACE])
