@@ -51,11 +51,16 @@ def _shown(events: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _version(latents: pd.DataFrame) -> str:
+    """The model version that scored a day's latents ("none" for a day without windows)."""
+    return str(latents[MODEL_VERSION].iloc[0]) if len(latents) and MODEL_VERSION in latents else "none"
+
+
 def _day_metadata(day: str, latents: pd.DataFrame, events: pd.DataFrame, folder) -> dict:
     """What one day's page shows: its own events, table, timeline and folder."""
     metadata = {
         "events": len(events), "dagster/row_count": len(events), "path": dg.MetadataValue.path(str(folder)),
-        "model_version": str(latents[MODEL_VERSION].iloc[0]) if len(latents) and MODEL_VERSION in latents else "none",
+        "model_version": _version(latents),
         "anomalous_windows": int(latents[ANOMALY_SCORE].gt(1.0).sum()) if len(latents) else 0,
         "events_table": frame_table(_shown(events)),
     }
@@ -86,8 +91,8 @@ def anomaly_events(context: dg.AssetExecutionContext, config: AnomalyEventsConfi
         latents = tables[day]
         events = day_events(day, latents, settings)
         out[day] = EventTable(events)
-        version = str(latents[MODEL_VERSION].iloc[0]) if len(latents) and MODEL_VERSION in latents else "none"
-        context.log.info(f"{day}: {len(events)} event(s) in {len(latents)} windows scored by model {version}")
+        context.log.info(f"{day}: {len(events)} event(s) in {len(latents)} windows scored by model "
+                         f"{_version(latents)}")
     per_day(context, {day: _day_metadata(day, tables[day], out[day].frame,
                                          data_root.day_folder("anomaly_events", day)) for day in days})
     context.add_output_metadata({"days_in_run": len(days)})

@@ -25,10 +25,9 @@ from pipeline.span import day_windows
 from pipeline.storage import ArtifactDamaged, StorageError
 from pipeline.store import is_artifact, load_artifact
 from pipeline.threshold import MIN_DRIFT_WINDOWS
-from pipeline.usefulness import SAMPLE as USEFULNESS_SAMPLE
-from pipeline.usefulness import measure_usefulness
+from pipeline.usefulness import audit_usefulness
 from pipeline.versions import PublishedStateError
-from pipeline.windows import TrainingWindows, gather_windows
+from pipeline.windows import TrainingWindows
 
 ALIVE_CHECK = "latent_dimensions_alive"
 HEALTHY_CHECK = "latent_space_healthy"
@@ -47,10 +46,11 @@ class AuditLatentsConfig(dg.Config):
 def _shown_stats(stats: pd.DataFrame) -> dg.MetadataValue:
     """Per-dimension statistics as the UI shows them, narrow enough for its metadata column: 3 decimals,
     fractions in percent, the variance left to `std` (pipeline.quality.dimension_stats has every figure)."""
-    shown = stats.drop(columns=[c for c in ("variance",) if c in stats.columns]).copy()
-    for c in ("zero_fraction", "variance_share"):
-        if c in shown.columns:
-            shown[c.replace("_fraction", "s").replace("_share", "") + " %"] = (100 * shown.pop(c)).round(1)
+    percent = {"zero_fraction": "zeros %", "variance_share": "variance %"}
+    shown = stats.drop(columns=[c for c in ("variance", *percent) if c in stats.columns])
+    for column, name in percent.items():
+        if column in stats.columns:
+            shown[name] = (100 * stats[column]).round(1)
     return frame_table(shown.round(3))
 
 
@@ -122,11 +122,9 @@ def audit_latents(context: dg.AssetExecutionContext, config: AuditLatentsConfig,
 
 
 def _informative_check(windows: TrainingWindows, starts: np.ndarray, z: np.ndarray) -> dg.AssetCheckResult:
-    """The latents against a PCA of the same windows, measured in this step on an evenly spaced sample."""
-    keep = np.unique(np.linspace(0, len(starts) - 1, min(len(starts), USEFULNESS_SAMPLE)).round().astype(int))
+    """The latents against a PCA of the same windows, measured in this step (pipeline.usefulness)."""
     try:
-        usefulness = measure_usefulness(gather_windows(windows.values, starts[keep], windows.index.window_length),
-                                        z[keep])
+        usefulness = audit_usefulness(windows, starts, z)
     except ValueError as exc:  # too few windows to judge neighbourhoods
         return dg.AssetCheckResult(check_name=INFORMATIVE_CHECK, passed=True, severity=dg.AssetCheckSeverity.WARN,
                                    description=f"not measured: {exc}")

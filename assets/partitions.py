@@ -21,7 +21,6 @@ from pipeline.days import DayClock, DayError
 FIRST_DAY_ENV = "PIPELINE_FIRST_DAY"  # first day partition, YYYY-MM-DD
 LAST_DAY_ENV = "PIPELINE_LAST_DAY"  # last day partition, YYYY-MM-DD (unset: yesterday)
 DEFAULT_FIRST_DAY = "2026-11-01"  # the shipped sample's first day
-SAMPLE_LAST_DAY = "2026-11-04"  # the shipped sample's last day (for `PIPELINE_LAST_DAY`, in the README)
 
 
 def _partitions() -> tuple[DayClock, dg.DailyPartitionsDefinition]:

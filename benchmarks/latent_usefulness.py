@@ -10,7 +10,13 @@ on the windows after the fit span:
 fit span's windows only, as the model was, and projects the later ones (the k-NN AUC's PCA too); both with as
 many components as the model has latent dimensions. Prints a row per recording, then the medians.
 
-    PYTHONPATH=. .venv/bin/python benchmarks/latent_usefulness.py --files 8 [--seed 0]
+Also the reconstruction error's AUC of the same labels, and the code's spread (std per dimension, mean over
+dimensions) after the fit span over in it. `--variant` swaps pipeline.model's default builder for a variant of
+its encoder (every other setting and the training loop stay the product's): `linear_path` (the flattened window
+concatenated with the LSTM state before the latent layer) or `spread_penalty` (PENALTY x ||cov(z) - I||^2 of
+each batch on the code).
+
+    PYTHONPATH=. .venv/bin/python benchmarks/latent_usefulness.py --files 8 [--seed 0] [--variant linear_path]
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np
 
 from benchmarks.anomaly_skab import FOLDERS, load_recording
+
+PENALTY = 0.1  # spread_penalty's weight
 
 
 def knn_scores(reference: np.ndarray, codes: np.ndarray, k: int = 5) -> np.ndarray:
@@ -45,65 +53,109 @@ def probe(model, x_test: np.ndarray, x_ref: np.ndarray, z_test: np.ndarray, z_re
           f"after / {(np.abs(x_ref) > 3).mean():.1%} fit |", flush=True)
 
 
-def main() -> None:
+def spread_penalty(z):
+    """PENALTY x ||cov(z) - I||^2 of the batch: keeps the code spread and decorrelated."""
+    from keras import ops
+
+    zc = z - ops.mean(z, axis=0, keepdims=True)
+    cov = ops.matmul(ops.transpose(zc), zc) / ops.cast(ops.shape(z)[0], z.dtype)
+    return PENALTY * ops.sum(ops.square(cov - ops.eye(ops.shape(z)[1], dtype=z.dtype)))
+
+
+def variant_builder(name: str):
+    """A builder with build_default_autoencoder's signature: the default's layers, but the code is made from the
+    LSTM state and the flattened window (`linear_path`), or carries the spread penalty (`spread_penalty`)."""
+    from pipeline.model import LATENT_LAYER
+
+    def build(window_length, n_sensors, latent_dim, units, learning_rate, mean=None, std=None):
+        import keras
+        from keras import layers
+
+        mean = np.zeros(n_sensors) if mean is None else np.asarray(mean, dtype=np.float64)
+        var = np.ones(n_sensors) if std is None else np.square(np.where(np.asarray(std) > 1e-12, std, 1.0))
+        inputs = keras.Input((window_length, n_sensors), name="window")
+        x = layers.Normalization(mean=mean, variance=var, name="standardise")(inputs)
+        h = layers.LSTM(units)(x)
+        if name == "linear_path":
+            h = layers.Concatenate()([h, layers.Flatten()(x)])
+        regulariser = spread_penalty if name == "spread_penalty" else None
+        z = layers.Dense(latent_dim, name=LATENT_LAYER, activity_regularizer=regulariser)(h)
+        y = layers.RepeatVector(window_length)(z)
+        y = layers.LSTM(units, return_sequences=True)(y)
+        y = layers.TimeDistributed(layers.Dense(n_sensors))(y)
+        outputs = layers.Normalization(mean=mean, variance=var, invert=True, name="unstandardise")(y)
+        model = keras.Model(inputs, outputs, name=f"{name}_autoencoder")
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse", metrics=["mae"])
+        return model
+
+    return build
+
+
+def measure(path: Path, train_rows: int, seed: int, show_probe: bool) -> tuple[float, ...]:
     from sklearn.manifold import trustworthiness
     from sklearn.metrics import roc_auc_score
 
     from pipeline.latents import encode_windows
     from pipeline.model import TrainingConfig
     from pipeline.train import train_autoencoder
-    from pipeline.usefulness import measure_usefulness
+    from pipeline.usefulness import evenly_spaced_positions, measure_usefulness, pca_basis
     from pipeline.windows import WindowSettings, gather_windows, make_training_windows, scoring_windows
+
+    w, n = WindowSettings(), train_rows
+    readings, labels = load_recording(path)
+    frame = readings.frame
+    values, times = frame[readings.sensors].to_numpy(np.float64), frame["timestamp"].to_numpy()
+    fit = make_training_windows(values[:n], times[:n], readings.sensors, w.window_length, w.stride,
+                                w.validation_fraction, w.scaling, np.array([[0, n]]))
+    trained = train_autoencoder(fit, TrainingConfig(seed=seed))
+    wl = trained.window_length
+    scored = scoring_windows(values, times, readings.sensors, trained.scaler, wl, 1, np.array([[0, len(frame)]]))
+    starts = scored.index.starts
+    test, ref = starts[starts >= n], starts[starts + wl <= n]
+    after = encode_windows(trained.model, scored, starts=test)
+    z_ref = encode_windows(trained.model, scored, starts=ref).z
+    x_test, x_ref = (gather_windows(scored.values, s, wl) for s in (test, ref))  # each gathered once
+    u = measure_usefulness(x_test, after.z)
+    flat_test, flat_ref = x_test.reshape(len(test), -1), x_ref.reshape(len(ref), -1)
+    mean, basis = pca_basis(flat_ref, after.z.shape[1])  # the fit span's PCA, as the model saw only it
+    p_test, p_ref = (flat_test - mean) @ basis, (flat_ref - mean) @ basis
+    keep = evenly_spaced_positions(len(test), u.windows)
+    fit_pca_trust = trustworthiness(flat_test[keep], p_test[keep], n_neighbors=u.neighbours)
+    y = labels[test + wl - 1]
+    both = 0 < y.sum() < len(y)
+    auc = roc_auc_score(y, knn_scores(z_ref, after.z)) if both else float("nan")
+    pca_auc = roc_auc_score(y, knn_scores(p_ref, p_test)) if both else float("nan")
+    error_auc = roc_auc_score(y, after.errors) if both else float("nan")
+    if show_probe:
+        probe(trained.model, x_test, x_ref, after.z, z_ref)
+    return (u.trustworthiness, u.pca_trustworthiness, fit_pca_trust, u.continuity, u.pca_continuity, auc, pca_auc,
+            error_auc, float(after.z.std(0).mean() / z_ref.std(0).mean()))
+
+
+def main() -> None:
+    import pipeline.model
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--skab-dir", type=Path, default=Path(os.environ.get("SKAB_DIR", "../shared/data/skab")))
     p.add_argument("--files", type=int, default=0, help="only the first N recordings")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--train-rows", type=int, default=400)
+    p.add_argument("--variant", choices=["default", "linear_path", "spread_penalty"], default="default")
     p.add_argument("--probe", action="store_true", help="also print the spread and saturation figures")
     args = p.parse_args()
+    if args.variant != "default":
+        pipeline.model.build_default_autoencoder = variant_builder(args.variant)
     files = [f for d in FOLDERS for f in sorted((args.skab_dir / d).glob("*.csv"), key=lambda f: int(f.stem))]
     files = files[: args.files] if args.files else files
-    window, training = WindowSettings(), TrainingConfig(seed=args.seed)
     rows = []
     print("| recording | trust | PCA trust | fit-span PCA trust | continuity | PCA continuity | k-NN AUC | "
-          "PCA k-NN AUC |")
-    print("|---|---|---|---|---|---|---|---|")
+          "PCA k-NN AUC | error AUC | spread after/fit |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for path in files:
-        readings, labels = load_recording(path)
-        frame, n = readings.frame, args.train_rows
-        values, times = frame[readings.sensors].to_numpy(np.float64), frame["timestamp"].to_numpy()
-        whole = np.array([[0, len(frame)]])
-        fit = make_training_windows(values[:n], times[:n], readings.sensors, window.window_length, window.stride,
-                                    window.validation_fraction, window.scaling, np.array([[0, n]]))
-        trained = train_autoencoder(fit, training)
-        scored = scoring_windows(values, times, readings.sensors, trained.scaler, trained.window_length, 1, whole)
-        starts = scored.index.starts
-        wl = trained.window_length
-        test = starts[starts >= n]
-        ref = starts[starts + wl <= n]
-        z_test = encode_windows(trained.model, scored, starts=test).z
-        z_ref = encode_windows(trained.model, scored, starts=ref).z
-        x_test = gather_windows(scored.values, test, wl).reshape(len(test), -1)
-        x_ref = gather_windows(scored.values, ref, wl).reshape(len(ref), -1)
-        mean = x_ref.mean(axis=0)
-        _, _, vt = np.linalg.svd(x_ref - mean, full_matrices=False)
-        basis = vt[: z_test.shape[1]].T
-        p_test, p_ref = (x_test - mean) @ basis, (x_ref - mean) @ basis
-        u = measure_usefulness(gather_windows(scored.values, test, wl), z_test)
-        y = labels[test + wl - 1]
-        auc = roc_auc_score(y, knn_scores(z_ref, z_test)) if 0 < y.sum() < len(y) else float("nan")
-        pca_auc = roc_auc_score(y, knn_scores(p_ref, p_test)) if 0 < y.sum() < len(y) else float("nan")
-        keep = np.unique(np.linspace(0, len(test) - 1, min(len(test), 2000)).round().astype(int))
-        fit_pca_trust = trustworthiness(x_test[keep], p_test[keep], n_neighbors=u.neighbours)
-        row = (u.trustworthiness, u.pca_trustworthiness, fit_pca_trust, u.continuity, u.pca_continuity, auc, pca_auc)
-        rows.append(row)
-        print(f"| {path.parent.name}/{path.name} | " + " | ".join(f"{v:.3f}" for v in row) + " |", flush=True)
-        if args.probe:
-            probe(trained.model, gather_windows(scored.values, test, wl), gather_windows(scored.values, ref, wl),
-                  z_test, z_ref)
+        rows.append(measure(path, args.train_rows, args.seed, args.probe))
+        print(f"| {path.parent.name}/{path.name} | " + " | ".join(f"{v:.3f}" for v in rows[-1]) + " |", flush=True)
     medians = [statistics.median(v for v in col if not np.isnan(v)) for col in zip(*rows, strict=True)]
-    print(f"| **median of {len(rows)}** | " + " | ".join(f"**{v:.3f}**" for v in medians) + " |")
+    print(f"| **{args.variant}, median of {len(rows)}** | " + " | ".join(f"**{v:.3f}**" for v in medians) + " |")
 
 
 if __name__ == "__main__":

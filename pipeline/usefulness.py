@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline.windows import TrainingWindows, gather_windows
+
 NEIGHBOURS = 10  # the neighbourhood size judged
 SAMPLE = 2000  # windows measured (pairwise distances: SAMPLE^2 floats)
 MARGIN = 0.02  # worse than PCA by more than this is worth a warning (sampling noise at 2000 windows ~0.005)
@@ -52,11 +54,30 @@ class Usefulness:
                 "projection, so clusters and paths in the latent plots are less reliable than the PCA's")
 
 
+def pca_basis(flat: np.ndarray, dimensions: int) -> tuple[np.ndarray, np.ndarray]:
+    """The mean of the rows of `flat` and its first `dimensions` principal directions (columns; SVD): rows are
+    projected with `(rows - mean) @ basis`."""
+    mean = flat.mean(axis=0)
+    _, _, vt = np.linalg.svd(flat - mean, full_matrices=False)
+    return mean, vt[:dimensions].T
+
+
 def pca_codes(flat: np.ndarray, dimensions: int) -> np.ndarray:
-    """The first `dimensions` principal components of the rows of `flat` (centred; SVD)."""
-    centred = flat - flat.mean(axis=0)
-    _, _, vt = np.linalg.svd(centred, full_matrices=False)
-    return centred @ vt[:dimensions].T
+    """The rows of `flat` on their own first `dimensions` principal components."""
+    mean, basis = pca_basis(flat, dimensions)
+    return (flat - mean) @ basis
+
+
+def evenly_spaced_positions(n: int, limit: int) -> np.ndarray:
+    """At most `limit` of the positions 0..n-1, spread evenly (all of them when n <= limit)."""
+    return np.unique(np.linspace(0, n - 1, min(n, limit)).round().astype(np.int64)) if n else np.zeros(0, np.int64)
+
+
+def audit_usefulness(windows: TrainingWindows, starts: np.ndarray, z: np.ndarray) -> Usefulness:
+    """`measure_usefulness` of the windows at `starts` (their latents `z`, in the same order): only the sampled
+    windows are gathered from the (memory-mapped) readings."""
+    keep = evenly_spaced_positions(len(starts), SAMPLE)
+    return measure_usefulness(gather_windows(windows.values, starts[keep], windows.index.window_length), z[keep])
 
 
 def measure_usefulness(windows: np.ndarray, z: np.ndarray, neighbours: int = NEIGHBOURS,
@@ -70,7 +91,7 @@ def measure_usefulness(windows: np.ndarray, z: np.ndarray, neighbours: int = NEI
         raise ValueError(f"{len(windows)} windows but {n} latent vectors")
     if n <= 2 * neighbours + 1:
         raise ValueError(f"{n} windows: too few to judge neighbourhoods of {neighbours}")
-    keep = np.unique(np.linspace(0, n - 1, min(n, sample)).round().astype(int))
+    keep = evenly_spaced_positions(n, sample)
     flat = np.asarray(windows[keep], dtype=np.float64).reshape(len(keep), -1)
     codes = np.asarray(z[keep], dtype=np.float64)
     pca = pca_codes(flat, codes.shape[1])

@@ -8,9 +8,10 @@
 # The raw folder is the data root's raw/ unless --raw-dir names another; it is read with raw_readings' settings
 # given here (--raw-dir, --pattern, --contract, --separator, --timestamp-column, --timestamp-format,
 # --timestamp-unit, --exclude-columns; unset ones: the contract's, or the defaults), which every day run gets.
-# The day partitions start on the data's first day; the last line printed opens these days in the UI. Other arguments go to the model run: --config-json JSON or
-# -c FILE (YAML), e.g. --config-json '{"ops": {"autoencoder": {"config": {"epochs": 3}}}}'. Each run is
-# forked from one process (python -m assets.build), recorded in $DAGSTER_HOME as the CLI would record it.
+# The day partitions start on the data's first day; the last line printed opens these days in the UI. Other
+# arguments go to the model run: --config-json JSON or -c FILE (YAML), e.g.
+# --config-json '{"ops": {"autoencoder": {"config": {"epochs": 3}}}}'. Each run is forked from one process
+# (python -m assets.build), recorded in $DAGSTER_HOME as the CLI would record it.
 set -euo pipefail
 absolute() { case $1 in *://* | /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }  # paths as the caller meant them
 read_args=()   # the raw folder and how to read it: for pipeline.list_days, and each day run's raw_readings config
