@@ -34,6 +34,7 @@ HEALTHY_CHECK = "latent_space_healthy"
 DAY_ALIVE_CHECK = "day_latents_alive"
 DRIFT_CHECK = "no_drift"
 INFORMATIVE_CHECK = "latent_space_informative"
+COMPARABLE_CHECK = "latent_space_comparable"
 CODE_VERSION = "4"  # bump when what this module computes changes (assets/metadata.py)
 
 
@@ -98,7 +99,13 @@ def _anomaly_metadata(table: LatentTable) -> dict:
                                          description="WARN: the latent space keeps neighbouring windows together "
                                                      "worse than a PCA of the same windows with as many "
                                                      "dimensions (trustworthiness, continuity; pipeline."
-                                                     "usefulness)")],
+                                                     "usefulness)"),
+                       dg.AssetCheckSpec(COMPARABLE_CHECK, asset="audit_latents",
+                                         description="WARN: the new model's latents, mapped into the published "
+                                                     "version's frame (rotation, scale, shift; pipeline.alignment), "
+                                                     "do not reproduce its latents of the same windows: the "
+                                                     "retrain found a different structure, and day latents of the "
+                                                     "two versions are not comparable point by point")],
           # the model that encodes is kept in this run's version, even when another run trained it
           ins={"autoencoder": dg.AssetIn(metadata={PINNED: True}), "training_windows": dg.AssetIn()},
           description="The new model's latents of its training span (up to audit_windows windows, evenly spaced): "
@@ -117,8 +124,12 @@ def audit_latents(context: dg.AssetExecutionContext, config: AuditLatentsConfig,
     table = latent_table(training_windows, enc, starts=starts, calibration=autoencoder.calibration)
     context.log.info(f"encoded {len(table)} windows into {enc.z.shape[1]} latent dimensions; plotting")
     metadata = _latent_metadata(table, enc, training_windows.sensors)
-    yield dg.Output(table, metadata=metadata)
+    alignment = autoencoder.alignment.figures() if autoencoder.alignment is not None else {}
+    yield dg.Output(table, metadata={**metadata, **alignment})
     yield _informative_check(training_windows, starts, enc.z)
+    yield dg.AssetCheckResult(check_name=COMPARABLE_CHECK, severity=dg.AssetCheckSeverity.WARN,
+                              passed=autoencoder.alignment is None or autoencoder.alignment.comparable,
+                              description=autoencoder.alignment_text, metadata=alignment)
 
 
 def _informative_check(windows: TrainingWindows, starts: np.ndarray, z: np.ndarray) -> dg.AssetCheckResult:

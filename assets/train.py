@@ -9,7 +9,9 @@ from assets.metadata import GROUP, OWNERS, image, stage_tags
 from assets.resources import VERSIONED, DataRoot, claim_version, lock_failure, storage_failures
 from pipeline.model import Architecture, TrainedAutoencoder, TrainingConfig
 from pipeline.span import SpanWindows
-from pipeline.storage import LockTimeout, StorageError
+from pipeline.storage import ArtifactDamaged, ArtifactMissing, LockTimeout, StorageError
+from pipeline.store import load_artifact
+from pipeline.versions import PublishedStateError
 
 CODE_VERSION = "3"  # bump when what this module computes changes (assets/metadata.py)
 
@@ -55,9 +57,10 @@ def autoencoder(context: dg.AssetExecutionContext, config: AutoencoderConfig, da
     from pipeline.plots import loss_curve_png
     from pipeline.train import TrainingDiverged, train_autoencoder  # imports TensorFlow: only when training
 
+    published = _published_for_alignment(context, data_root)
     t0 = time.monotonic()
     try:
-        trained = train_autoencoder(training_windows, training, log=context.log.info)
+        trained = train_autoencoder(training_windows, training, log=context.log.info, published=published)
     except TrainingDiverged as exc:
         raise dg.Failure(description=str(exc)) from None
     history = trained.history
@@ -75,7 +78,22 @@ def autoencoder(context: dg.AssetExecutionContext, config: AutoencoderConfig, da
         "days_skipped": dg.MetadataValue.json(days["days_skipped"]),
         **trained.summary(), "training_seconds": seconds,
         "anomaly_threshold_rule": trained.calibration.rule_text(), "parameters": int(trained.model.count_params()),
+        "alignment": trained.alignment_text,
         "loss_curve": image(loss_curve_png(history), "loss curve"),
         "config": dg.MetadataValue.json(config.model_dump()),
     })
     return trained
+
+
+def _published_for_alignment(context: dg.AssetExecutionContext,
+                             data_root: DataRoot) -> tuple[str, TrainedAutoencoder] | None:
+    """The published version's name and model, whose frame the new latents are expressed in (pipeline.alignment);
+    None, said in the log, when there is none or it cannot be read: the new model is then trained all the same."""
+    try:
+        version = data_root.versions.published()
+        if version is None:
+            return None
+        return version.name, load_artifact(version / "autoencoder")
+    except (PublishedStateError, ArtifactMissing, ArtifactDamaged) as exc:
+        context.log.warning(f"the new latents will not be aligned with the published model's: {exc}")
+        return None

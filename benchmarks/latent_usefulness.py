@@ -13,7 +13,8 @@ many components as the model has latent dimensions. Prints a row per recording, 
 Also the reconstruction error's AUC of the same labels, and the code's spread (std per dimension, mean over
 dimensions) after the fit span over in it. `--variant` swaps pipeline.model's default builder for a variant of
 its encoder (every other setting and the training loop stay the product's): `linear_path` (the flattened window
-concatenated with the LSTM state before the latent layer) or `spread_penalty` (PENALTY x ||cov(z) - I||^2 of
+concatenated with the LSTM state before the latent layer), `linear_encoder` (the code a linear map of the
+flattened window; the decoder the default's) or `spread_penalty` (PENALTY x ||cov(z) - I||^2 of
 each batch on the code).
 
     PYTHONPATH=. .venv/bin/python benchmarks/latent_usefulness.py --files 8 [--seed 0] [--variant linear_path]
@@ -75,7 +76,7 @@ def variant_builder(name: str):
         var = np.ones(n_sensors) if std is None else np.square(np.where(np.asarray(std) > 1e-12, std, 1.0))
         inputs = keras.Input((window_length, n_sensors), name="window")
         x = layers.Normalization(mean=mean, variance=var, name="standardise")(inputs)
-        h = layers.LSTM(units)(x)
+        h = layers.Flatten()(x) if name == "linear_encoder" else layers.LSTM(units)(x)
         if name == "linear_path":
             h = layers.Concatenate()([h, layers.Flatten()(x)])
         regulariser = spread_penalty if name == "spread_penalty" else None
@@ -91,7 +92,7 @@ def variant_builder(name: str):
     return build
 
 
-def measure(path: Path, train_rows: int, seed: int, show_probe: bool) -> tuple[float, ...]:
+def measure(path: Path, train_rows: int, seed: int, show_probe: bool, settings: dict) -> tuple[float, ...]:
     from sklearn.manifold import trustworthiness
     from sklearn.metrics import roc_auc_score
 
@@ -107,7 +108,7 @@ def measure(path: Path, train_rows: int, seed: int, show_probe: bool) -> tuple[f
     values, times = frame[readings.sensors].to_numpy(np.float64), frame["timestamp"].to_numpy()
     fit = make_training_windows(values[:n], times[:n], readings.sensors, w.window_length, w.stride,
                                 w.validation_fraction, w.scaling, np.array([[0, n]]))
-    trained = train_autoencoder(fit, TrainingConfig(seed=seed))
+    trained = train_autoencoder(fit, TrainingConfig(seed=seed, **settings))
     wl = trained.window_length
     scored = scoring_windows(values, times, readings.sensors, trained.scaler, wl, 1, np.array([[0, len(frame)]]))
     starts = scored.index.starts
@@ -134,15 +135,20 @@ def measure(path: Path, train_rows: int, seed: int, show_probe: bool) -> tuple[f
 
 def main() -> None:
     import pipeline.model
+    from pipeline.model import TrainingConfig
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--skab-dir", type=Path, default=Path(os.environ.get("SKAB_DIR", "../shared/data/skab")))
     p.add_argument("--files", type=int, default=0, help="only the first N recordings")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--train-rows", type=int, default=400)
-    p.add_argument("--variant", choices=["default", "linear_path", "spread_penalty"], default="default")
+    p.add_argument("--variant", choices=["default", "linear_path", "linear_encoder", "spread_penalty"], default="default")
     p.add_argument("--probe", action="store_true", help="also print the spread and saturation figures")
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="a TrainingConfig setting other than its default, e.g. --set batch_size=32")
     args = p.parse_args()
+    settings = {name: type(getattr(TrainingConfig, name))(value)
+                for name, value in (item.split("=", 1) for item in args.set)}
     if args.variant != "default":
         pipeline.model.build_default_autoencoder = variant_builder(args.variant)
     files = [f for d in FOLDERS for f in sorted((args.skab_dir / d).glob("*.csv"), key=lambda f: int(f.stem))]
@@ -152,10 +158,10 @@ def main() -> None:
           "PCA k-NN AUC | error AUC | spread after/fit |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for path in files:
-        rows.append(measure(path, args.train_rows, args.seed, args.probe))
+        rows.append(measure(path, args.train_rows, args.seed, args.probe, settings))
         print(f"| {path.parent.name}/{path.name} | " + " | ".join(f"{v:.3f}" for v in rows[-1]) + " |", flush=True)
     medians = [statistics.median(v for v in col if not np.isnan(v)) for col in zip(*rows, strict=True)]
-    print(f"| **{args.variant}, median of {len(rows)}** | " + " | ".join(f"**{v:.3f}**" for v in medians) + " |")
+    print(f"| **{args.variant} {' '.join(args.set)}, median of {len(rows)}** | " + " | ".join(f"**{v:.3f}**" for v in medians) + " |")
 
 
 if __name__ == "__main__":

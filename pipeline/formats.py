@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from pipeline.alignment import Alignment
 from pipeline.contract import Contract
 from pipeline.days import ValidatedDay
 from pipeline.events import EVENTS_FILE, EventTable
@@ -117,7 +118,9 @@ def _save_model(m: TrainedAutoencoder, d: Path) -> None:
     m.model.save(d / MODEL_FILE)
     params = {"config": m.config.to_dict(), "sensors": list(m.sensors), "window_length": m.window_length,
               "scaler": asdict(m.scaler),
-              "calibration": m.calibration.to_dict() if m.calibration is not None else None}
+              "calibration": m.calibration.to_dict() if m.calibration is not None else None,
+              "alignment": m.alignment.to_dict() if m.alignment is not None else None,
+              "alignment_note": m.alignment_note}
     (d / "params.json").write_text(json.dumps(params, indent=2))
     (d / "history.json").write_text(json.dumps(m.history, indent=2))
 
@@ -130,6 +133,8 @@ def _load_model(d: Path) -> TrainedAutoencoder:
         keras.saving.load_model(d / MODEL_FILE), TrainingConfig(**params["config"]),
         json.loads((d / "history.json").read_text()), tuple(params["sensors"]), _scaler(params["scaler"]),
         Calibration.from_dict(params["calibration"]) if params.get("calibration") else None,
+        Alignment.from_dict(params["alignment"]) if params.get("alignment") else None,
+        params.get("alignment_note", ""),
     )
 
 

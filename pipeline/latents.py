@@ -89,6 +89,13 @@ def encode_windows(model, windows: TrainingWindows, batch_size: int = EncodingSe
     return Encoding(z, errors, validation, by_sensor)
 
 
+def latents_of(model, x: np.ndarray, batch_size: int = EncodingSettings.batch_size) -> np.ndarray:
+    """The latents of windows already gathered, `x` (windows, window_length, sensors), scaled as the model's
+    training windows were."""
+    z, _ = _encoder(model, xla=False).predict(x, batch_size=batch_size, verbose=0)
+    return np.asarray(z)
+
+
 def _encoder(model, xla: bool):
     """The model's encoder and decoder outputs as one model, built once per model and kind: the audit and the
     scoring of a run share its compilation."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 
+from pipeline.alignment import Alignment
 from pipeline.threshold import Calibration, ThresholdRule
 
 
@@ -128,6 +129,16 @@ class TrainedAutoencoder:
     sensors: tuple[str, ...]
     scaler: object  # pipeline.windows.Scaler
     calibration: Calibration | None = None  # None only for models saved before thresholds existed
+    # the map into the published version's frame baked into the model (pipeline.alignment); None when there was
+    # none to align with, or it could not be, as `alignment_note` says
+    alignment: Alignment | None = None
+    alignment_note: str = ""
+
+    @property
+    def alignment_text(self) -> str:
+        if self.alignment is not None:
+            return self.alignment.text()
+        return self.alignment_note or "not aligned: saved before latents were aligned across versions"
 
     @property
     def window_length(self) -> int:
@@ -143,4 +154,6 @@ class TrainedAutoencoder:
             out["best_val_loss"] = round(float(min(h["val_loss"])), 6)
         if self.calibration is not None:
             out["anomaly_threshold"] = round(float(self.calibration.threshold), 6)
+        if self.alignment is not None:
+            out.update(self.alignment.figures())
         return out

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 import keras
 import numpy as np
 
+from pipeline.alignment import align_with_published
 from pipeline.latents import EncodingSettings, encode_windows
 from pipeline.model import TrainedAutoencoder, TrainingConfig, build_autoencoder
 from pipeline.threshold import Calibration, calibrate
@@ -126,10 +127,12 @@ class _StopOnNonFiniteLoss(keras.callbacks.Callback):
 
 def train_autoencoder(windows: TrainingWindows, config: TrainingConfig,
                       log: Callable[[str], None] = lambda msg: None,
-                      callbacks: Sequence[keras.callbacks.Callback] = ()) -> TrainedAutoencoder:
+                      callbacks: Sequence[keras.callbacks.Callback] = (),
+                      published: tuple[str, TrainedAutoencoder] | None = None) -> TrainedAutoencoder:
     """The fitted autoencoder (best weights by validation loss) with its history as plain lists, its sensors
-    and the windows' scaler: everything needed to encode new readings. Raises TrainingDiverged when the loss
-    becomes NaN or infinite."""
+    and the windows' scaler: everything needed to encode new readings. With the `published` version's name and
+    model, its latents are expressed in that model's frame (pipeline.alignment) before the threshold and the
+    drift reference are calibrated. Raises TrainingDiverged when the loss becomes NaN or infinite."""
     keras.utils.set_random_seed(config.seed)
     index = windows.index
     # The model standardises with the training span's statistics, streamed: no float64 copy of the span.
@@ -161,8 +164,14 @@ def train_autoencoder(windows: TrainingWindows, config: TrainingConfig,
                                "the model is not usable; check the readings of the validation span")
     best = int(np.argmin(history[monitor]))
     history.update(monitor=monitor, best_epoch=best + 1, epochs_run=len(history[monitor]))
-    calibration = calibrate_threshold(model, windows, config, val_starts, log)
-    return TrainedAutoencoder(model, config, history, windows.sensors, windows.scaler, calibration)
+    trained = TrainedAutoencoder(model, config, history, windows.sensors, windows.scaler)
+    if published is None:
+        trained.alignment_note = "not aligned: no published version to align with; this model's frame is its own"
+    else:
+        trained.alignment, trained.alignment_note = align_with_published(trained, windows, published[1], published[0])
+    log(trained.alignment_text)
+    trained.calibration = calibrate_threshold(model, windows, config, val_starts, log)
+    return trained
 
 
 def calibrate_threshold(model, windows: TrainingWindows, config: TrainingConfig, val_starts: np.ndarray,

@@ -4,11 +4,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pipeline.alignment import COMPARABLE
 from pipeline.synthetic import SENSORS
 from pipeline.usefulness import MARGIN
 from pipeline.versions import VersionStore
 from tests.helpers import (
+    MODEL_ASSETS,
     SAMPLE_DAYS,
+    TINY_RUN_CONFIG,
     day_latents,
     latest_autoencoder,
     latest_latents,
@@ -64,6 +67,23 @@ def test_whole_chain_materialises_and_check_passes(data_root):
         assert (scored["window_end"].dt.strftime("%Y-%m-%d") == day).all()
     [days] = result.asset_materializations_for_node("published_model")
     assert days.metadata["days_used"].value == list(SAMPLE_DAYS) and days.metadata["days_skipped"].value == {}
+    first = checks(result)["latent_space_comparable"]
+    assert first.passed and "no published version to align with" in first.description
+
+    # a retrain (another seed) is expressed in the published version's frame, and says how well the map fits
+    ops = {**TINY_RUN_CONFIG["ops"], "autoencoder": {"config": {**TINY_RUN_CONFIG["ops"]["autoencoder"]["config"],
+                                                                "seed": 1}}}
+    retrain = materialize(data_root, list(MODEL_ASSETS), {"ops": ops})
+    assert retrain.success
+    aligned = checks(retrain)["latent_space_comparable"]
+    figures = {k: v.value for k, v in aligned.metadata.items()}
+    assert figures["aligned_to"] == version and figures["alignment_windows"] == 2000
+    assert figures["alignment_agreement"] >= figures["unaligned_agreement"]
+    assert aligned.passed is (figures["alignment_agreement"] >= COMPARABLE)
+    assert ("not comparable" in aligned.description) is not aligned.passed
+    [audit] = retrain.asset_materializations_for_node("audit_latents")
+    assert audit.metadata["aligned_to"].value == version
+    assert latest_autoencoder(data_root).alignment.reference_version == version
 
 
 @pytest.mark.slow

@@ -37,7 +37,8 @@ def test_the_graph_its_partitions_jobs_and_nightly_schedule(tmp_path):
     assert daily == {"raw_readings", "validated_readings", "latent_vectors", "anomaly_events"}
     assert graph.get(dg.AssetKey("raw_readings")).partitions_def == DAYS and DAYS.timezone == "UTC"
     assert sorted(c.name for c in graph.asset_check_keys) == [
-        "day_latents_alive", "latent_dimensions_alive", "latent_space_healthy", "latent_space_informative",
+        "day_latents_alive", "latent_dimensions_alive", "latent_space_comparable", "latent_space_healthy",
+        "latent_space_informative",
         "no_days_skipped", "no_drift"]
     schedule = defs.resolve_schedule_def("nightly")
     assert schedule.cron_schedule == "0 2 * * *" and schedule.job_name == "ingest_days"

@@ -30,7 +30,7 @@ def test_webserver_loads_runs_and_records_plots_and_metadata(tmp_path, data_root
             assert node["opVersion"], f"{name} has no code version"
             assert node["owners"] == [{"__typename": "TeamAssetOwner", "team": "sensor-analytics"}]
         assert sorted(c["name"] for c in nodes["audit_latents"]["assetChecksOrError"]["checks"]) == [
-            "latent_dimensions_alive", "latent_space_healthy", "latent_space_informative"]
+            "latent_dimensions_alive", "latent_space_comparable", "latent_space_healthy", "latent_space_informative"]
         assert sorted(c["name"] for c in nodes["latent_vectors"]["assetChecksOrError"]["checks"]) == [
             "day_latents_alive", "no_drift"]
 
