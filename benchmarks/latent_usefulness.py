@@ -142,7 +142,8 @@ def main() -> None:
     p.add_argument("--files", type=int, default=0, help="only the first N recordings")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--train-rows", type=int, default=400)
-    p.add_argument("--variant", choices=["default", "linear_path", "linear_encoder", "spread_penalty"], default="default")
+    p.add_argument("--variant", default="default",
+                   choices=["default", "linear_path", "linear_encoder", "spread_penalty"])
     p.add_argument("--probe", action="store_true", help="also print the spread and saturation figures")
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="a TrainingConfig setting other than its default, e.g. --set batch_size=32")
@@ -161,7 +162,8 @@ def main() -> None:
         rows.append(measure(path, args.train_rows, args.seed, args.probe, settings))
         print(f"| {path.parent.name}/{path.name} | " + " | ".join(f"{v:.3f}" for v in rows[-1]) + " |", flush=True)
     medians = [statistics.median(v for v in col if not np.isnan(v)) for col in zip(*rows, strict=True)]
-    print(f"| **{args.variant} {' '.join(args.set)}, median of {len(rows)}** | " + " | ".join(f"**{v:.3f}**" for v in medians) + " |")
+    label = " ".join([args.variant, *args.set])
+    print(f"| **{label}, median of {len(rows)}** | " + " | ".join(f"**{v:.3f}**" for v in medians) + " |")
 
 
 if __name__ == "__main__":

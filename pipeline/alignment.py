@@ -52,8 +52,8 @@ class Alignment:
         return self.agreement >= COMPARABLE
 
     def apply(self, z: np.ndarray) -> np.ndarray:
-        z = np.asarray(z, dtype=np.float64)
-        return (z - np.asarray(self.source_mean)) @ np.asarray(self.rotation) * self.scale + np.asarray(self.target_mean)
+        centred = np.asarray(z, dtype=np.float64) - np.asarray(self.source_mean)
+        return centred @ np.asarray(self.rotation) * self.scale + np.asarray(self.target_mean)
 
     def figures(self) -> dict[str, float | int | str]:
         return {"aligned_to": self.reference_version, "alignment_windows": self.windows,
