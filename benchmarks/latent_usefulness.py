@@ -8,16 +8,20 @@ on the windows after the fit span:
 
 "PCA" is the check's baseline (pipeline.usefulness: fit on the windows measured); "fit-span PCA" is fit on the
 fit span's windows only, as the model was, and projects the later ones (the k-NN AUC's PCA too); both with as
-many components as the model has latent dimensions. Prints a row per recording, then the medians.
+many components as the model has latent dimensions. Prints a row per recording, then the medians and means.
+With several --seeds: each model figure is the median over seeds, and the cross-seed figures compare each later
+seed's model with the first's on the measured windows: linear CKA, and pipeline.alignment's agreement before and
+after the map into the first model's frame (fitted on the fit span, as a retrain's is).
 
 Also the reconstruction error's AUC of the same labels, and the code's spread (std per dimension, mean over
 dimensions) after the fit span over in it. `--variant` swaps pipeline.model's default builder for a variant of
 its encoder (every other setting and the training loop stay the product's): `linear_path` (the flattened window
 concatenated with the LSTM state before the latent layer), `linear_encoder` (the code a linear map of the
-flattened window; the decoder the default's) or `spread_penalty` (PENALTY x ||cov(z) - I||^2 of
-each batch on the code).
+flattened window; the decoder the default's), `pca_init` (the same, its map starting as the fit span's PCA) or
+`spread_penalty` (PENALTY x ||cov(z) - I||^2 of each batch on the code).
 
-    PYTHONPATH=. .venv/bin/python benchmarks/latent_usefulness.py --files 8 [--seed 0] [--variant linear_path]
+    PYTHONPATH=. .venv/bin/python benchmarks/latent_usefulness.py --files 8 [--seeds 0 1 2] [--variant linear_path]
+    PYTHONPATH=. .venv/bin/python benchmarks/latent_usefulness.py --sample --seeds 0 1 2   # the shipped sample
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import numpy as np
 from benchmarks.anomaly_skab import FOLDERS, load_recording
 
 PENALTY = 0.1  # spread_penalty's weight
+FIT_PCA: dict = {}  # pca_init's starting point: the fit span's windows' PCA, set per recording by measure
 
 
 def knn_scores(reference: np.ndarray, codes: np.ndarray, k: int = 5) -> np.ndarray:
@@ -76,11 +81,17 @@ def variant_builder(name: str):
         var = np.ones(n_sensors) if std is None else np.square(np.where(np.asarray(std) > 1e-12, std, 1.0))
         inputs = keras.Input((window_length, n_sensors), name="window")
         x = layers.Normalization(mean=mean, variance=var, name="standardise")(inputs)
-        h = layers.Flatten()(x) if name == "linear_encoder" else layers.LSTM(units)(x)
+        linear = name in ("linear_encoder", "pca_init")
+        h = layers.Flatten()(x) if linear else layers.LSTM(units)(x)
         if name == "linear_path":
             h = layers.Concatenate()([h, layers.Flatten()(x)])
         regulariser = spread_penalty if name == "spread_penalty" else None
-        z = layers.Dense(latent_dim, name=LATENT_LAYER, activity_regularizer=regulariser)(h)
+        start = {}
+        if name == "pca_init":  # the code starts as the fit span's PCA: (x - mean) @ basis
+            centre, basis = FIT_PCA["mean"], FIT_PCA["basis"]
+            start = {"kernel_initializer": keras.initializers.Constant(basis),
+                     "bias_initializer": keras.initializers.Constant(-centre @ basis)}
+        z = layers.Dense(latent_dim, name=LATENT_LAYER, activity_regularizer=regulariser, **start)(h)
         y = layers.RepeatVector(window_length)(z)
         y = layers.LSTM(units, return_sequences=True)(y)
         y = layers.TimeDistributed(layers.Dense(n_sensors))(y)
@@ -92,45 +103,98 @@ def variant_builder(name: str):
     return build
 
 
-def measure(path: Path, train_rows: int, seed: int, show_probe: bool, settings: dict) -> tuple[float, ...]:
+COLUMNS = ("trust", "PCA trust", "fit-span PCA trust", "continuity", "PCA continuity", "k-NN AUC", "PCA k-NN AUC",
+           "centroid AUC", "PCA centroid AUC", "error AUC", "spread after/fit", "cross-seed CKA",
+           "agreement unaligned", "agreement aligned")
+
+
+def centroid_scores(reference: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    return np.sqrt(((codes - reference.mean(axis=0)) ** 2).sum(-1))
+
+
+def recording(path: Path, train_rows: int):
+    """(values, times, sensors, segment bounds, labels, fit rows) of a SKAB recording: fit on its first rows,
+    measured on the windows after them."""
+    readings, labels = load_recording(path)
+    frame = readings.frame
+    return (frame[readings.sensors].to_numpy(np.float64), frame["timestamp"].to_numpy(), readings.sensors,
+            np.array([[0, len(frame)]]), labels, train_rows)
+
+
+def sample(folder: Path):
+    """The same for a folder read as the pipeline reads raw files (the shipped sample): the model fit on all of
+    it, as a retrain fits its span, and measured on the same windows, as the audit measures; no labels."""
+    from pipeline.ingest import read_raw_files
+    from pipeline.segments import SEGMENT_COLUMN, segment_bounds
+    from pipeline.validate import interpolate_and_segment
+
+    readings = interpolate_and_segment(read_raw_files(folder))
+    frame = readings.frame
+    return (frame[readings.sensors].to_numpy(np.float64), frame["timestamp"].to_numpy(), readings.sensors,
+            segment_bounds(frame[SEGMENT_COLUMN].to_numpy()), None, len(frame))
+
+
+def measure(source, seeds: list[int], show_probe: bool, settings: dict) -> list[float]:
+    """COLUMNS for one recording (`recording` or `sample`): each model figure the median over `seeds`; the
+    cross-seed ones of each later seed's model against the first's on the measured windows (agreement:
+    pipeline.alignment's, the map fitted on the fit span as the product fits it)."""
     from sklearn.manifold import trustworthiness
     from sklearn.metrics import roc_auc_score
 
-    from pipeline.latents import encode_windows
+    from pipeline.alignment import agreement, align_with_published
+    from pipeline.latents import encode_windows, latents_of
     from pipeline.model import TrainingConfig
     from pipeline.train import train_autoencoder
-    from pipeline.usefulness import evenly_spaced_positions, measure_usefulness, pca_basis
+    from pipeline.usefulness import evenly_spaced_positions, linear_cka, measure_usefulness, pca_basis
     from pipeline.windows import WindowSettings, gather_windows, make_training_windows, scoring_windows
 
-    w, n = WindowSettings(), train_rows
-    readings, labels = load_recording(path)
-    frame = readings.frame
-    values, times = frame[readings.sensors].to_numpy(np.float64), frame["timestamp"].to_numpy()
-    fit = make_training_windows(values[:n], times[:n], readings.sensors, w.window_length, w.stride,
-                                w.validation_fraction, w.scaling, np.array([[0, n]]))
-    trained = train_autoencoder(fit, TrainingConfig(seed=seed, **settings))
-    wl = trained.window_length
-    scored = scoring_windows(values, times, readings.sensors, trained.scaler, wl, 1, np.array([[0, len(frame)]]))
+    values, times, sensors, bounds, labels, n = source
+    w = WindowSettings()
+    fit_bounds = np.minimum(bounds, n)
+    fit = make_training_windows(values[:n], times[:n], sensors, w.window_length, w.stride, w.validation_fraction,
+                                w.scaling, fit_bounds[fit_bounds[:, 1] > fit_bounds[:, 0]])
+    wl = w.window_length
+    scored = scoring_windows(values, times, sensors, fit.scaler, wl, 1, bounds)
     starts = scored.index.starts
-    test, ref = starts[starts >= n], starts[starts + wl <= n]
-    after = encode_windows(trained.model, scored, starts=test)
-    z_ref = encode_windows(trained.model, scored, starts=ref).z
+    ref = starts[starts + wl <= n]
+    test = starts[starts >= n] if n < len(values) else ref  # the sample: the span's own windows
     x_test, x_ref = (gather_windows(scored.values, s, wl) for s in (test, ref))  # each gathered once
-    u = measure_usefulness(x_test, after.z)
+    flat_fit = x_ref.reshape(len(x_ref), -1)
+    FIT_PCA["mean"], FIT_PCA["basis"] = pca_basis(flat_fit, settings.get("latent_dim", 3))
+    y = labels[test + wl - 1] if labels is not None else np.zeros(len(test), bool)
+    both = 0 < y.sum() < len(y)
+
+    def auc(score, *codes):  # score(*codes), only with both kinds of labels
+        return roc_auc_score(y, score(*codes)) if both else float("nan")
+
+    models, figures = [], []
+    for seed in seeds:
+        trained = train_autoencoder(fit, TrainingConfig(seed=seed, **settings))
+        after = encode_windows(trained.model, scored, starts=test)
+        z_ref = encode_windows(trained.model, scored, starts=ref).z
+        u = measure_usefulness(x_test, after.z)
+        figures.append([u.trustworthiness, u.continuity, auc(knn_scores, z_ref, after.z),
+                        auc(centroid_scores, z_ref, after.z), auc(np.asarray, after.errors),
+                        float(after.z.std(0).mean() / z_ref.std(0).mean())])
+        models.append((trained, after.z))
+        if show_probe:
+            probe(trained.model, x_test, x_ref, after.z, z_ref)
     flat_test, flat_ref = x_test.reshape(len(test), -1), x_ref.reshape(len(ref), -1)
-    mean, basis = pca_basis(flat_ref, after.z.shape[1])  # the fit span's PCA, as the model saw only it
+    mean, basis = pca_basis(flat_ref, models[0][1].shape[1])  # the fit span's PCA, as the model saw only it
     p_test, p_ref = (flat_test - mean) @ basis, (flat_ref - mean) @ basis
     keep = evenly_spaced_positions(len(test), u.windows)
     fit_pca_trust = trustworthiness(flat_test[keep], p_test[keep], n_neighbors=u.neighbours)
-    y = labels[test + wl - 1]
-    both = 0 < y.sum() < len(y)
-    auc = roc_auc_score(y, knn_scores(z_ref, after.z)) if both else float("nan")
-    pca_auc = roc_auc_score(y, knn_scores(p_ref, p_test)) if both else float("nan")
-    error_auc = roc_auc_score(y, after.errors) if both else float("nan")
-    if show_probe:
-        probe(trained.model, x_test, x_ref, after.z, z_ref)
-    return (u.trustworthiness, u.pca_trustworthiness, fit_pca_trust, u.continuity, u.pca_continuity, auc, pca_auc,
-            error_auc, float(after.z.std(0).mean() / z_ref.std(0).mean()))
+    cross = []
+    (first, z_first), later = models[0], models[1:]
+    for trained, z in later:
+        align_with_published(trained, fit, first, "first seed")  # baked into trained.model
+        cross.append([linear_cka(z, z_first), agreement(z, z_first), agreement(latents_of(trained.model, x_test),
+                                                                                z_first)])
+    t, c, knn, centroid, error, spread = (statistics.median(col) for col in zip(*figures, strict=True))
+    cka, unaligned, aligned = ((statistics.median(col) for col in zip(*cross, strict=True)) if cross
+                               else [float("nan")] * 3)
+    return [t, u.pca_trustworthiness, fit_pca_trust, c, u.pca_continuity, knn, auc(knn_scores, p_ref, p_test),
+            centroid, auc(centroid_scores, p_ref, p_test), error, spread, cka, unaligned, aligned]
 
 
 def main() -> None:
@@ -140,10 +204,13 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--skab-dir", type=Path, default=Path(os.environ.get("SKAB_DIR", "../shared/data/skab")))
     p.add_argument("--files", type=int, default=0, help="only the first N recordings")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--sample", type=Path, nargs="?", const=Path("data/raw"), default=None,
+                   help="measure on this folder of raw files (the shipped sample: data/raw) instead of SKAB")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds of the model; with 2 or more, the "
+                   "cross-seed figures compare each later seed's model with the first's")
     p.add_argument("--train-rows", type=int, default=400)
     p.add_argument("--variant", default="default",
-                   choices=["default", "linear_path", "linear_encoder", "spread_penalty"])
+                   choices=["default", "linear_path", "linear_encoder", "pca_init", "spread_penalty"])
     p.add_argument("--probe", action="store_true", help="also print the spread and saturation figures")
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="a TrainingConfig setting other than its default, e.g. --set batch_size=32")
@@ -152,18 +219,22 @@ def main() -> None:
                 for name, value in (item.split("=", 1) for item in args.set)}
     if args.variant != "default":
         pipeline.model.build_default_autoencoder = variant_builder(args.variant)
-    files = [f for d in FOLDERS for f in sorted((args.skab_dir / d).glob("*.csv"), key=lambda f: int(f.stem))]
-    files = files[: args.files] if args.files else files
+    if args.sample:
+        sources = [(str(args.sample), lambda: sample(args.sample))]
+    else:
+        files = [f for d in FOLDERS for f in sorted((args.skab_dir / d).glob("*.csv"), key=lambda f: int(f.stem))]
+        sources = [(f"{f.parent.name}/{f.name}", lambda f=f: recording(f, args.train_rows))
+                   for f in (files[: args.files] if args.files else files)]
     rows = []
-    print("| recording | trust | PCA trust | fit-span PCA trust | continuity | PCA continuity | k-NN AUC | "
-          "PCA k-NN AUC | error AUC | spread after/fit |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for path in files:
-        rows.append(measure(path, args.train_rows, args.seed, args.probe, settings))
-        print(f"| {path.parent.name}/{path.name} | " + " | ".join(f"{v:.3f}" for v in rows[-1]) + " |", flush=True)
-    medians = [statistics.median(v for v in col if not np.isnan(v)) for col in zip(*rows, strict=True)]
-    label = " ".join([args.variant, *args.set])
-    print(f"| **{label}, median of {len(rows)}** | " + " | ".join(f"**{v:.3f}**" for v in medians) + " |")
+    print("| recording | " + " | ".join(COLUMNS) + " |")
+    print("|---" * (len(COLUMNS) + 1) + "|")
+    for name, load in sources:
+        rows.append(measure(load(), args.seeds, args.probe, settings))
+        print(f"| {name} | " + " | ".join(f"{v:.3f}" for v in rows[-1]) + " |", flush=True)
+    label = " ".join([args.variant, *args.set, f"seeds {' '.join(map(str, args.seeds))}"])
+    for name, average in (("median", statistics.median), ("mean", statistics.mean)):
+        values = [average([v for v in col if not np.isnan(v)] or [float("nan")]) for col in zip(*rows, strict=True)]
+        print(f"| **{label}, {name} of {len(rows)}** | " + " | ".join(f"**{v:.3f}**" for v in values) + " |")
 
 
 if __name__ == "__main__":
