@@ -7,7 +7,7 @@ from pydantic import Field
 
 from assets.metadata import GROUP, OWNERS, image, stage_tags
 from assets.resources import VERSIONED, DataRoot, claim_version, lock_failure, storage_failures
-from pipeline.model import Architecture, TrainedAutoencoder, TrainingConfig
+from pipeline.model import Architecture, Encoder, TrainedAutoencoder, TrainingConfig
 from pipeline.span import SpanWindows
 from pipeline.storage import ArtifactDamaged, ArtifactMissing, LockTimeout, StorageError
 from pipeline.store import load_artifact
@@ -22,6 +22,9 @@ class AutoencoderConfig(dg.Config):
     architecture: Architecture = Field(Architecture(_D.architecture),
                                        description="'default' (tanh LSTMs, linear latent layer) or 'seed' (the "
                                                    "classic relu architecture)")
+    encoder: Encoder = Field(Encoder(_D.encoder), description="The default architecture's encoder: 'lstm' (an "
+                             "LSTM's last state) or 'linear' (a linear map of the window, starting as the training "
+                             "windows' PCA; docs/latent_quality.md)")
     latent_dim: int = Field(_D.latent_dim, description="Size of the latent space")
     units: int = Field(_D.units, description="LSTM width of the default architecture")
     epochs: int = Field(_D.epochs, description="Maximum epochs; early stopping may end sooner")

@@ -147,8 +147,8 @@ def align_with_published(trained, windows, published, version: str) -> tuple[Ali
 
 
 def _why_not_alignable(trained, published) -> str:
-    if trained.config.architecture != "default" or published.config.architecture != "default":
-        return "only two models of the default architecture are aligned (the seed one's latent layer is an LSTM)"
+    if trained.config.architecture != "default":
+        return "only a model of the default architecture is aligned (the seed one's latent layer is an LSTM)"
     if tuple(trained.sensors) != tuple(published.sensors):
         return f"it was trained on sensors {list(published.sensors)}, this model on {list(trained.sensors)}"
     if trained.window_length != published.window_length:

@@ -19,13 +19,22 @@ class Architecture(StrEnum):
     seed = "seed"  # the classic relu architecture, kept to reproduce its dead dimensions
 
 
+class Encoder(StrEnum):
+    """What makes the default architecture's latent code from a window (the decoder is the same LSTM)."""
+
+    lstm = "lstm"  # the last state of an LSTM over the window, then the linear latent layer
+    linear = "linear"  # a linear map of the whole window, starting as the training windows' PCA
+
+
 ARCHITECTURES = tuple(Architecture)
+ENCODERS = tuple(Encoder)
 LATENT_LAYER = "latent"
 
 
 @dataclass(frozen=True)
 class TrainingConfig:
     architecture: str = Architecture.default.value
+    encoder: str = Encoder.lstm.value  # the default architecture's; the seed one is always its own LSTMs
     latent_dim: int = 3
     units: int = 64  # LSTM width of the default architecture; the seed one uses n_sensors, as it always did
     epochs: int = 30
@@ -46,6 +55,9 @@ class TrainingConfig:
             raise ValueError(f"architecture must be one of {tuple(map(str, ARCHITECTURES))}, got "
                              f"{self.architecture!r}")
         object.__setattr__(self, "architecture", str(self.architecture))  # a plain string, from an enum too
+        if self.encoder not in ENCODERS:
+            raise ValueError(f"encoder must be one of {tuple(map(str, ENCODERS))}, got {self.encoder!r}")
+        object.__setattr__(self, "encoder", str(self.encoder))
         for name in ("latent_dim", "units", "epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -84,13 +96,17 @@ def build_seed_autoencoder(window_length: int, n_sensors: int, latent_dim: int, 
 
 
 def build_default_autoencoder(window_length: int, n_sensors: int, latent_dim: int, units: int,
-                              learning_rate: float, mean=None, std=None):
+                              learning_rate: float, mean=None, std=None, pca=None):
     """tanh LSTMs (the fused kernel on GPU) around a linear latent layer, which cannot be clamped to zero.
 
     The model standardises its input with the training span's per-sensor `mean` and `std` and undoes it on
     the output, so the LSTMs see unit-scale values even when the windows are not scaled (scaling 'none'):
     raw sensors in the hundreds would otherwise saturate the tanh units and the model would barely learn.
-    With z-scored windows the two layers are close to the identity."""
+    With z-scored windows the two layers are close to the identity.
+
+    With `pca`, (centre, basis) of the standardised training windows flattened (`pipeline.usefulness.pca_basis`),
+    the code is a linear map of the whole window that starts as that PCA (encoder 'linear'): it extrapolates to
+    windows unlike the training ones as a projection does, where the LSTM's state folds them in."""
     import keras
     import numpy as np
     from keras import layers
@@ -99,8 +115,12 @@ def build_default_autoencoder(window_length: int, n_sensors: int, latent_dim: in
     var = np.ones(n_sensors) if std is None else np.square(np.where(np.asarray(std) > 1e-12, std, 1.0))
     inputs = keras.Input((window_length, n_sensors), name="window")
     x = layers.Normalization(mean=mean, variance=var, name="standardise")(inputs)
-    x = layers.LSTM(units)(x)
-    z = layers.Dense(latent_dim, name=LATENT_LAYER)(x)
+    if pca is None:
+        z = layers.Dense(latent_dim, name=LATENT_LAYER)(layers.LSTM(units)(x))
+    else:
+        centre, basis = (np.asarray(a, dtype=np.float64) for a in pca)
+        z = layers.Dense(latent_dim, name=LATENT_LAYER, kernel_initializer=keras.initializers.Constant(basis),
+                         bias_initializer=keras.initializers.Constant(-centre @ basis))(layers.Flatten()(x))
     x = layers.RepeatVector(window_length)(z)
     x = layers.LSTM(units, return_sequences=True)(x)
     x = layers.TimeDistributed(layers.Dense(n_sensors))(x)
@@ -110,12 +130,15 @@ def build_default_autoencoder(window_length: int, n_sensors: int, latent_dim: in
     return model
 
 
-def build_autoencoder(config: TrainingConfig, window_length: int, n_sensors: int, mean=None, std=None):
-    """`mean`/`std`: per-sensor statistics of the training span, used by the default architecture only."""
+def build_autoencoder(config: TrainingConfig, window_length: int, n_sensors: int, mean=None, std=None, pca=None):
+    """`mean`/`std`: per-sensor statistics of the training span, `pca` the linear encoder's start (encoder
+    'linear'), used by the default architecture only."""
     if config.architecture == "seed":
         return build_seed_autoencoder(window_length, n_sensors, config.latent_dim, config.learning_rate)
+    if config.encoder == "linear" and pca is None:
+        raise ValueError("the linear encoder starts as the training windows' PCA: give `pca`")
     return build_default_autoencoder(window_length, n_sensors, config.latent_dim, config.units,
-                                     config.learning_rate, mean, std)
+                                     config.learning_rate, mean, std, pca if config.encoder == "linear" else None)
 
 
 @dataclass

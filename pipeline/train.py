@@ -19,9 +19,11 @@ from pipeline.alignment import align_with_published
 from pipeline.latents import EncodingSettings, encode_windows
 from pipeline.model import TrainedAutoencoder, TrainingConfig, build_autoencoder
 from pipeline.threshold import Calibration, calibrate
+from pipeline.usefulness import pca_basis
 from pipeline.windows import TrainingWindows, array_chunks, fit_scaler_chunks, gather_windows
 
 PROGRESS_EVERY_S = 30.0
+PCA_WINDOWS = 5000  # training windows the linear encoder's starting PCA is computed on
 
 
 class TrainingDiverged(RuntimeError):
@@ -137,7 +139,8 @@ def train_autoencoder(windows: TrainingWindows, config: TrainingConfig,
     index = windows.index
     # The model standardises with the training span's statistics, streamed: no float64 copy of the span.
     stats = fit_scaler_chunks(array_chunks(windows.values), index.split_row, "zscore")
-    model = build_autoencoder(config, index.window_length, len(windows.sensors), stats.mean, stats.std)
+    pca = encoder_start(windows, stats, config.latent_dim) if config.encoder == "linear" else None
+    model = build_autoencoder(config, index.window_length, len(windows.sensors), stats.mean, stats.std, pca)
     train = WindowBatches(windows.values, (index, "train"), index.window_length, config.batch_size,
                           shuffle=True, seed=config.seed, sample=config.windows_per_epoch)
     val_starts = evenly_spaced((index, "validation"), config.validation_windows)
@@ -172,6 +175,16 @@ def train_autoencoder(windows: TrainingWindows, config: TrainingConfig,
     log(trained.alignment_text)
     trained.calibration = calibrate_threshold(model, windows, config, val_starts, log)
     return trained
+
+
+def encoder_start(windows: TrainingWindows, stats, dimensions: int) -> tuple[np.ndarray, np.ndarray]:
+    """The linear encoder's start: the PCA (centre, basis) of at most PCA_WINDOWS training windows, evenly spaced,
+    standardised as the model's first layer standardises them (`stats`), flattened."""
+    starts = evenly_spaced((windows.index, "train"), PCA_WINDOWS)
+    x = gather_windows(windows.values, starts, windows.index.window_length).astype(np.float64)
+    std = np.where(np.asarray(stats.std) > 1e-12, stats.std, 1.0)
+    flat = ((x - np.asarray(stats.mean)) / std).reshape(len(x), -1)
+    return pca_basis(flat, dimensions)
 
 
 def calibrate_threshold(model, windows: TrainingWindows, config: TrainingConfig, val_starts: np.ndarray,

@@ -139,3 +139,25 @@ def test_validation_windows_are_evenly_spaced_in_time():
     assert len(picked) == 100 and picked[0] == starts[0] and picked[-1] == starts[-1]
     assert np.ptp(np.diff(picked)) <= 3 * 2  # gaps differ by at most a rounding step
     assert evenly_spaced(starts, 0) is starts and len(evenly_spaced(starts[:50], 100)) == 50
+
+
+def test_the_linear_encoder_starts_as_the_training_windows_pca(windows):
+    from pipeline.train import encoder_start
+    from pipeline.usefulness import pca_codes
+    from pipeline.windows import fit_scaler_chunks
+
+    config = TrainingConfig(encoder="linear", latent_dim=3, units=8)
+    stats = fit_scaler_chunks(lambda: iter([windows.values]), windows.index.split_row, "zscore")
+    start = encoder_start(windows, stats, 3)
+    model = build_autoencoder(config, 10, len(SENSORS), stats.mean, stats.std, start)
+    assert [type(l).__name__ for l in model.layers[1:4]] == ["Normalization", "Flatten", "Dense"]
+    x = gather_windows(windows.values, windows.index.train_starts, 10)
+    z = encode_windows(model, windows, starts=windows.index.train_starts).z
+    flat = ((x - np.asarray(stats.mean)) / np.asarray(stats.std)).reshape(len(x), -1)
+    assert np.allclose(z, pca_codes(flat, 3), atol=1e-3)  # before any training: the PCA's own codes
+    trained = train_autoencoder(windows, TrainingConfig(encoder="linear", epochs=2, units=8, batch_size=64))
+    assert trained.config.encoder == "linear" and np.isfinite(trained.history["loss"]).all()
+    with pytest.raises(ValueError, match="encoder must be one of"):
+        TrainingConfig(encoder="cnn")
+    with pytest.raises(ValueError, match="give `pca`"):
+        build_autoencoder(config, 10, len(SENSORS))
