@@ -75,11 +75,28 @@ def score_recording(readings, labels, train_rows: int, window, training, ignore_
     seconds = time.perf_counter() - t0
     scored = scoring_windows(values, times, readings.sensors, trained.scaler, trained.window_length, 1, bounds)
     enc = encode_windows(trained.model, scored)
+    validation = encode_windows(trained.model, fit, starts=fit.index.validation_starts).sensor_errors
     starts = scored.index.starts
     return {"times": times, "labels": labels, "start": times[starts],
             "end": times[starts + trained.window_length - 1], "errors": enc.errors,
             "sensor_errors": enc.sensor_errors, "sensors": readings.sensors, "calibration": trained.calibration,
-            "seconds": seconds}
+            "seconds": seconds, "validation_sensor_errors": validation}
+
+
+COMBINATIONS = {"mean": lambda n: n.mean(axis=1), "max": lambda n: n.max(axis=1),
+                "median": lambda n: np.median(n, axis=1), "top2": lambda n: np.sort(n, axis=1)[:, -2:].mean(axis=1)}
+
+
+def combined_score(combine: str, rule):
+    """A window score from the per-sensor errors, each over that sensor's `rule.quantile` of its validation
+    errors, combined over sensors (COMBINATIONS), over `rule.margin` x the same quantile of the validation
+    windows' combined scores: above 1 is anomalous, as with the model's own score."""
+    def score(r) -> np.ndarray:
+        val = r["validation_sensor_errors"]
+        unit = np.maximum(np.quantile(val, rule.quantile, axis=0), 1e-9)
+        combined, reference = (COMBINATIONS[combine](e / unit) for e in (r["sensor_errors"], val))
+        return combined / (rule.margin * max(float(np.quantile(reference, rule.quantile)), 1e-9))
+    return score
 
 
 BASELINES = ("PCA-3", "per-sensor z-score", "Isolation Forest")
@@ -143,16 +160,18 @@ def baseline_recording(readings, labels, train_rows: int, window, rule, ignore_p
     return out
 
 
-def decide(scored: list[dict], train_rows: int, events, threshold=None) -> tuple[np.ndarray, np.ndarray]:
+def decide(scored: list[dict], train_rows: int, events, threshold=None, score=None) -> tuple[np.ndarray, np.ndarray]:
     """Flags and labels of every recording's test points: events of the windows over the model's threshold
-    (or over `threshold(calibration)`), a point flagged when an event covers it."""
+    (or over `threshold(calibration)`, or whose `score(recording)` is above 1), a point flagged when an event
+    covers it."""
     from pipeline.events import find_events, flagged_points
 
     flags, labels = [], []
     for r in scored:
         cal = r["calibration"]
         level = cal.threshold if threshold is None else threshold(cal)
-        found = find_events(r["start"], r["end"], r["errors"] / level, r["sensor_errors"], r["sensors"], events)
+        scores = r["errors"] / level if score is None else score(r)
+        found = find_events(r["start"], r["end"], scores, r["sensor_errors"], r["sensors"], events)
         flags.append(flagged_points(r["times"], found)[train_rows:])
         labels.append(r["labels"][train_rows:])
     return np.concatenate(flags), np.concatenate(labels)
@@ -183,6 +202,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--files", type=int, default=0, help="only the first N recordings (a quick look)")
     p.add_argument("--margins", type=float, nargs="*", default=[], help="also report margin x the p90 and p99 of "
                    "the calibration errors as the threshold, on the same models, e.g. 1.5 2 3")
+    p.add_argument("--combinations", nargs="*", default=[], choices=sorted(COMBINATIONS),
+                   help="also report scores from the per-sensor errors, each over its validation quantile, "
+                        "combined over sensors this way, on the same models")
     p.add_argument("--merge-gaps", type=float, nargs="*", default=[0.0], help="with --margins: merge_gap_s values")
     args = p.parse_args(argv)
     window, training, events = WindowSettings(), TrainingConfig(), EventSettings()
@@ -217,6 +239,9 @@ def main(argv: list[str] | None = None) -> None:
             flags = decide(scored, args.train_rows, replace(events, merge_gap_s=gap),
                            lambda cal, q=q, margin=margin: margin * cal.error_quantiles[q])
             alternatives.setdefault(rule, []).append(rates(*flags))
+        for combine in args.combinations:
+            flags = decide(scored, args.train_rows, events, score=combined_score(combine, training.threshold_rule()))
+            alternatives.setdefault(f"sensor-normalised {combine}", []).append(rates(*flags))
     t0 = time.perf_counter()
     simple = [baseline_recording(readings, y, args.train_rows, window, training.threshold_rule(), args.ignore_pauses)
               for readings, y in recordings]

@@ -139,7 +139,8 @@ def train_autoencoder(windows: TrainingWindows, config: TrainingConfig,
     index = windows.index
     # The model standardises with the training span's statistics, streamed: no float64 copy of the span.
     stats = fit_scaler_chunks(array_chunks(windows.values), index.split_row, "zscore")
-    pca = encoder_start(windows, stats, config.latent_dim) if config.encoder == "linear" else None
+    linear = config.architecture == "default" and config.encoder == "linear"
+    pca = encoder_start(windows, stats, config.latent_dim) if linear else None
     model = build_autoencoder(config, index.window_length, len(windows.sensors), stats.mean, stats.std, pca)
     train = WindowBatches(windows.values, (index, "train"), index.window_length, config.batch_size,
                           shuffle=True, seed=config.seed, sample=config.windows_per_epoch)

@@ -62,8 +62,10 @@ def test_a_different_structure_is_said_not_to_be_comparable():
         fit_alignment(old[:10], old[:11], "v1")
 
 
-def test_a_baked_map_moves_the_latents_and_leaves_the_reconstructions_unchanged(windows):
-    model = build_autoencoder(TrainingConfig(latent_dim=3, units=8), 10, len(SENSORS))
+@pytest.mark.parametrize("encoder", ["linear", "lstm"])
+def test_a_baked_map_moves_the_latents_and_leaves_the_reconstructions_unchanged(windows, encoder):
+    pca = (np.zeros(10 * len(SENSORS)), np.eye(10 * len(SENSORS))[:, :3])
+    model = build_autoencoder(TrainingConfig(encoder=encoder, latent_dim=3, units=8), 10, len(SENSORS), pca=pca)
     x = gather_windows(windows.values, windows.index.starts[:300], 10)
     z, x_hat = latents_of(model, x), model.predict(x, verbose=0)
     rotation = ortho_group.rvs(3, random_state=4)

@@ -30,12 +30,15 @@ def test_seed_architecture_is_the_classic_one_layer_for_layer():
     assert model.loss == "mae" and model.get_layer("latent").return_sequences is False
 
 
-def test_default_architecture_has_a_linear_latent_layer():
-    model = build_autoencoder(TrainingConfig(latent_dim=4, units=16), 30, 9)
+@pytest.mark.parametrize("encoder", ["linear", "lstm"])
+def test_default_architecture_has_a_linear_latent_layer(encoder):
+    pca = (np.zeros(30 * 9), np.eye(30 * 9)[:, :4])
+    model = build_autoencoder(TrainingConfig(encoder=encoder, latent_dim=4, units=16), 30, 9, pca=pca)
     latent = model.get_layer("latent")
     assert type(latent).__name__ == "Dense" and latent.activation.__name__ == "linear"
     assert latent.units == 4 and model.output_shape == (None, 30, 9)
-    assert all(l.activation.__name__ == "tanh" for l in model.layers if type(l).__name__ == "LSTM")
+    lstms = [l for l in model.layers if type(l).__name__ == "LSTM"]
+    assert all(l.activation.__name__ == "tanh" for l in lstms) and len(lstms) == (1 if encoder == "linear" else 2)
 
 
 def test_bad_training_config_is_explained():
@@ -70,7 +73,7 @@ def test_training_is_seeded_and_stops_early(windows):
 
 def test_default_architecture_standardises_with_the_training_span_statistics():
     mean, std = np.arange(9.0) * 100, np.arange(1.0, 10.0) * 10
-    model = build_autoencoder(TrainingConfig(units=4), 5, 9, mean=mean, std=std)
+    model = build_autoencoder(TrainingConfig(encoder="lstm", units=4), 5, 9, mean=mean, std=std)
     x = np.random.default_rng(0).normal(size=(2, 5, 9)) * std + mean
     inner = model.get_layer("standardise")(x.astype(np.float32))
     np.testing.assert_allclose(np.asarray(inner), (x - mean) / std, rtol=1e-4, atol=1e-4)
