@@ -204,7 +204,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--skab-dir", type=Path, default=Path(os.environ.get("SKAB_DIR", "../shared/data/skab")))
     p.add_argument("--files", type=int, default=0, help="only the first N recordings")
-    p.add_argument("--sample", type=Path, nargs="?", const=Path("data/raw"), default=None,
+    p.add_argument("--sample", type=Path, nargs="?", const="data/raw", default=None,
                    help="measure on this folder of raw files (the shipped sample: data/raw) instead of SKAB")
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds of the model; with 2 or more, the "
                    "cross-seed figures compare each later seed's model with the first's")
