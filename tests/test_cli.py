@@ -55,7 +55,8 @@ def test_days_then_training_then_a_scored_range_and_a_dead_latent_fails_the_cli_
     assert "`seed` architecture puts relu on the latent LSTM" in run.stderr
     # the check blocks what is downstream of it: the audit latents are written, the published ones untouched
     latents = latest_latents(data_root)
-    assert f"wrote audit_latents: {latents}" in run.stderr and "published version" not in run.stderr
+    assert f"wrote audit_latents: {latents}" in run.stderr
+    assert f"published version {latents.parent.parent.name}" not in run.stderr
     assert (pd.read_parquet(latents)["z_1"] == 0.0).all()
     assert published.read_bytes() == before
 
