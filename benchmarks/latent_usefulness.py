@@ -73,7 +73,7 @@ def variant_builder(name: str):
     LSTM state and the flattened window (`linear_path`), or carries the spread penalty (`spread_penalty`)."""
     from pipeline.model import LATENT_LAYER
 
-    def build(window_length, n_sensors, latent_dim, units, learning_rate, mean=None, std=None):
+    def build(window_length, n_sensors, latent_dim, units, learning_rate, mean=None, std=None, pca=None, encoder=None):
         import keras
         from keras import layers
 

@@ -103,7 +103,7 @@ def build_seed_autoencoder(window_length: int, n_sensors: int, latent_dim: int, 
 
 
 def build_default_autoencoder(window_length: int, n_sensors: int, latent_dim: int, units: int,
-                              learning_rate: float, mean=None, std=None, pca=None):
+                              learning_rate: float, mean=None, std=None, pca=None, encoder: str = "linear"):
     """tanh LSTMs (the fused kernel on GPU) around a linear latent layer, which cannot be clamped to zero.
 
     The model standardises its input with the training span's per-sensor `mean` and `std` and undoes it on
@@ -111,9 +111,9 @@ def build_default_autoencoder(window_length: int, n_sensors: int, latent_dim: in
     raw sensors in the hundreds would otherwise saturate the tanh units and the model would barely learn.
     With z-scored windows the two layers are close to the identity.
 
-    With `pca`, (centre, basis) of the standardised training windows flattened (`pipeline.usefulness.pca_basis`),
-    the code is a linear map of the whole window that starts as that PCA (encoder 'linear'): it extrapolates to
-    windows unlike the training ones as a projection does, where the LSTM's state folds them in."""
+    Encoder 'linear': the code is a linear map of the whole window, starting as `pca`, (centre, basis) of the
+    standardised training windows flattened (`pipeline.usefulness.pca_basis`): it extrapolates to windows unlike
+    the training ones as a projection does, where the encoder 'lstm' (an LSTM's last state) folds them in."""
     import keras
     import numpy as np
     from keras import layers
@@ -122,8 +122,10 @@ def build_default_autoencoder(window_length: int, n_sensors: int, latent_dim: in
     var = np.ones(n_sensors) if std is None else np.square(np.where(np.asarray(std) > 1e-12, std, 1.0))
     inputs = keras.Input((window_length, n_sensors), name="window")
     x = layers.Normalization(mean=mean, variance=var, name="standardise")(inputs)
-    if pca is None:
+    if encoder == "lstm":
         z = layers.Dense(latent_dim, name=LATENT_LAYER)(layers.LSTM(units)(x))
+    elif pca is None:
+        z = layers.Dense(latent_dim, name=LATENT_LAYER)(layers.Flatten()(x))
     else:
         centre, basis = (np.asarray(a, dtype=np.float64) for a in pca)
         z = layers.Dense(latent_dim, name=LATENT_LAYER, kernel_initializer=keras.initializers.Constant(basis),
@@ -139,13 +141,12 @@ def build_default_autoencoder(window_length: int, n_sensors: int, latent_dim: in
 
 def build_autoencoder(config: TrainingConfig, window_length: int, n_sensors: int, mean=None, std=None, pca=None):
     """`mean`/`std`: per-sensor statistics of the training span, `pca` the linear encoder's start (encoder
-    'linear'), used by the default architecture only."""
+    'linear'; without it a random start, as for a model built only to time it), used by the default
+    architecture only."""
     if config.architecture == "seed":
         return build_seed_autoencoder(window_length, n_sensors, config.latent_dim, config.learning_rate)
-    if config.encoder == "linear" and pca is None:
-        raise ValueError("the linear encoder starts as the training windows' PCA: give `pca`")
     return build_default_autoencoder(window_length, n_sensors, config.latent_dim, config.units,
-                                     config.learning_rate, mean, std, pca if config.encoder == "linear" else None)
+                                     config.learning_rate, mean, std, pca, config.encoder)
 
 
 @dataclass
