@@ -129,8 +129,9 @@ def _load_model(d: Path) -> TrainedAutoencoder:
     import keras
 
     params = json.loads((d / "params.json").read_text())
+    config = {"encoder": "lstm", **params["config"]}  # saved before the encoder was a setting: the LSTM one
     return TrainedAutoencoder(
-        keras.saving.load_model(d / MODEL_FILE), TrainingConfig(**params["config"]),
+        keras.saving.load_model(d / MODEL_FILE), TrainingConfig(**config),
         json.loads((d / "history.json").read_text()), tuple(params["sensors"]), _scaler(params["scaler"]),
         Calibration.from_dict(params["calibration"]) if params.get("calibration") else None,
         Alignment.from_dict(params["alignment"]) if params.get("alignment") else None,

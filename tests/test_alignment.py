@@ -108,3 +108,17 @@ def test_models_that_cannot_be_aligned_say_why(windows, first):
     fewer = train_autoencoder(shorter_data, CONFIG)
     alignment, note = align_with_published(fewer, shorter_data, first, "v1")
     assert alignment is None and "trained on sensors" in note and "v1" in note
+
+
+def test_a_model_saved_before_encoders_and_alignment_loads_as_what_it_was(windows, tmp_path):
+    import json
+
+    old = train_autoencoder(windows, TrainingConfig(**{**CONFIG.to_dict(), "encoder": "lstm"}))
+    save_artifact(old, tmp_path / "m")
+    params_file = next((tmp_path / "m").rglob("params.json"))
+    params = json.loads(params_file.read_text())
+    del params["config"]["encoder"], params["alignment"], params["alignment_note"]
+    params_file.write_text(json.dumps(params))
+    loaded = load_artifact(tmp_path / "m")
+    assert loaded.config.encoder == "lstm" and loaded.alignment is None
+    assert "saved before latents were aligned" in loaded.alignment_text
