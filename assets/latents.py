@@ -35,7 +35,7 @@ DAY_ALIVE_CHECK = "day_latents_alive"
 DRIFT_CHECK = "no_drift"
 INFORMATIVE_CHECK = "latent_space_informative"
 COMPARABLE_CHECK = "latent_space_comparable"
-CODE_VERSION = "4"  # bump when what this module computes changes (assets/metadata.py)
+CODE_VERSION = "5"  # bump when what this module computes changes (assets/metadata.py)
 
 
 class AuditLatentsConfig(dg.Config):

@@ -13,7 +13,7 @@ from pipeline.storage import ArtifactDamaged, ArtifactMissing, LockTimeout, Stor
 from pipeline.store import load_artifact
 from pipeline.versions import PublishedStateError
 
-CODE_VERSION = "3"  # bump when what this module computes changes (assets/metadata.py)
+CODE_VERSION = "4"  # bump when what this module computes changes (assets/metadata.py)
 
 _D = TrainingConfig  # defaults live in one place: the core's TrainingConfig
 
@@ -47,6 +47,9 @@ class AutoencoderConfig(dg.Config):
           description="LSTM autoencoder that learns to compress each window of sensor readings into a few "
                       "latent numbers and back, fit on the training windows, best weights by validation loss. "
                       "Its anomaly threshold is calibrated on the validation windows and saved with it (params.json). "
+                      "When a version is published, the new latents are mapped into its frame (rotation, scale, "
+                      "shift fitted on the span's windows, baked into the model), so consecutive versions' latents "
+                      "are comparable; the fit is on the materialisation and on audit_latents' comparable check. "
                       "Each epoch is logged to the run as it ends; the loss curve is on the materialisation.")
 @storage_failures
 def autoencoder(context: dg.AssetExecutionContext, config: AutoencoderConfig, data_root: DataRoot,
