@@ -20,8 +20,8 @@ _D = TrainingConfig  # defaults live in one place: the core's TrainingConfig
 
 class AutoencoderConfig(dg.Config):
     architecture: Architecture = Field(Architecture(_D.architecture),
-                                       description="'default' (tanh LSTMs, linear latent layer) or 'seed' (the "
-                                                   "classic relu architecture)")
+                                       description="'default' (an encoder, a linear latent layer, an LSTM "
+                                                   "decoder) or 'seed' (the classic relu architecture)")
     encoder: Encoder = Field(Encoder(_D.encoder), description="The default architecture's encoder: 'lstm' (an "
                              "LSTM's last state) or 'linear' (a linear map of the window, starting as the training "
                              "windows' PCA; docs/latent_quality.md)")

@@ -52,12 +52,11 @@ def load_recording(path: Path, exclude: tuple[str, ...] = ()):
     return interpolate_and_segment(readings), labels
 
 
-def score_recording(readings, labels, train_rows: int, window, training, ignore_pauses: bool) -> dict:
-    """The recording scored by a model fit on its first rows: window times, errors, per-sensor errors, the
-    model's calibration, and the seconds its training took."""
-    from pipeline.latents import encode_windows
+def split_recording(readings, labels, train_rows: int, window, ignore_pauses: bool) -> dict:
+    """A recording as every detector here sees it, built once: its times and labels, the fit span's windows
+    (its first rows, scaler fit on them) and every window of the recording scaled with that scaler, within
+    the pipeline's segments (or one per file with `ignore_pauses`)."""
     from pipeline.segments import SEGMENT_COLUMN, segment_bounds
-    from pipeline.train import train_autoencoder
     from pipeline.windows import make_training_windows, scoring_windows
 
     frame = readings.frame
@@ -67,20 +66,33 @@ def score_recording(readings, labels, train_rows: int, window, training, ignore_
     bounds = (np.array([[0, len(frame)]]) if ignore_pauses
               else segment_bounds(frame[SEGMENT_COLUMN].to_numpy()))
     fit_bounds = np.minimum(bounds, train_rows)
-    fit_bounds = fit_bounds[fit_bounds[:, 1] > fit_bounds[:, 0]]
     fit = make_training_windows(values[:train_rows], times[:train_rows], readings.sensors, window.window_length,
-                                window.stride, window.validation_fraction, window.scaling, fit_bounds)
-    t0 = time.perf_counter()
-    trained = train_autoencoder(fit, training)
-    seconds = time.perf_counter() - t0
-    scored = scoring_windows(values, times, readings.sensors, trained.scaler, trained.window_length, 1, bounds)
-    enc = encode_windows(trained.model, scored)
-    validation = encode_windows(trained.model, fit, starts=fit.index.validation_starts).sensor_errors
+                                window.stride, window.validation_fraction, window.scaling,
+                                fit_bounds[fit_bounds[:, 1] > fit_bounds[:, 0]])
+    scored = scoring_windows(values, times, readings.sensors, fit.scaler, window.window_length, 1, bounds)
     starts = scored.index.starts
-    return {"times": times, "labels": labels, "start": times[starts],
-            "end": times[starts + trained.window_length - 1], "errors": enc.errors,
-            "sensor_errors": enc.sensor_errors, "sensors": readings.sensors, "calibration": trained.calibration,
-            "seconds": seconds, "validation_sensor_errors": validation}
+    return {"times": times, "labels": labels, "sensors": readings.sensors, "fit": fit, "scored": scored,
+            "start": times[starts], "end": times[starts + window.window_length - 1]}
+
+
+def score_recording(split: dict, training) -> dict:
+    """The recording scored by a model fit on its first rows: window times, errors, per-sensor errors, the
+    model's calibration, and the seconds its training took."""
+    from pipeline.latents import encode_windows
+    from pipeline.train import train_autoencoder
+
+    fit = split["fit"]
+    t0 = time.perf_counter()
+    trained = train_autoencoder(fit, training)  # its scaler is the fit span's, which `scored` is scaled with
+    seconds = time.perf_counter() - t0
+    enc = encode_windows(trained.model, split["scored"])
+    validation = encode_windows(trained.model, fit, starts=fit.index.validation_starts).sensor_errors
+    return {**_window_keys(split), "errors": enc.errors, "sensor_errors": enc.sensor_errors,
+            "calibration": trained.calibration, "seconds": seconds, "validation_sensor_errors": validation}
+
+
+def _window_keys(split: dict) -> dict:
+    return {k: split[k] for k in ("times", "labels", "sensors", "start", "end")}
 
 
 COMBINATIONS = {"mean": lambda n: n.mean(axis=1), "max": lambda n: n.max(axis=1),
@@ -102,7 +114,7 @@ def combined_score(combine: str, rule):
 BASELINES = ("PCA-3", "per-sensor z-score", "Isolation Forest")
 
 
-def baseline_recording(readings, labels, train_rows: int, window, rule, ignore_pauses: bool) -> dict[str, dict]:
+def baseline_recording(split: dict, rule) -> dict[str, dict]:
     """The same recording scored by the simple detectors, on the model's windows (same scaler, same segments)
     with the model's threshold rule on their errors of the same validation windows, as `score_recording` returns:
     - PCA-3: the window's reconstruction from 3 principal components of the fit span's training windows
@@ -112,24 +124,14 @@ def baseline_recording(readings, labels, train_rows: int, window, rule, ignore_p
       above the training windows' median; the z-score's per-sensor figures name the top sensors."""
     from sklearn.ensemble import IsolationForest
 
-    from pipeline.segments import SEGMENT_COLUMN, segment_bounds
     from pipeline.threshold import calibrate
     from pipeline.usefulness import pca_basis
-    from pipeline.windows import gather_windows, make_training_windows, scoring_windows
+    from pipeline.windows import gather_windows
 
-    frame = readings.frame
-    values, times = frame[readings.sensors].to_numpy(np.float64), frame["timestamp"].to_numpy()
-    bounds = (np.array([[0, len(frame)]]) if ignore_pauses
-              else segment_bounds(frame[SEGMENT_COLUMN].to_numpy()))
-    fit_bounds = np.minimum(bounds, train_rows)
-    fit = make_training_windows(values[:train_rows], times[:train_rows], readings.sensors, window.window_length,
-                                window.stride, window.validation_fraction, window.scaling,
-                                fit_bounds[fit_bounds[:, 1] > fit_bounds[:, 0]])
-    wl = window.window_length
-    scored = scoring_windows(values, times, readings.sensors, fit.scaler, wl, 1, bounds)
-    starts = scored.index.starts
+    fit, scored = split["fit"], split["scored"]
+    wl = fit.index.window_length
     x, x_train, x_val = (gather_windows(scored.values, st, wl) for st in
-                         (starts, fit.index.train_starts, fit.index.validation_starts))
+                         (scored.index.starts, fit.index.train_starts, fit.index.validation_starts))
     mean, basis = pca_basis(x_train.reshape(len(x_train), -1), 3)
 
     def pca_errors(w):
@@ -151,11 +153,8 @@ def baseline_recording(readings, labels, train_rows: int, window, rule, ignore_p
     per_sensor["Isolation Forest"] = per_sensor["per-sensor z-score"]
     out = {}
     for name in BASELINES:
-        every, val = errors[name]
-        shift = min(0.0, float(val.min()), float(every.min()))  # a threshold rule needs positive scores
-        every, val = every - shift + 1e-9, val - shift + 1e-9
-        out[name] = {"times": times, "labels": labels, "start": times[starts], "end": times[starts + wl - 1],
-                     "errors": every, "sensor_errors": per_sensor[name][0], "sensors": readings.sensors,
+        every, val = errors[name]  # all >= 0, as the threshold rule (margin x quantile) needs
+        out[name] = {**_window_keys(split), "errors": every, "sensor_errors": per_sensor[name][0],
                      "calibration": calibrate(val, every[:, None], rule)}
     return out
 
@@ -225,11 +224,11 @@ def main(argv: list[str] | None = None) -> None:
     recordings = [load_recording(f, tuple(args.exclude)) for f in files]
     print(f"{len(files)} recordings, sensors {recordings[0][0].sensors}; window {window}; training {training}; "
           f"events {events}")
+    splits = [split_recording(readings, y, args.train_rows, window, args.ignore_pauses) for readings, y in recordings]
     runs, alternatives = [], {}
     for seed in args.seeds:
         t0 = time.perf_counter()
-        scored = [score_recording(readings, y, args.train_rows, window, replace(training, seed=seed),
-                                  args.ignore_pauses) for readings, y in recordings]
+        scored = [score_recording(split, replace(training, seed=seed)) for split in splits]
         result = rates(*decide(scored, args.train_rows, events))
         result.update(seed=seed, seconds=time.perf_counter() - t0, training_seconds=sum(r["seconds"] for r in scored))
         runs.append(result)
@@ -243,8 +242,7 @@ def main(argv: list[str] | None = None) -> None:
             flags = decide(scored, args.train_rows, events, score=combined_score(combine, training.threshold_rule()))
             alternatives.setdefault(f"sensor-normalised {combine}", []).append(rates(*flags))
     t0 = time.perf_counter()
-    simple = [baseline_recording(readings, y, args.train_rows, window, training.threshold_rule(), args.ignore_pauses)
-              for readings, y in recordings]
+    simple = [baseline_recording(split, training.threshold_rule()) for split in splits]
     baselines = {name: rates(*decide([r[name] for r in simple], args.train_rows, events)) for name in BASELINES}
     baseline_seconds = time.perf_counter() - t0
     f1s, fars, mars = (np.array([r[k] for r in runs]) for k in ("f1", "far", "mar"))

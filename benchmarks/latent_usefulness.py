@@ -17,8 +17,8 @@ Also the reconstruction error's AUC of the same labels, and the code's spread (s
 dimensions) after the fit span over in it. `--variant` swaps pipeline.model's default builder for a variant of
 its encoder (every other setting and the training loop stay the product's): `linear_path` (the flattened window
 concatenated with the LSTM state before the latent layer), `linear_encoder` (the code a linear map of the
-flattened window; the decoder the default's), `pca_init` (the same, its map starting as the fit span's PCA) or
-`spread_penalty` (PENALTY x ||cov(z) - I||^2 of each batch on the code).
+flattened window from a random start, which the product's `encoder: linear` starts at the training windows'
+PCA; the decoder the default's) or `spread_penalty` (PENALTY x ||cov(z) - I||^2 of each batch on the code).
 
     PYTHONPATH=. .venv/bin/python benchmarks/latent_usefulness.py --files 8 [--seeds 0 1 2] [--variant linear_path]
     PYTHONPATH=. .venv/bin/python benchmarks/latent_usefulness.py --sample --seeds 0 1 2   # the shipped sample
@@ -38,7 +38,6 @@ import numpy as np
 from benchmarks.anomaly_skab import FOLDERS, load_recording
 
 PENALTY = 0.1  # spread_penalty's weight
-FIT_PCA: dict = {}  # pca_init's starting point: the fit span's windows' PCA, set per recording by measure
 
 
 def knn_scores(reference: np.ndarray, codes: np.ndarray, k: int = 5) -> np.ndarray:
@@ -81,17 +80,11 @@ def variant_builder(name: str):
         var = np.ones(n_sensors) if std is None else np.square(np.where(np.asarray(std) > 1e-12, std, 1.0))
         inputs = keras.Input((window_length, n_sensors), name="window")
         x = layers.Normalization(mean=mean, variance=var, name="standardise")(inputs)
-        linear = name in ("linear_encoder", "pca_init")
-        h = layers.Flatten()(x) if linear else layers.LSTM(units)(x)
+        h = layers.Flatten()(x) if name == "linear_encoder" else layers.LSTM(units)(x)
         if name == "linear_path":
             h = layers.Concatenate()([h, layers.Flatten()(x)])
         regulariser = spread_penalty if name == "spread_penalty" else None
-        start = {}
-        if name == "pca_init":  # the code starts as the fit span's PCA: (x - mean) @ basis
-            centre, basis = FIT_PCA["mean"], FIT_PCA["basis"]
-            start = {"kernel_initializer": keras.initializers.Constant(basis),
-                     "bias_initializer": keras.initializers.Constant(-centre @ basis)}
-        z = layers.Dense(latent_dim, name=LATENT_LAYER, activity_regularizer=regulariser, **start)(h)
+        z = layers.Dense(latent_dim, name=LATENT_LAYER, activity_regularizer=regulariser)(h)
         y = layers.RepeatVector(window_length)(z)
         y = layers.LSTM(units, return_sequences=True)(y)
         y = layers.TimeDistributed(layers.Dense(n_sensors))(y)
@@ -159,8 +152,6 @@ def measure(source, seeds: list[int], show_probe: bool, settings: dict) -> list[
     ref = starts[starts + wl <= n]
     test = starts[starts >= n] if n < len(values) else ref  # the sample: the span's own windows
     x_test, x_ref = (gather_windows(scored.values, s, wl) for s in (test, ref))  # each gathered once
-    flat_fit = x_ref.reshape(len(x_ref), -1)
-    FIT_PCA["mean"], FIT_PCA["basis"] = pca_basis(flat_fit, settings.get("latent_dim", 3))
     y = labels[test + wl - 1] if labels is not None else np.zeros(len(test), bool)
     both = 0 < y.sum() < len(y)
 
@@ -210,7 +201,7 @@ def main() -> None:
                    "cross-seed figures compare each later seed's model with the first's")
     p.add_argument("--train-rows", type=int, default=400)
     p.add_argument("--variant", default="default",
-                   choices=["default", "linear_path", "linear_encoder", "pca_init", "spread_penalty"])
+                   choices=["default", "linear_path", "linear_encoder", "spread_penalty"])
     p.add_argument("--probe", action="store_true", help="also print the spread and saturation figures")
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="a TrainingConfig setting other than its default, e.g. --set batch_size=32")

@@ -40,7 +40,7 @@ LATENT_LAYER = "latent"
 @dataclass(frozen=True)
 class TrainingConfig:
     architecture: str = Architecture.default.value
-    # the default architecture's (docs/latent_quality.md, "Across retrains"); the seed one is always its own LSTMs
+    # the default architecture's (docs/latent_quality.md, "Against a linear baseline"); the seed one has its own LSTMs
     encoder: str = Encoder.linear.value
     latent_dim: int = 3
     units: int = 64  # LSTM width of the default architecture; the seed one uses n_sensors, as it always did
