@@ -5,6 +5,7 @@ import dagster as dg
 
 from assets.anomalies import anomaly_events
 from assets.execution import step_executor
+from assets.explore import day_latent_view, latent_regimes, latent_view
 from assets.ingest import raw_readings
 from assets.latents import audit_latents, latent_quality_checks, latent_vectors
 from assets.nightly import ingest_days_job, nightly, nightly_follow_up, retrain_job, score_days_job
@@ -15,8 +16,8 @@ from assets.validate import validated_readings
 from assets.windows import training_windows
 from pipeline.catalog import default_data_root
 
-ASSETS = [raw_readings, validated_readings, training_windows, autoencoder, audit_latents, published_model,
-          latent_vectors, anomaly_events]
+ASSETS = [raw_readings, validated_readings, training_windows, autoencoder, audit_latents, latent_regimes, latent_view,
+          published_model, latent_vectors, anomaly_events, day_latent_view]
 CHECKS = [latent_quality_checks]
 JOBS = [ingest_days_job, retrain_job, score_days_job]
 

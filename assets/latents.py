@@ -21,6 +21,7 @@ from pipeline.latents import (
 from pipeline.model import LATENT_LAYER, TrainedAutoencoder
 from pipeline.plots import hours_since_start, latent_scatter_png
 from pipeline.quality import TrainingFacts, dimension_stats, judge_latents
+from pipeline.regimes import LatentRegimes
 from pipeline.span import day_windows
 from pipeline.storage import ArtifactDamaged, StorageError
 from pipeline.store import is_artifact, load_artifact
@@ -35,7 +36,7 @@ DAY_ALIVE_CHECK = "day_latents_alive"
 DRIFT_CHECK = "no_drift"
 INFORMATIVE_CHECK = "latent_space_informative"
 COMPARABLE_CHECK = "latent_space_comparable"
-CODE_VERSION = "5"  # bump when what this module computes changes (assets/metadata.py)
+CODE_VERSION = "6"  # bump when what this module computes changes (assets/metadata.py)
 
 
 class AuditLatentsConfig(dg.Config):
@@ -213,6 +214,18 @@ def published_model(data_root: DataRoot) -> tuple[str, TrainedAutoencoder]:
     return version.name, load_artifact(version / "autoencoder")
 
 
+def published_regimes(data_root: DataRoot, version: str) -> LatentRegimes | None:
+    """The regimes of the published `version`; None for a version published before regimes existed."""
+    folder = data_root.versions.base / version / "latent_regimes"
+    if not is_artifact(folder):
+        return None
+    try:
+        return load_artifact(folder)
+    except ArtifactDamaged as exc:
+        raise dg.Failure(description=f"the published version's regimes: {exc}; or publish another version (the "
+                                     "retrain job)") from None
+
+
 @dg.asset(group_name=GROUP, kinds={"parquet"}, code_version=CODE_VERSION, owners=OWNERS, tags=stage_tags("score"),
           partitions_def=DAYS, backfill_policy=RANGE_IN_ONE_RUN,
           check_specs=[dg.AssetCheckSpec(DAY_ALIVE_CHECK, asset="latent_vectors", blocking=True,
@@ -229,7 +242,8 @@ def published_model(data_root: DataRoot) -> tuple[str, TrainedAutoencoder]:
           description="A day's latent space, scored with the published model (no training): one row per window "
                       "that ends in the day (the previous day's tail is the context of windows across midnight), "
                       "window_start, window_end, z_0..z_{k-1}, reconstruction_error, anomaly_score, is_anomaly, "
-                      "error_<sensor> per sensor, model_version. In "
+                      "error_<sensor> per sensor, regime, regime_distance, off_regime (the version's "
+                      "operating regimes, latent_regimes), model_version. In "
                       "`<data root>/store/latent_vectors/<day>/latents.parquet`. When a new model is published the "
                       "days show as stale; a backfill scores them again.")
 @storage_failures
@@ -244,6 +258,7 @@ def latent_vectors(context: dg.AssetExecutionContext, config: LatentVectorsConfi
     except ArtifactDamaged as exc:
         raise dg.Failure(description=f"the published model: {exc}; or publish another version (the retrain "
                                      "job)") from None
+    regimes = published_regimes(data_root, version)
     days, catalog = context.partition_keys, data_root.catalog
     out = {}
     for day in days:
@@ -263,11 +278,13 @@ def latent_vectors(context: dg.AssetExecutionContext, config: LatentVectorsConfi
                               trained.window_length, config.stride) if current.rows else None
         if windows is None or not len(windows.index.starts):
             dims = int(trained.model.get_layer(LATENT_LAYER).output.shape[-1])
-            out[day] = LatentTable.empty(dims, trained.sensors, version, trained.calibration)
+            out[day] = LatentTable.empty(dims, trained.sensors, version, trained.calibration, regimes is not None)
             context.log.warning(f"{day}: no window (no readings, or none long enough)")
             continue
         enc = encode_windows(trained.model, windows, config.batch_size, log=context.log.info)
         out[day] = latent_table(windows, enc, model_version=version, calibration=trained.calibration)
+        if regimes is not None:
+            out[day].regimes = regimes.assign(enc.z)
         context.log.info(f"{day}: {len(out[day])} windows scored with model {version}")
     verdicts = {d: judge_latents(t.z, reconstruction_errors=t.reconstruction_error) for d, t in out.items()
                 if len(t) > 1}

@@ -45,3 +45,10 @@ def per_day(context: dg.AssetExecutionContext, by_day: dict[str, dict]) -> None:
 def image(png: bytes, alt: str) -> dg.MetadataValue:
     """A PNG shown inline on the asset page (markdown with a data URI)."""
     return dg.MetadataValue.md(png_markdown(png, alt))
+
+
+def file_link(path) -> dg.MetadataValue:
+    """A file the UI links to: a file:// URL for a local file (the browser opens it from this machine), the
+    path otherwise."""
+    text = str(path)
+    return dg.MetadataValue.url("file://" + text) if text.startswith("/") else dg.MetadataValue.path(text)

@@ -28,12 +28,15 @@ ingest_days_job = dg.define_asset_job(
     "ingest_days", selection=["raw_readings", "validated_readings"], partitions_def=DAYS, tags=RUN_LIMITS,
     description="Ingest and validate one day; a day that fails validation is quarantined.")
 retrain_job = dg.define_asset_job(
-    "retrain", selection=["training_windows", "autoencoder", "audit_latents", "published_model"],
+    "retrain", selection=["training_windows", "autoencoder", "audit_latents", "latent_regimes", "latent_view",
+                          "published_model"],
     tags={**WRITES_VERSIONS_TAG, **RUN_LIMITS},
-    description="Train on the span of valid days, audit the new model's latents, publish it if they pass.")
+    description="Train on the span of valid days, audit the new model's latents, find its regimes and write its "
+                "view, publish it if they pass.")
 score_days_job = dg.define_asset_job(
-    "score_days", selection=["latent_vectors", "anomaly_events"], partitions_def=DAYS, tags=RUN_LIMITS,
-    description="Score days with the published model (no training) and find their anomaly events.")
+    "score_days", selection=["latent_vectors", "anomaly_events", "day_latent_view"], partitions_def=DAYS,
+    tags=RUN_LIMITS,
+    description="Score days with the published model (no training), find their anomaly events, write their views.")
 
 
 def days_to_ingest(data_root: DataRoot) -> list[str]:

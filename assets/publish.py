@@ -21,8 +21,8 @@ class PublishedModelConfig(dg.Config):
                                "deleted, never the published one nor one a run may still be writing")
 
 
-@dg.asset(group_name=GROUP, kinds={"keras"}, deps=[audit_latents], code_version=CODE_VERSION, owners=OWNERS,
-          tags=stage_tags("publish"),
+@dg.asset(group_name=GROUP, kinds={"keras"}, deps=[audit_latents, "latent_regimes"], code_version=CODE_VERSION,
+          owners=OWNERS, tags=stage_tags("publish"),
           description="The published model: `<data root>/published/` points at the newest version whose audit "
                       "latents passed the blocking check (the model in `published/autoencoder/`, the audit latents "
                       "in `published/audit_latents/latents.parquet`, the days it learnt from and skipped in "

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from assets.metadata import file_link
 from pipeline.catalog import Catalog
 from pipeline.storage import ArtifactDamaged, LockTimeout, StorageError, StoreUnreachable
 from pipeline.store import load_artifact
@@ -120,6 +121,8 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
         except LockTimeout as exc:
             raise lock_failure(exc, f"{name} could not be stored in this run's version") from None
         metadata = {"path": dg.MetadataValue.path(str(path))}
+        if str(path).endswith(".html"):  # a page to open (pipeline.view)
+            metadata["view"] = file_link(path)
         if versioned:
             metadata["version"] = version
         context.add_output_metadata(metadata)

@@ -6,6 +6,7 @@
     <root>/store/<asset>/                a shared, unpartitioned artifact (the training span)
     <root>/versions/, published          model versions and the published pointer (pipeline.versions)
     <root>/reports/<kind>/<day>.json     readable reports (validation)
+    <root>/views/<first>_<last>.html     the latent view of a run's scored days (each day's is in its store folder)
     cache                                parse cache and day index: `<root>/cache/`, or this machine's cache
                                          for a root on an object store
 
@@ -79,6 +80,10 @@ class Catalog:
     def cache_dir(self) -> Path:
         """This machine's parse cache and day index of the root (on this machine even for a remote root)."""
         return self.storage.cache_dir(self.root)
+
+    def range_view(self, first: str, last: str):
+        """The latent view of a run's scored days (pipeline.view): `<root>/views/<first>_<last>.html`."""
+        return self.root / "views" / f"{first}_{last}.html"
 
     def day_folder(self, asset: str, day: str):
         return self.store_dir / asset / day

@@ -26,13 +26,16 @@ from pipeline.events import EVENTS_FILE, EventTable
 from pipeline.latents import LatentTable
 from pipeline.model import TrainedAutoencoder, TrainingConfig
 from pipeline.readings import SENSORS_FILE, SOURCE_FILE, TIMESTAMPS_FILE, SensorReadings, load_arrays, save_arrays
+from pipeline.regimes import LatentRegimes
 from pipeline.span import DayStack, SpanTimes, SpanWindows
 from pipeline.storage import link_or_copy
 from pipeline.storage.base import damaged
 from pipeline.threshold import Calibration
+from pipeline.view import VIEW_FILE, LatentView
 from pipeline.windows import Scaler, TrainingWindows, WindowIndex
 
 LATENTS_FILE = "latents.parquet"
+REGIMES_FILE = "regimes.json"
 MODEL_FILE = "model.keras"
 FINGERPRINT_FILE = "fingerprint.txt"
 
@@ -163,6 +166,23 @@ def _save_events(t: EventTable, d: Path) -> None:
     frame.to_parquet(d / EVENTS_FILE, index=False)
 
 
+def _save_regimes(r: LatentRegimes, d: Path) -> None:
+    (d / REGIMES_FILE).write_text(json.dumps(r.to_dict(), indent=1))
+
+
+def _load_regimes(d: Path) -> LatentRegimes:
+    return LatentRegimes.from_dict(json.loads((d / REGIMES_FILE).read_text()))
+
+
+def _save_view(v: LatentView, d: Path) -> None:
+    (d / VIEW_FILE).write_text(v.html, encoding="utf-8")
+    (d / "view.json").write_text(json.dumps({"points": v.points, "windows": v.windows}))
+
+
+def _load_view(d: Path) -> LatentView:
+    return LatentView((d / VIEW_FILE).read_text(encoding="utf-8"), **json.loads((d / "view.json").read_text()))
+
+
 class _Kind(NamedTuple):
     """How one type of artifact is written and read, and the file a user opens."""
 
@@ -182,6 +202,8 @@ FORMATS = {  # the name is recorded in the artifact's manifest
     "latent_table": _Kind(LatentTable, _save_latents, lambda d: _read_table(d / LATENTS_FILE), LATENTS_FILE),
     # read back as the events frame
     "anomaly_events": _Kind(EventTable, _save_events, lambda d: _read_table(d / EVENTS_FILE), EVENTS_FILE),
+    "latent_regimes": _Kind(LatentRegimes, _save_regimes, _load_regimes, REGIMES_FILE),
+    "latent_view": _Kind(LatentView, _save_view, _load_view, VIEW_FILE),
 }
 
 

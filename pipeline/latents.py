@@ -17,6 +17,7 @@ import pandas as pd
 import pyarrow as pa
 
 from pipeline.model import LATENT_LAYER
+from pipeline.regimes import OFF_REGIME, REGIME, REGIME_DISTANCE, Assignment
 from pipeline.threshold import Calibration
 from pipeline.windows import TrainingWindows, gather_windows
 
@@ -96,6 +97,12 @@ def latents_of(model, x: np.ndarray, batch_size: int = EncodingSettings.batch_si
     return np.asarray(z)
 
 
+def reconstructions(model, x: np.ndarray, batch_size: int = EncodingSettings.batch_size) -> np.ndarray:
+    """The model's reconstructions of windows already gathered (scaled units)."""
+    _, x_hat = _encoder(model, xla=False).predict(x, batch_size=batch_size, verbose=0)
+    return np.asarray(x_hat)
+
+
 def _encoder(model, xla: bool):
     """The model's encoder and decoder outputs as one model, built once per model and kind: the audit and the
     scoring of a run share its compilation."""
@@ -116,7 +123,8 @@ def _encoder(model, xla: bool):
 class LatentTable:
     """One row per window, as columns: window_start, window_end, z_0..z_{k-1}, reconstruction_error, then with
     the model's calibration anomaly_score and is_anomaly, with per-sensor errors error_<sensor> for each
-    sensor, and model_version when scored with a published model."""
+    sensor, with the version's regimes regime, regime_distance and off_regime, and model_version when scored
+    with a published model."""
 
     window_start: np.ndarray  # datetime64[ns]
     window_end: np.ndarray
@@ -126,17 +134,19 @@ class LatentTable:
     calibration: Calibration | None = None  # the model's threshold: adds anomaly_score and is_anomaly
     sensors: tuple[str, ...] = ()
     sensor_errors: np.ndarray | None = None  # (windows, sensors)
+    regimes: Assignment | None = None  # each window's regime (pipeline.regimes), when the version has regimes
 
     def __len__(self) -> int:
         return len(self.z)
 
     @classmethod
     def empty(cls, dims: int, sensors, model_version: str | None = None,
-              calibration: Calibration | None = None) -> LatentTable:
+              calibration: Calibration | None = None, regimes: bool = False) -> LatentTable:
         """A table without windows (a day with no readings, or none long enough), with every column."""
         times = np.empty(0, "datetime64[ns]")
         return cls(times, times, np.empty((0, dims), np.float32), np.empty(0, np.float32), model_version,
-                   calibration, tuple(sensors), np.empty((0, len(sensors)), np.float32))
+                   calibration, tuple(sensors), np.empty((0, len(sensors)), np.float32),
+                   Assignment(np.empty(0, np.int16), np.empty(0), np.empty(0, bool)) if regimes else None)
 
     def _fields(self) -> list[tuple[str, pa.DataType]]:
         # UTC on disk, said in the file (a reader need not guess); in memory the pipeline keeps naive UTC
@@ -147,6 +157,8 @@ class LatentTable:
             out += [(ANOMALY_SCORE, pa.float32()), (IS_ANOMALY, pa.bool_())]
         if self.sensor_errors is not None:
             out += [(f"{SENSOR_ERROR_PREFIX}{s}", pa.float32()) for s in self.sensors]
+        if self.regimes is not None:
+            out += [(REGIME, pa.int16()), (REGIME_DISTANCE, pa.float32()), (OFF_REGIME, pa.bool_())]
         if self.model_version:
             out.append((MODEL_VERSION, pa.dictionary(pa.int8(), pa.string())))
         return out
@@ -168,6 +180,9 @@ class LatentTable:
                 arrays += [score, score > 1.0]
             if self.sensor_errors is not None:
                 arrays += list(self.sensor_errors[part].T)
+            if self.regimes is not None:
+                r = self.regimes
+                arrays += [r.regime[part], r.distance[part], r.off[part]]
             columns = [pa.array(a, type=f.type) for a, f in zip(arrays, schema, strict=False)]
             if self.model_version:
                 n = len(arrays[0])

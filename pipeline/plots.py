@@ -133,3 +133,53 @@ def anomaly_timeline_png(times, scores: np.ndarray, events, title: str) -> bytes
     ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, fontsize=8, frameon=False, borderaxespad=0.1)
     fig.autofmt_xdate()
     return _png(fig)
+
+
+def regime_timeline_png(times, regime: np.ndarray, off: np.ndarray, title: str) -> bytes:
+    """Each window's regime over time, windows off every regime marked."""
+    fig, ax = _figure()
+    ts = np.asarray(times, dtype="datetime64[ns]")
+    keep = even_sample(len(ts), 20_000)
+    regime, off = np.asarray(regime)[keep], np.asarray(off, dtype=bool)[keep]
+    ax.scatter(ts[keep][~off], regime[~off], s=3, c=regime[~off], cmap="tab10", vmin=0, vmax=9)
+    if off.any():
+        ax.scatter(ts[keep][off], regime[off], s=12, marker="x", color="black", label="off every regime")
+        ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), fontsize=8, frameon=False, borderaxespad=0.1)
+    ax.set_yticks(sorted(set(regime.tolist())))
+    ax.set_ylabel("regime")
+    ax.set_title(title, fontsize=10, pad=20 if off.any() else 6)
+    ax.grid(alpha=0.3)
+    fig.autofmt_xdate()
+    return _png(fig)
+
+
+def event_traces_png(shown, sensors: list[str], events, top_sensors: int = 3) -> bytes:
+    """For each event (a row), the readings (solid) and reconstruction (dashed) of its peak window in raw units,
+    one panel per sensor of the window's largest errors; `shown` is a pipeline.view.ViewWindows holding the
+    peak windows."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    from matplotlib.figure import Figure
+
+    events = list(events.itertuples())
+    cols = min(top_sensors, len(sensors))
+    fig = Figure(figsize=(FIGSIZE[0] * 1.4, 1.8 * len(events) + 0.3), dpi=DPI)
+    axes = fig.subplots(len(events), cols, squeeze=False)
+    ends = np.asarray(shown.end, "datetime64[ns]")
+    w = shown.readings.shape[1]
+    for row, event in zip(axes, events, strict=True):
+        i = int(np.argmin(np.abs(ends - np.datetime64(event.peak_at, "ns"))))
+        minutes = np.arange(w) * (ends[i] - shown.start[i]) / np.timedelta64(1, "m") / max(w - 1, 1)
+        for ax, s in zip(row, np.argsort(-shown.sensor_errors[i], kind="stable")[:cols], strict=True):
+            ax.plot(minutes, shown.readings[i, :, s], lw=1.2, label="readings")
+            ax.plot(minutes, shown.reconstruction[i, :, s], lw=1, ls="--", color="tab:red", label="reconstruction")
+            ax.set_title(sensors[s], fontsize=8)
+            ax.tick_params(labelsize=7)
+            ax.grid(alpha=0.3)
+        row[0].set_ylabel(f"peak {str(np.datetime64(event.peak_at, 's'))[11:]}\nscore {event.peak_score:.2f}",
+                          fontsize=8)
+    axes[0, 0].legend(fontsize=7, frameon=False)
+    for ax in axes[-1]:
+        ax.set_xlabel("minutes into the peak window", fontsize=8)
+    return _png(fig)

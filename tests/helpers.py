@@ -35,8 +35,9 @@ TINY_RUN_CONFIG = {
 
 SAMPLE_DAYS = ("2026-11-01", "2026-11-02")  # the days of make_sample_root
 DAY_ASSETS = ("raw_readings", "validated_readings")  # one run per day
-MODEL_ASSETS = ("training_windows", "autoencoder", "audit_latents", "published_model")  # one run
-SCORE_ASSETS = ("latent_vectors", "anomaly_events")  # one run over the days
+MODEL_ASSETS = ("training_windows", "autoencoder", "audit_latents", "latent_regimes", "latent_view",
+                "published_model")  # one run
+SCORE_ASSETS = ("latent_vectors", "anomaly_events", "day_latent_view")  # one run over the days
 
 
 class PipelineResult:

@@ -111,7 +111,7 @@ class Backend(ABC):
         """Make `path` the file that `fill(tmp)` writes at a local temporary path, atomically; returns `path`."""
 
     def write_text(self, path, text: str):
-        return self.write_file(path, lambda tmp: tmp.write_text(text))
+        return self.write_file(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
     def read_text(self, path) -> str | None:
         """The file's text (bytes that are not UTF-8 replaced), None when it does not exist."""
