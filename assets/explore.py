@@ -13,7 +13,16 @@ from assets.resources import PINNED, VERSIONED, DataRoot, storage_failures
 from pipeline.latents import ANOMALY_SCORE, MODEL_VERSION, latent_columns
 from pipeline.model import TrainedAutoencoder
 from pipeline.plots import event_traces_png, regime_timeline_png
-from pipeline.regimes import MAX_REGIMES, REGIME, LatentRegimes, fit_regimes
+from pipeline.regimes import (
+    FIT_WINDOWS,
+    MAX_REGIMES,
+    REGIME,
+    Assignment,
+    LatentRegimes,
+    evenly_spaced,
+    fit_regimes,
+    keep_ids,
+)
 from pipeline.span import day_windows
 from pipeline.storage import ArtifactDamaged, ArtifactMissing, write_text
 from pipeline.store import is_artifact, load_artifact
@@ -28,7 +37,7 @@ from pipeline.view import (
     view_windows,
     window_starts,
 )
-from pipeline.windows import TrainingWindows
+from pipeline.windows import TrainingWindows, gather_windows
 
 CODE_VERSION = "1"  # bump when what this module computes changes (assets/metadata.py)
 EVENT_PLOTS = 3  # events per day whose readings are drawn on the day's page
@@ -44,15 +53,27 @@ class ViewConfig(dg.Config):
                                                     "would not fit the page's size budget)")
 
 
-def _published_regimes(context, data_root: DataRoot) -> tuple[str, LatentRegimes] | None:
+def _published_regimes(context, data_root: DataRoot) -> tuple[str, TrainedAutoencoder, LatentRegimes] | None:
+    """The published version's name, model and regimes, whose ids the new regimes keep; None, said in the
+    log, when there are none or they cannot be read."""
     try:
         version = data_root.versions.published()
         if version is None or not is_artifact(version / "latent_regimes"):
             return None
-        return version.name, load_artifact(version / "latent_regimes")
+        return version.name, load_artifact(version / "autoencoder"), load_artifact(version / "latent_regimes")
     except (PublishedStateError, ArtifactMissing, ArtifactDamaged) as exc:
         context.log.warning(f"the new regimes cannot keep the published version's ids: {exc}")
         return None
+
+
+def _previous_regime(windows: TrainingWindows, starts: np.ndarray, trained: TrainedAutoencoder,
+                     published: TrainedAutoencoder, regimes: LatentRegimes) -> Assignment:
+    """The published version's regime of the windows at `starts`, from its own model's latents of them (the
+    readings scaled with its own scaler)."""
+    from pipeline.latents import latents_of
+
+    x = gather_windows(windows.values, starts, windows.index.window_length)
+    return regimes.assign(latents_of(published.model, published.scaler.apply(trained.scaler.invert(x))))
 
 
 def _share_table(regimes: LatentRegimes, regime: np.ndarray, off: np.ndarray) -> dg.MetadataValue:
@@ -66,27 +87,32 @@ def _share_table(regimes: LatentRegimes, regime: np.ndarray, off: np.ndarray) ->
 
 @dg.asset(group_name=GROUP, kinds={"json"}, metadata={VERSIONED: True}, code_version=CODE_VERSION, owners=OWNERS,
           tags=stage_tags("regimes"),
-          ins={"audit_latents": dg.AssetIn(), "autoencoder": dg.AssetIn(metadata={PINNED: True})},
+          ins={"audit_latents": dg.AssetIn(), "autoencoder": dg.AssetIn(metadata={PINNED: True}),
+               "training_windows": dg.AssetIn()},
           description="The new model's operating regimes: a Gaussian mixture over its audit latents, the count of "
-                      "lowest BIC (pipeline.regimes). Regimes keep their ids across retrains: matched to the "
-                      "published version's regimes through the aligned coordinates. Applied to every scored day "
-                      "(regime, regime_distance, off_regime in the day latents). In "
+                      "lowest BIC (pipeline.regimes). Regimes keep their ids across retrains: a new regime takes the "
+                      "id of the published version's regime that holds most of its windows. Applied to every scored "
+                      "day (regime, regime_distance, off_regime in the day latents). In "
                       "`<data root>/versions/<version>/latent_regimes/regimes.json`.")
 @storage_failures
 def latent_regimes(context: dg.AssetExecutionContext, config: LatentRegimesConfig, data_root: DataRoot,
-                   audit_latents: pd.DataFrame, autoencoder: TrainedAutoencoder) -> LatentRegimes:
+                   audit_latents: pd.DataFrame, autoencoder: TrainedAutoencoder,
+                   training_windows: TrainingWindows) -> LatentRegimes:
     z = audit_latents[latent_columns(audit_latents)].to_numpy()
     try:
         regimes = fit_regimes(z, config.max_regimes, config.seed)
     except ValueError as exc:
         raise dg.Failure(description=f"latent_regimes: {exc}") from None
     published = _published_regimes(context, data_root)
-    alignment = autoencoder.alignment
-    if published and alignment is not None and alignment.reference_version == published[0]:
-        regimes = regimes.matched(published[1], published[0])  # the latents are in that version's frame
-    elif published:
-        context.log.warning(f"the new latents are not in version {published[0]}'s frame "
-                            f"({autoencoder.alignment_note or 'not aligned'}): regimes get new ids")
+    if published is not None:
+        name, model, previous = published
+        if (tuple(model.sensors), model.window_length) != (tuple(autoencoder.sensors), autoencoder.window_length):
+            context.log.warning(f"version {name} reads other sensors or window lengths: regimes get new ids")
+        else:
+            rows = evenly_spaced(len(z), FIT_WINDOWS)
+            starts = window_starts(training_windows, audit_latents["window_start"].to_numpy()[rows])
+            regimes = keep_ids(regimes, z[rows], previous,
+                               _previous_regime(training_windows, starts, autoencoder, model, previous), name)
     assignment = regimes.assign(z)
     context.add_output_metadata({
         "regimes": regimes.count, "summary": regimes.text(), "matched_to": regimes.matched_to or "none",

@@ -7,9 +7,11 @@ each component's parameters, so it does not simply grow with the count). Each wi
 posterior and its Mahalanobis distance to that regime's centre; a window farther from every regime than
 OFF_QUANTILE of the audit windows were is `off_regime` (the space it sits in was not seen in training).
 
-Regimes keep their identity across retrains: a new version's regimes are matched to the published version's
-(Hungarian assignment on centre distances, in the new model's latents, which pipeline.alignment maps into the
-published frame) and take their ids; a regime without a close partner gets a new id.
+Regimes keep their identity across retrains, by the windows they hold rather than by where they sit: the new
+regimes are fitted afresh, the same windows are assigned to the published version's regimes through the
+published model's own latents of them, and each new regime takes the id of the published regime that holds most
+of its windows (at least MATCH_SHARE of them; each id once, by Hungarian assignment on the shared windows). A
+regime without such a partner gets a new id: the retrain found a state the published version did not separate.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import numpy as np
 MAX_REGIMES = 8
 FIT_WINDOWS = 5000  # audit windows the mixture is fitted on, evenly spaced (fitting cost grows with windows)
 OFF_QUANTILE = 0.995  # audit windows nearer their regime than this quantile are in it; farther ones are off regime
-MATCH_DISTANCE = 3.0  # two regimes are one across versions when their centres are within this Mahalanobis distance
+MATCH_SHARE = 0.5  # a fresh regime keeps a published id when that regime holds at least this share of its windows
 MIN_WINDOWS_PER_REGIME = 20  # a count that leaves fewer windows than this per component is not tried
 REGIME = "regime"
 REGIME_DISTANCE = "regime_distance"
@@ -46,7 +48,8 @@ class Assignment:
 @dataclass
 class LatentRegimes:
     """A fitted mixture with stable regime ids. `bic` maps each count tried to its BIC; `matched_to` names the
-    version whose ids were kept, `matches` maps this version's ids to the distance of their match there."""
+    version whose ids were kept, `matches` maps each kept id
+    to the share of the regime's windows that that version's regime of the same id holds."""
 
     ids: np.ndarray  # (k,) int: the regime id of each component
     weights: np.ndarray  # (k,)
@@ -85,32 +88,12 @@ class LatentRegimes:
         distance = self.distances(z)[np.arange(len(z)), component]
         return Assignment(self.ids[component], distance, distance > self.off_distance)
 
-    def matched(self, previous: LatentRegimes, version: str) -> LatentRegimes:
-        """These regimes with the ids of `previous` (another version's, in the same frame) where a centre lies
-        within MATCH_DISTANCE of one there (the mean of the two regimes' Mahalanobis distances); the others get
-        new ids above every id `previous` used."""
-        from scipy.optimize import linear_sum_assignment
-
-        if previous.means.shape[1] != self.means.shape[1]:
-            return self
-        cost = (previous.distances(self.means) + self.distances(previous.means).T) / 2  # (self k, previous k)
-        rows, cols = linear_sum_assignment(cost)
-        ids, matches = np.full(self.count, -1), {}
-        for r, c in zip(rows, cols, strict=True):
-            if cost[r, c] <= MATCH_DISTANCE:
-                ids[r] = previous.ids[c]
-                matches[int(ids[r])] = round(float(cost[r, c]), 3)
-        fresh = iter(range(int(previous.ids.max()) + 1, int(previous.ids.max()) + 1 + self.count))
-        ids = np.array([i if i >= 0 else next(fresh) for i in ids])
-        return LatentRegimes(ids, self.weights, self.means, self.covariances, self.off_distance, self.bic,
-                             version, matches)
-
     def text(self) -> str:
-        kept = (f"; {len(self.matches)} of them kept their ids from version {self.matched_to}"
-                if self.matched_to else "")
-        new = sorted(set(map(int, self.ids)) - set(self.matches)) if self.matched_to else []
-        return (f"{self.count} regime(s), the count of lowest BIC among 1..{max(self.bic) if self.bic else '?'}"
-                f"{kept}" + (f"; new: {', '.join(map(str, new))}" if new else ""))
+        if self.matched_to is None:
+            return f"{self.count} regime(s), the count of lowest BIC among 1..{max(self.bic) if self.bic else '?'}"
+        new = sorted(set(map(int, self.ids)) - set(self.matches))
+        return (f"{self.count} regime(s), {len(self.matches)} with the ids of version {self.matched_to}"
+                + (f", new: {', '.join(map(str, new))}" if new else ""))
 
     def to_dict(self) -> dict:
         return {"ids": self.ids.tolist(), "weights": self.weights.tolist(), "means": self.means.tolist(),
@@ -137,15 +120,44 @@ def fit_regimes(z: np.ndarray, max_regimes: int = MAX_REGIMES, seed: int = 0,
         raise ValueError(f"{len(z)} windows: too few to find regimes (at least {MIN_WINDOWS_PER_REGIME})")
     if not np.isfinite(z).all():
         raise ValueError("latents are not all finite")
-    sample = z[np.unique(np.linspace(0, len(z) - 1, min(fit_windows, len(z))).round().astype(np.int64))]
+    sample = z[evenly_spaced(len(z), fit_windows)]
     counts = range(1, max(1, min(max_regimes, len(sample) // MIN_WINDOWS_PER_REGIME)) + 1)
     best, bic = None, {}
     for k in counts:
-        gm = GaussianMixture(k, covariance_type="full", reg_covar=1e-6, n_init=2, random_state=seed)
-        gm.fit(sample)
+        gm = GaussianMixture(k, covariance_type="full", reg_covar=1e-6, n_init=2, random_state=seed).fit(sample)
         bic[k] = round(float(gm.bic(sample)), 1)
         if best is None or bic[k] < bic[best.n_components]:
             best = gm
     regimes = LatentRegimes(np.arange(best.n_components), best.weights_, best.means_, best.covariances_, 0.0, bic)
     regimes.off_distance = float(np.quantile(regimes.assign(sample).distance, OFF_QUANTILE))
     return regimes
+
+
+def evenly_spaced(n: int, limit: int) -> np.ndarray:
+    """Indices of at most `limit` of `n` items, evenly spaced, in order."""
+    return np.unique(np.linspace(0, n - 1, min(limit, n)).round().astype(np.int64)) if n else np.zeros(0, np.int64)
+
+
+def keep_ids(regimes: LatentRegimes, z: np.ndarray, previous: LatentRegimes, previous_assignment: Assignment,
+             version: str) -> LatentRegimes:
+    """`regimes` with the ids of the `previous` version's where one of its regimes holds at least MATCH_SHARE of
+    a new regime's windows. `z` are windows' new latents, `previous_assignment` the previous version's regimes of
+    the same windows (from its own model's latents of them); windows off every previous regime say nothing of
+    identity and are left out. Ids go to the pairs that share the most windows (Hungarian assignment)."""
+    from scipy.optimize import linear_sum_assignment
+
+    new = np.searchsorted(regimes.ids, regimes.assign(z).regime)  # component index (ids are 0..k-1 when fitted)
+    old = {int(i): c for c, i in enumerate(previous.ids)}
+    known = ~previous_assignment.off
+    shared = np.zeros((regimes.count, previous.count))
+    np.add.at(shared, (new[known], [old[int(r)] for r in previous_assignment.regime[known]]), 1)
+    share = shared / np.maximum(shared.sum(axis=1, keepdims=True), 1)
+    ids, matches = np.full(regimes.count, -1), {}
+    for r, c in zip(*linear_sum_assignment(-shared), strict=True):
+        if share[r, c] >= MATCH_SHARE:
+            ids[r] = previous.ids[c]
+            matches[int(ids[r])] = round(float(share[r, c]), 3)
+    fresh = iter(range(int(previous.ids.max()) + 1, int(previous.ids.max()) + 1 + regimes.count))
+    ids = np.array([i if i >= 0 else next(fresh) for i in ids])
+    return LatentRegimes(ids, regimes.weights, regimes.means, regimes.covariances, regimes.off_distance,
+                         regimes.bic, version, matches)
