@@ -21,8 +21,8 @@ from tests.helpers import (
     store_autoencoder,
 )
 
-CHAIN = {"raw_readings", "validated_readings", "training_windows", "autoencoder", "audit_latents",
-         "published_model", "latent_vectors", "anomaly_events"}
+CHAIN = {"raw_readings", "validated_readings", "training_windows", "autoencoder", "audit_latents", "latent_regimes",
+         "latent_view", "published_model", "latent_vectors", "anomaly_events", "day_latent_view"}
 AUDIT = ["audit_latents", "published_model"]  # audit and publish the latest model, no training
 
 
@@ -60,7 +60,8 @@ def test_whole_chain_materialises_and_check_passes(data_root):
     version = VersionStore(data_root).published().name
     for day in SAMPLE_DAYS:  # each day scored with the published model, the version on every row
         scored = pd.read_parquet(day_latents(data_root, day))
-        assert list(scored.columns) == [*table.columns, "model_version"] and len(scored) == 1440 - 12 + 1
+        assert list(scored.columns) == [*table.columns, "regime", "regime_distance", "off_regime", "model_version"]
+        assert len(scored) == 1440 - 12 + 1
         assert (scored["model_version"] == version).all()
         assert (scored["window_end"] - scored["window_start"] == pd.Timedelta(minutes=11)).all()
         assert scored["window_start"].is_monotonic_increasing and (scored["reconstruction_error"] > 0).all()
@@ -84,6 +85,16 @@ def test_whole_chain_materialises_and_check_passes(data_root):
     [audit] = retrain.asset_materializations_for_node("audit_latents")
     assert audit.metadata["aligned_to"].value == version
     assert latest_autoencoder(data_root).alignment.reference_version == version
+
+    # the retrain's regimes keep the published ids of the regimes holding the same windows: scored again, most
+    # windows of the days are in the regime of the same id as before (measured here: 85 %)
+    [regimes] = retrain.asset_materializations_for_node("latent_regimes")
+    assert regimes.metadata["matched_to"].value == version
+    before = {day: pd.read_parquet(day_latents(data_root, day))["regime"].to_numpy() for day in SAMPLE_DAYS}
+    assert materialize(data_root, ["latent_vectors"]).success
+    same = np.mean([np.mean(pd.read_parquet(day_latents(data_root, day))["regime"].to_numpy() == regime)
+                    for day, regime in before.items()])
+    assert same >= 0.6, f"only {same:.0%} of the windows kept their regime id across the retrain"
 
 
 @pytest.mark.slow

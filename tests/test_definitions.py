@@ -32,9 +32,9 @@ def test_the_graph_its_partitions_jobs_and_nightly_schedule(tmp_path):
     graph = defs.resolve_asset_graph()
     assert {k.to_user_string() for k in graph.get_all_asset_keys()} == {
         "raw_readings", "validated_readings", "training_windows", "autoencoder", "audit_latents",
-        "published_model", "latent_vectors", "anomaly_events"}
+        "latent_regimes", "latent_view", "published_model", "latent_vectors", "anomaly_events", "day_latent_view"}
     daily = {k.to_user_string() for k in graph.get_all_asset_keys() if graph.get(k).partitions_def is not None}
-    assert daily == {"raw_readings", "validated_readings", "latent_vectors", "anomaly_events"}
+    assert daily == {"raw_readings", "validated_readings", "latent_vectors", "anomaly_events", "day_latent_view"}
     assert graph.get(dg.AssetKey("raw_readings")).partitions_def == DAYS and DAYS.timezone == "UTC"
     assert sorted(c.name for c in graph.asset_check_keys) == [
         "day_latents_alive", "latent_dimensions_alive", "latent_space_comparable", "latent_space_healthy",
@@ -47,10 +47,10 @@ def test_the_graph_its_partitions_jobs_and_nightly_schedule(tmp_path):
 
 
 def test_loading_the_code_location_imports_no_heavy_library():
-    """The webserver and the daemon load the location often: TensorFlow, Keras, GX and matplotlib are only
-    imported by the steps that use them."""
+    """The webserver and the daemon load the location often: TensorFlow, Keras, GX, matplotlib and Plotly are
+    only imported by the steps that use them."""
     code = ("import sys, assets.definitions; "
-            "print(','.join(m for m in ('tensorflow', 'keras', 'great_expectations', 'matplotlib') "
+            "print(','.join(m for m in ('tensorflow', 'keras', 'great_expectations', 'matplotlib', 'plotly') "
             "if m in sys.modules))")
     run = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True,
                          timeout=120, check=True)

@@ -1,6 +1,8 @@
 """The Dagster UI's own server: the code location loads, the job runs when launched through GraphQL, and what
 the UI shows (plots, numbers, tables, the epoch-by-epoch run log) is recorded."""
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -14,7 +16,8 @@ pytestmark = pytest.mark.slow  # the full tier: scripts/test.sh --all
 PNG = "data:image/png;base64,iVBORw0KGgo"  # a data URI whose bytes start with the PNG signature
 KINDS = {"raw_readings": {"numpy"}, "validated_readings": {"great_expectations", "numpy"},
          "training_windows": {"numpy"}, "autoencoder": {"tensorflow", "keras"}, "audit_latents": {"parquet"},
-         "published_model": {"keras"}, "latent_vectors": {"parquet"}, "anomaly_events": {"parquet"}}
+         "published_model": {"keras"}, "latent_vectors": {"parquet"}, "anomaly_events": {"parquet"},
+         "latent_regimes": {"json"}, "latent_view": {"html"}, "day_latent_view": {"html"}}
 
 
 def test_webserver_loads_runs_and_records_plots_and_metadata(tmp_path, data_root):
@@ -75,6 +78,12 @@ def test_webserver_loads_runs_and_records_plots_and_metadata(tmp_path, data_root
             model["anomaly_threshold_rule"]["text"]
         events = server.latest_metadata("anomaly_events")
         assert PNG in events["timeline"]["mdStr"] and "events_table" in events
+        # the interactive views are linked from their pages, as files to open
+        for asset in ("latent_view", "day_latent_view"):
+            link = server.latest_metadata(asset)["view"]["url"]
+            assert link.startswith("file://") and link.endswith("view.html") and Path(link[7:]).is_file(), asset
+        day = server.latest_metadata("day_latent_view")
+        assert day["points"]["intValue"] == 1429 and PNG in day["regime_timeline"]["mdStr"]
         assert len(latents["dimension_stats"]["table"]["records"]) == 3
 
         raw = server.latest_metadata("raw_readings")

@@ -190,6 +190,8 @@ query($key: AssetKeyInput!) { assetOrError(assetKey: $key) { __typename ... on A
     __typename label
     ... on MarkdownMetadataEntry { mdStr }
     ... on TextMetadataEntry { text }
+    ... on UrlMetadataEntry { url }
+    ... on PathMetadataEntry { path }
     ... on IntMetadataEntry { intValue }
     ... on FloatMetadataEntry { floatValue }
     ... on TableMetadataEntry { table { records } }
