@@ -51,6 +51,8 @@ class Encoding:
     errors: np.ndarray  # (windows,) mean |x - x_hat| over the window's rows and sensors, scaled units
     validation: np.ndarray  # (windows,) bool: the window lies in the validation span
     sensor_errors: np.ndarray  # (windows, sensors) float32: each window's mean |x - x_hat| per sensor
+    windows: np.ndarray | None = None  # (windows, window_length, sensors): what was encoded, when kept
+    reconstructions: np.ndarray | None = None  # the same shape: the model's reconstruction of each, when kept
 
     def error_by_sensor(self, sensors, validation_only: bool = False) -> dict[str, float]:
         """Mean absolute reconstruction error per sensor over all windows (or the validation ones)."""
@@ -61,9 +63,10 @@ class Encoding:
 
 
 def encode_windows(model, windows: TrainingWindows, batch_size: int = EncodingSettings.batch_size,
-                   log: Callable[[str], None] = lambda msg: None, starts: np.ndarray | None = None) -> Encoding:
+                   log: Callable[[str], None] = lambda msg: None, starts: np.ndarray | None = None,
+                   keep: bool = False) -> Encoding:
     """Encode every window (or those at `starts`), in time order, in batches; no more than one batch of
-    windows is in memory."""
+    windows is in memory, unless `keep` keeps every window and its reconstruction (for a few, pipeline.view)."""
     index = windows.index
     starts = index.starts if starts is None else starts
     n, sensors = len(starts), len(windows.sensors)
@@ -72,6 +75,8 @@ def encode_windows(model, windows: TrainingWindows, batch_size: int = EncodingSe
     errors = np.empty(n, dtype=np.float32)
     validation = starts >= index.split_row
     by_sensor = np.empty((n, sensors), dtype=np.float32)
+    kept = (np.empty((n, index.window_length, sensors), np.float32), np.empty((n, index.window_length, sensors),
+                                                                               np.float32)) if keep else (None, None)
     batch_size = max(1, min(batch_size, n))  # one batch shape throughout: XLA compiles once
     every = max(1, n // batch_size // 10)  # about ten progress lines
     for b, i in enumerate(range(0, n, batch_size)):
@@ -85,22 +90,20 @@ def encode_windows(model, windows: TrainingWindows, batch_size: int = EncodingSe
         z[i : i + k] = np.asarray(z_batch)[:k]
         errors[i : i + k] = per_sensor.mean(axis=1)
         by_sensor[i : i + k] = per_sensor
+        if keep:
+            kept[0][i : i + k], kept[1][i : i + k] = x, x_hat
         if b % every == 0 or i + batch_size >= n:
             log(f"encoded {min(i + batch_size, n)}/{n} windows")
-    return Encoding(z, errors, validation, by_sensor)
+    return Encoding(z, errors, validation, by_sensor, *kept)
 
 
 def latents_of(model, x: np.ndarray, batch_size: int = EncodingSettings.batch_size) -> np.ndarray:
     """The latents of windows already gathered, `x` (windows, window_length, sensors), scaled as the model's
     training windows were."""
-    z, _ = _encoder(model, xla=False).predict(x, batch_size=batch_size, verbose=0)
-    return np.asarray(z)
-
-
-def reconstructions(model, x: np.ndarray, batch_size: int = EncodingSettings.batch_size) -> np.ndarray:
-    """The model's reconstructions of windows already gathered (scaled units)."""
-    _, x_hat = _encoder(model, xla=False).predict(x, batch_size=batch_size, verbose=0)
-    return np.asarray(x_hat)
+    both = _encoder(model, xla=False)
+    # batch by batch on the compiled model: Model.predict builds a dataset and a traced function every call
+    parts = [np.asarray(both.predict_on_batch(x[i : i + batch_size])[0]) for i in range(0, len(x), batch_size)]
+    return np.concatenate(parts) if parts else np.empty((0, int(both.outputs[0].shape[-1])), np.float32)
 
 
 def _encoder(model, xla: bool):

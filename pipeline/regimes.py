@@ -124,7 +124,7 @@ def fit_regimes(z: np.ndarray, max_regimes: int = MAX_REGIMES, seed: int = 0,
     counts = range(1, max(1, min(max_regimes, len(sample) // MIN_WINDOWS_PER_REGIME)) + 1)
     best, bic = None, {}
     for k in counts:
-        gm = GaussianMixture(k, covariance_type="full", reg_covar=1e-6, n_init=2, random_state=seed).fit(sample)
+        gm = GaussianMixture(k, covariance_type="full", reg_covar=1e-6, random_state=seed).fit(sample)
         bic[k] = round(float(gm.bic(sample)), 1)
         if best is None or bic[k] < bic[best.n_components]:
             best = gm

@@ -155,18 +155,15 @@ def window_starts(windows, window_start) -> np.ndarray:
 def view_windows(model, windows, starts: np.ndarray, calibration=None, regimes=None) -> ViewWindows:
     """The windows at `starts` of `windows` (scaled as `model` was trained), encoded and reconstructed by
     `model`, readings and reconstructions in raw units."""
-    from pipeline.latents import encode_windows, reconstructions
-    from pipeline.windows import gather_windows
+    from pipeline.latents import encode_windows
 
-    enc = encode_windows(model, windows, starts=starts)
-    x = gather_windows(windows.values, starts, windows.index.window_length)
-    x_hat = reconstructions(model, x)
+    enc = encode_windows(model, windows, starts=starts, keep=True)
     w = windows.index.window_length
     assignment = regimes.assign(enc.z) if regimes is not None else None
     return ViewWindows(
         start=np.asarray(windows.timestamps[starts], "datetime64[ns]"),
         end=np.asarray(windows.timestamps[starts + w - 1], "datetime64[ns]"),
         z=enc.z, error=enc.errors, sensor_errors=enc.sensor_errors,
-        readings=windows.scaler.invert(x), reconstruction=windows.scaler.invert(x_hat),
+        readings=windows.scaler.invert(enc.windows), reconstruction=windows.scaler.invert(enc.reconstructions),
         score=calibration.scores(enc.errors) if calibration is not None else None,
         regime=assignment.regime if assignment else None, off_regime=assignment.off if assignment else None)
