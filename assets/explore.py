@@ -31,6 +31,7 @@ from pipeline.view import (
     MAX_POINTS,
     VIEW_FILE,
     LatentView,
+    ViewWindows,
     max_points,
     view_html,
     view_sample,
@@ -171,12 +172,18 @@ def _day_shown(data_root: DataRoot, day: str, latents: pd.DataFrame, events: pd.
     catalog = data_root.catalog
     windows = day_windows(catalog.day("validated_readings", day), catalog.day("validated_readings",
                           DAY_CLOCK.previous(day)), trained.scaler, trained.window_length, 1)
-    ends = latents["window_end"].to_numpy()
-    peaks = np.searchsorted(ends, events["peak_at"].to_numpy()) if len(events) else None
     rows = view_sample(len(latents), limit, latents[ANOMALY_SCORE].to_numpy(),
-                       np.clip(peaks, 0, len(latents) - 1) if peaks is not None else None)
+                       _peaks(latents["window_end"].to_numpy(), events))
     starts = window_starts(windows, latents["window_start"].to_numpy()[rows])
     return view_windows(trained.model, windows, starts, trained.calibration, regimes), rows
+
+
+def _peaks(ends: np.ndarray, events: pd.DataFrame) -> np.ndarray | None:
+    """The rows of the windows (by their ends, in time order) at which the events peak."""
+    if not len(events) or not len(ends):
+        return None
+    return np.clip(np.searchsorted(np.asarray(ends, "datetime64[ns]"), events["peak_at"].to_numpy()), 0,
+                   len(ends) - 1)
 
 
 @dg.asset(group_name=GROUP, kinds={"html"}, code_version=CODE_VERSION, owners=OWNERS, tags=stage_tags("explore"),
@@ -211,7 +218,9 @@ def day_latent_view(context: dg.AssetExecutionContext, config: ViewConfig, data_
             continue
         limit = max_points(trained.window_length, len(trained.sensors), config.max_points)
         shown, rows = _day_shown(data_root, day, table, day_events, trained, regimes, limit)
-        shown_by_day[day] = (shown, day_events, len(table))
+        # the range's page shows as many windows as one day's: each day's share of its points
+        share = view_sample(len(rows), max(1, limit // len(days)), shown.score, _peaks(shown.end, day_events))
+        shown_by_day[day] = (shown.take(share), day_events, len(table))
         out[day] = LatentView(view_html(shown, list(trained.sensors), f"Latent space of {day}",
                                         _sampling(len(rows), len(table), f"windows of {day}"), day_events,
                                         [f"Scored by model version {version}."]), len(rows), len(table))
@@ -244,18 +253,12 @@ def _day_figures(table: pd.DataFrame, events: pd.DataFrame, shown, trained, day:
 
 
 def _write_range_view(data_root: DataRoot, by_day: dict, sensors: list[str], version: str):
-    """One page of every day of the run (the points each day's page shows)."""
-    from pipeline.view import ViewWindows
-
-    parts = [shown for shown, _, _ in by_day.values()]
-    fields = {}
-    for name in ViewWindows.__dataclass_fields__:
-        values = [getattr(p, name) for p in parts]
-        fields[name] = None if any(v is None for v in values) else np.concatenate(values)
+    """One page of every day of the run: each day's share of the points."""
+    shown = ViewWindows.joined([part for part, _, _ in by_day.values()])
     events = pd.concat([e for _, e, _ in by_day.values() if len(e)] or [pd.DataFrame()], ignore_index=True)
     first, last = next(iter(by_day)), list(by_day)[-1]
     total = sum(n for _, _, n in by_day.values())
-    html = view_html(ViewWindows(**fields), sensors, f"Latent space of {first} to {last}",
-                     _sampling(len(fields["z"]), total, f"windows of {len(by_day)} days"), events,
-                     [f"Scored by model version {version}; each day's page has its own points."])
+    html = view_html(shown, sensors, f"Latent space of {first} to {last}",
+                     _sampling(len(shown.z), total, f"windows of {len(by_day)} days"), events,
+                     [f"Scored by model version {version}."])
     return write_text(data_root.catalog.range_view(first, last), html)

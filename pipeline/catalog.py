@@ -42,7 +42,7 @@ DATA_DIR_ENV = "PIPELINE_DATA_DIR"
 DAY_TIMEZONE_ENV = "PIPELINE_DAY_TIMEZONE"  # overrides the contract's day_timezone
 PROJECT_DATA = Path(__file__).resolve().parents[1] / "data"
 # What a day's delivery produced, newest stage last: all of it is withdrawn when a new delivery of the day fails.
-DAY_OUTPUTS = ("raw_readings", "validated_readings", "latent_vectors", "anomaly_events")
+DAY_OUTPUTS = ("raw_readings", "validated_readings", "latent_vectors", "anomaly_events", "day_latent_view")
 
 
 def default_data_root() -> str:

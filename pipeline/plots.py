@@ -42,9 +42,10 @@ def _figure(projection: str | None = None):
     return fig, ax
 
 
-def _png(fig) -> bytes:
+def _png(fig, tight: bool = True) -> bytes:
     buf = io.BytesIO()
-    fig.tight_layout()
+    if tight:  # the layout engine measures every text: most of a small figure's time
+        fig.tight_layout()
     fig.savefig(buf, format="png", dpi=DPI)
     return buf.getvalue()
 
@@ -139,7 +140,7 @@ def regime_timeline_png(times, regime: np.ndarray, off: np.ndarray, title: str) 
     """Each window's regime over time, windows off every regime marked."""
     fig, ax = _figure()
     ts = np.asarray(times, dtype="datetime64[ns]")
-    keep = even_sample(len(ts), 20_000)
+    keep = np.union1d(even_sample(len(ts), MAX_SCATTER_POINTS), np.flatnonzero(off)[:MAX_SCATTER_POINTS])
     regime, off = np.asarray(regime)[keep], np.asarray(off, dtype=bool)[keep]
     ax.scatter(ts[keep][~off], regime[~off], s=3, c=regime[~off], cmap="tab10", vmin=0, vmax=9)
     if off.any():
@@ -182,4 +183,6 @@ def event_traces_png(shown, sensors: list[str], events, top_sensors: int = 3) ->
     axes[0, 0].legend(fontsize=7, frameon=False)
     for ax in axes[-1]:
         ax.set_xlabel("minutes into the peak window", fontsize=8)
-    return _png(fig)
+    height = fig.get_figheight()
+    fig.subplots_adjust(left=0.1, right=0.98, top=1 - 0.25 / height, bottom=0.45 / height, hspace=0.55, wspace=0.3)
+    return _png(fig, tight=False)

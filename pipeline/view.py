@@ -46,6 +46,20 @@ class ViewWindows:
     off_regime: np.ndarray | None = None  # (n,) bool
 
 
+    def take(self, rows: np.ndarray) -> ViewWindows:
+        """These windows at `rows` only."""
+        return ViewWindows(**{name: None if value is None else value[rows] for name, value in vars(self).items()})
+
+    @classmethod
+    def joined(cls, parts: list[ViewWindows]) -> ViewWindows:
+        """Several views' windows as one (in the order given); a field some part lacks is left out."""
+        fields = {}
+        for name in cls.__dataclass_fields__:
+            values = [getattr(p, name) for p in parts]
+            fields[name] = None if any(v is None for v in values) else np.concatenate(values)
+        return cls(**fields)
+
+
 def max_points(window_length: int, sensors: int, limit: int = MAX_POINTS) -> int:
     """How many windows a view can show within the trace budget (two 16-bit traces per window and sensor,
     base64 in the page)."""
