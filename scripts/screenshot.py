@@ -13,6 +13,7 @@ version's and the second day's latent views, saves the screenshots, and stops th
     docs/day_view.png           day_latent_view: a day's space, its event clicked (its windows, its readings)
 
     PYTHONPATH=. .venv/bin/python scripts/screenshot.py [--epochs 8]
+    PYTHONPATH=. .venv/bin/python scripts/screenshot.py --views data   # only the views, after scripts/pipeline.sh
 
 Needs Chromium (`apt-get install -y chromium`, or CHROMIUM=/path/to/chrome); `websockets` comes with
 dagster-webserver (uvicorn).
@@ -30,6 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from pipeline.store import load_artifact
 from pipeline.versions import VersionStore
 from pipeline.view import VIEW_FILE
 from tests.browser import Page, browser_page, find_chromium
@@ -81,7 +83,7 @@ def shoot_view(page: Page, view: Path, out: Path, colour: str | None = None, eve
     if colour:
         page.evaluate(f"const c = document.getElementById('colour'); c.value = [...c.options].find(o => o.text === "
                       f"{json.dumps(colour)}).value; c.onchange()")
-    if event:
+    if event and page.evaluate("document.querySelector('#events tr.event') !== null"):
         page.evaluate("document.querySelector('#events tr.event').click()")
     time.sleep(2)
     saved(page, out)
@@ -91,10 +93,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out-dir", default=str(PROJECT_ROOT / "docs"))
     parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--views", type=Path, help="only the latent views, of this data root (e.g. data, after "
+                                                   "scripts/pipeline.sh): no webserver, no runs")
     args = parser.parse_args()
     chromium = find_chromium()
     if not chromium:
         sys.exit("no chromium found: apt-get install -y chromium, or set CHROMIUM")
+    if args.views:
+        with tempfile.TemporaryDirectory(prefix="latents-views-") as tmp, \
+                browser_page(chromium, Path(tmp) / "chromium") as page:
+            shoot_views(page, args.views.resolve(), Path(args.out_dir))
+        return
     run_config = copy.deepcopy(TINY_RUN_CONFIG)
     run_config["ops"]["autoencoder"]["config"]["epochs"] = args.epochs
     out = Path(args.out_dir)
@@ -117,10 +126,17 @@ def main() -> None:
             with browser_page(chromium, tmp / "chromium") as page:
                 for asset, key, name in SHOTS:
                     shoot(page, f"{server.url}/assets/{asset}", key, out / name)
-                version = VersionStore(data_root).published()
-                shoot_view(page, version / "latent_view" / VIEW_FILE, out / "latent_view.png", colour="regime")
-                shoot_view(page, data_root / "store" / "day_latent_view" / SAMPLE_DAYS[-1] / VIEW_FILE,
-                           out / "day_view.png", event=True)
+                shoot_views(page, data_root, out)
+
+
+def shoot_views(page: Page, data_root: Path, out: Path) -> None:
+    """The published version's view coloured by regime, and the view of the day with the most events (a short
+    training may flag none on some day), its first event clicked."""
+    shoot_view(page, VersionStore(data_root).published() / "latent_view" / VIEW_FILE, out / "latent_view.png",
+               colour="regime")
+    days = sorted(p.name for p in (data_root / "store" / "day_latent_view").iterdir() if not p.name.startswith("."))
+    day = max(days, key=lambda d: len(load_artifact(data_root / "store" / "anomaly_events" / d)))
+    shoot_view(page, data_root / "store" / "day_latent_view" / day / VIEW_FILE, out / "day_view.png", event=True)
 
 
 if __name__ == "__main__":
