@@ -71,7 +71,14 @@ def plain(raw_dir: Path, root: Path, stride: int, epochs: int, windows_per_epoch
     from pipeline.ingest import read_raw_files
     from pipeline.latents import encode_windows, latent_table
     from pipeline.model import TrainingConfig
-    from pipeline.plots import hours_since_start, latent_scatter_png, loss_curve_png
+    from pipeline.plots import (
+        anomaly_timeline_png,
+        event_traces_png,
+        hours_since_start,
+        latent_scatter_png,
+        loss_curve_png,
+        regime_timeline_png,
+    )
     from pipeline.quality import TrainingFacts, judge_latents
     from pipeline.regimes import fit_regimes
     from pipeline.span import day_windows, span_windows
@@ -129,7 +136,7 @@ def plain(raw_dir: Path, root: Path, stride: int, epochs: int, windows_per_epoch
     catalog.save_versioned("latent_view", run_id, LatentView(view_html(shown, list(windows.sensors), "audit",
                                                                        "sampled"), len(rows), len(table)))
     done("latent_view")
-    scored, tables, day_inputs = 0, [], []
+    scored, tables, day_inputs, day_events = 0, [], [], []
     for i, day in enumerate(days):
         w = day_windows(validated[i], validated[i - 1] if i else None, trained.scaler, trained.window_length, stride)
         e = encode_windows(trained.model, w)
@@ -146,13 +153,20 @@ def plain(raw_dir: Path, root: Path, stride: int, epochs: int, windows_per_epoch
                              trained.calibration.scores(day_table.reconstruction_error), day_table.sensor_errors,
                              day_table.sensors)
         catalog.save_day("anomaly_events", day, EventTable(events))
+        scores = trained.calibration.scores(day_table.reconstruction_error)
+        anomaly_timeline_png(day_table.window_end, scores, events, day)  # as the asset draws each day's
+        day_events.append(events)
     done("anomaly_events")
-    for day, day_table, w in zip(days, tables, day_inputs, strict=True):
+    for day, day_table, w, events in zip(days, tables, day_inputs, day_events, strict=True):
         scores = trained.calibration.scores(day_table.reconstruction_error)
         rows = view_sample(len(day_table), limit, scores)
         shown = view_windows(trained.model, w, w.index.starts[rows], trained.calibration, regimes)
         catalog.save_day("day_latent_view", day, LatentView(view_html(shown, list(w.sensors), day, "sampled"),
                                                             len(rows), len(day_table)))
+        r = day_table.regimes
+        regime_timeline_png(day_table.window_end, r.regime, r.off, day)  # the day page's plots, as the asset's
+        if len(events):
+            event_traces_png(shown, list(w.sensors), events.sort_values("peak_score", ascending=False).head(3))
     done("day_latent_view")
     print(f"stages {stages}, peak {peak_rss_mb():.0f} MB", flush=True)
     report(stages=stages, rows=len(windows.values), windows=scored, passed=verdict.passed)
