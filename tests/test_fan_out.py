@@ -63,7 +63,8 @@ def test_a_backfill_of_days_fans_out_over_two_celery_workers(tmp_path):
 
             backfill("ingest_days")
             trained = dagster("asset", "materialize", "-m", "assets.definitions", "--select",
-                              "training_windows,autoencoder,audit_latents,published_model", "--config-json",
+                              "training_windows,autoencoder,audit_latents,latent_regimes,latent_view,published_model",
+                              "--config-json",
                               json.dumps(TINY_RUN_CONFIG), data_root=tmp_path, env=env)
             assert trained.returncode == 0, trained.stderr[-3000:]
             backfill("score_days")
@@ -75,10 +76,12 @@ def test_a_backfill_of_days_fans_out_over_two_celery_workers(tmp_path):
         steps = Counter(step for done in workers.values() for step in done)
         assert steps == {**{a: len(DAYS) for a in DAY_ASSETS + SCORE_ASSETS},
                          **{a: 1 for a in ("training_windows", "autoencoder", "audit_latents",
-                                           "latent_quality_checks", "published_model")}}
+                                           "latent_quality_checks", "latent_regimes", "latent_view",
+                                           "published_model")}}
 
         # each day's output is what one process writes: the same days again, in this process, on the same root
-        validated, latents, events = (day_outputs(url, a) for a in DAY_ASSETS[1:] + SCORE_ASSETS)
+        validated, latents, events = (day_outputs(url, a) for a in ("validated_readings", "latent_vectors",
+                                                                     "anomaly_events"))
         for day in DAYS:
             assert run_assets(url, list(DAY_ASSETS), partition_key=day).success
         tags = {"dagster/asset_partition_range_start": DAYS[0], "dagster/asset_partition_range_end": DAYS[-1]}

@@ -52,7 +52,9 @@ def test_a_lock_left_by_a_dead_holder_60_s_ago_is_broken_by_its_age_on_the_store
     lock = place_lock(s3_root, json.dumps({"holder": "dead", "at": time.time() - 60}))
     backdate(lock, 60)
     assert lock.fs.info(lock.path)["LastModified"].timestamp() < time.time() - 55
-    take_within(VersionStore(s3_root), 3)  # older than the stale period by the store's clock: broken at once
+    # older than the stale period by the store's clock: broken at once, not after the 10 s wait (6 s: a loaded
+    # machine's S3 server answers slowly)
+    take_within(VersionStore(s3_root), 6)
 
 
 def test_a_live_holder_whose_clock_runs_behind_is_not_robbed(s3_root, monkeypatch):

@@ -32,7 +32,7 @@ def constructed(n: int, w: int, s: int, seed: int = 0) -> ViewWindows:
 
 
 def payload(html: str) -> dict:
-    text = re.search(r'<script type="application/json" id="data">(.*?)</script>', html, re.S).group(1)
+    text = re.search(r'<script type="application/json" id="data">(.*?)</script>', html, re.DOTALL).group(1)
     return json.loads(text)
 
 
