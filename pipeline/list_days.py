@@ -31,6 +31,7 @@ from pipeline.formats import LATENTS_FILE, MODEL_FILE
 from pipeline.ingest import IngestError, IngestSettings, folder_contract
 from pipeline.storage import StorageError
 from pipeline.versions import PublishedStateError
+from pipeline.view import VIEW_FILE
 
 # command-line option -> raw_readings' config key (all of IngestSettings, and the folder)
 READ_OPTIONS = {"--raw-dir": "raw_dir", "--pattern": "pattern", "--contract": "contract",
@@ -44,10 +45,16 @@ def outputs(catalog: Catalog) -> str:
         model = str(catalog.versions.published_file("autoencoder", MODEL_FILE))
     except (FileNotFoundError, PublishedStateError) as exc:
         model = f"none ({exc})"
+    try:
+        view = str(catalog.versions.published_file("latent_view", VIEW_FILE))
+    except (FileNotFoundError, PublishedStateError) as exc:
+        view = f"none ({exc})"
     day = catalog.day_folder("latent_vectors", "<day>")
     return (f"published model: {model}\n"
             f"day latents: {day} ({LATENTS_FILE}; read it with pipeline.catalog.Catalog(root).day)\n"
-            f"events: {catalog.day_folder('anomaly_events', '<day>')} ({EVENTS_FILE})")
+            f"events: {catalog.day_folder('anomaly_events', '<day>')} ({EVENTS_FILE})\n"
+            f"latent views, to open in a browser: {view}; each day's in "
+            f"{catalog.day_folder('day_latent_view', '<day>')} ({VIEW_FILE})")
 
 
 def _columns(text: str) -> list[str]:
