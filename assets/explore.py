@@ -158,20 +158,32 @@ def _sampling(shown: int, total: int, what: str) -> str:
             "(the page's size is bounded).")
 
 
-def _version_model(data_root: DataRoot, version: str) -> TrainedAutoencoder:
-    folder = data_root.versions.base / version / "autoencoder"
-    if not is_artifact(folder):
+def _version_model(data_root: DataRoot, version: str) -> tuple[TrainedAutoencoder, LatentRegimes | None]:
+    """The model (and regimes, if it has them) of the version that scored the days."""
+    folder = data_root.versions.base / version
+    if not is_artifact(folder / "autoencoder"):
         raise dg.Failure(description=f"the model of version {version}, which scored these days, is gone "
                                      f"({folder}): score the days again (latent_vectors) with the published model")
-    return load_artifact(folder)
+    try:
+        regimes = load_artifact(folder / "latent_regimes") if is_artifact(folder / "latent_regimes") else None
+        return load_artifact(folder / "autoencoder"), regimes
+    except ArtifactDamaged as exc:
+        raise dg.Failure(description=f"version {version}, which scored these days: {exc}; score the days again "
+                                     "(latent_vectors) with the published model") from None
 
 
 def _day_shown(data_root: DataRoot, day: str, latents: pd.DataFrame, events: pd.DataFrame, trained, regimes,
                limit: int):
     """The day's windows to show (event peaks, top scores, evenly spaced), rebuilt from its readings."""
     catalog = data_root.catalog
-    windows = day_windows(catalog.day("validated_readings", day), catalog.day("validated_readings",
-                          DAY_CLOCK.previous(day)), trained.scaler, trained.window_length, 1)
+    try:
+        current, previous = (catalog.day("validated_readings", d) for d in (day, DAY_CLOCK.previous(day)))
+    except ArtifactDamaged as exc:
+        raise dg.Failure(description=f"validated_readings: {exc}") from None
+    if current is None:
+        raise dg.Failure(description=f"{day} has latents but no validated readings any more (a later delivery "
+                                     "failed?): materialise raw_readings and validated_readings for it, then score it")
+    windows = day_windows(current, previous, trained.scaler, trained.window_length, 1)
     rows = view_sample(len(latents), limit, latents[ANOMALY_SCORE].to_numpy(),
                        _peaks(latents["window_end"].to_numpy(), events))
     starts = window_starts(windows, latents["window_start"].to_numpy()[rows])
@@ -206,9 +218,7 @@ def day_latent_view(context: dg.AssetExecutionContext, config: ViewConfig, data_
         raise dg.Failure(description=f"the days were scored by different versions ({', '.join(sorted(versions))}): "
                                      "score them again (latent_vectors) so that one view shows one space")
     version = versions.pop() if versions else None
-    trained = _version_model(data_root, version) if version else None
-    regimes_folder = data_root.versions.base / version / "latent_regimes" if version else None
-    regimes = load_artifact(regimes_folder) if regimes_folder is not None and is_artifact(regimes_folder) else None
+    trained, regimes = _version_model(data_root, version) if version else (None, None)
     out, shown_by_day, metadata = {}, {}, {}
     for day in days:
         table, day_events = latents[day], events[day]

@@ -2,7 +2,8 @@
 
 Every run that trains or encodes writes its artifacts into a version folder of its own,
 
-    <data root>/versions/<UTC time>_<run id prefix>/   autoencoder/, audit_latents/, status.json
+    <data root>/versions/<UTC time>_<run id prefix>/   autoencoder/, audit_latents/, latent_regimes/, latent_view/,
+                                                       status.json
 
 named so that versions sort by time and trace back to their run. Consumers read only
 

@@ -95,3 +95,22 @@ def test_the_events_table_of_a_day_page_is_times_of_day_and_named_sensors():
     assert shown.iloc[0].to_dict() == {"start": "23:50:00", "end": "00:15:00 +1d", "minutes": 25.0,
                                        "peak_score": 3.0, "top_sensors": "vibration_x 75 %, flow_rate 25 %"}
     assert _shown(find_events(start, end, [0.5, 0.5])).empty  # a day without events: an empty table
+
+
+def test_a_day_view_of_days_whose_model_is_gone_or_mixed_says_to_score_them_again(data_root):
+    from assets.explore import ViewConfig, day_latent_view
+
+    def latents(version: str) -> pd.DataFrame:
+        return pd.DataFrame({"window_start": pd.to_datetime(["2026-11-01 00:00"]), "model_version": [version]})
+
+    no_events = pd.DataFrame()
+    root = DataRoot(path=str(data_root))
+    with context_of() as context, pytest.raises(dg.Failure, match="model of version v_pruned, which scored these "
+                                                                  r"days, is gone .*score the days again"):
+        day_latent_view(context=context, config=ViewConfig(), data_root=root, latent_vectors=latents("v_pruned"),
+                        anomaly_events=no_events)
+    with dg.build_asset_context(partition_key_range=dg.PartitionKeyRange("2026-11-01", "2026-11-02")) as context, \
+            pytest.raises(dg.Failure, match=r"scored by different versions \(v1, v2\)"):
+        day_latent_view(context=context, config=ViewConfig(), data_root=root,
+                        latent_vectors={"2026-11-01": latents("v1"), "2026-11-02": latents("v2")},
+                        anomaly_events={"2026-11-01": no_events, "2026-11-02": no_events})
