@@ -16,16 +16,18 @@ from pipeline.plots import event_traces_png, regime_timeline_png
 from pipeline.regimes import (
     FIT_WINDOWS,
     MAX_REGIMES,
+    OFF_REGIME,
     REGIME,
+    REGIME_DISTANCE,
     Assignment,
     LatentRegimes,
-    evenly_spaced,
     fit_regimes,
     keep_ids,
 )
 from pipeline.span import day_windows
 from pipeline.storage import ArtifactDamaged, ArtifactMissing, write_text
 from pipeline.store import is_artifact, load_artifact
+from pipeline.usefulness import evenly_spaced_positions
 from pipeline.versions import PublishedStateError
 from pipeline.view import (
     MAX_POINTS,
@@ -71,19 +73,18 @@ def _previous_regime(windows: TrainingWindows, starts: np.ndarray, trained: Trai
                      published: TrainedAutoencoder, regimes: LatentRegimes) -> Assignment:
     """The published version's regime of the windows at `starts`, from its own model's latents of them (the
     readings scaled with its own scaler)."""
-    from pipeline.latents import latents_of
+    from pipeline.latents import latents_by
 
     x = gather_windows(windows.values, starts, windows.index.window_length)
-    return regimes.assign(latents_of(published.model, published.scaler.apply(trained.scaler.invert(x))))
+    return regimes.assign(latents_by(published, x, trained.scaler))
 
 
-def _share_table(regimes: LatentRegimes, regime: np.ndarray, off: np.ndarray) -> dg.MetadataValue:
-    shares = pd.Series(regime).value_counts(normalize=True)
-    rows = [{"regime": int(i), "windows %": round(100 * float(shares.get(i, 0.0)), 1)} for i in regimes.ids]
-    rows.append({"regime": -1, "windows %": round(100 * float(np.mean(off)) if len(off) else 0.0, 1)})
-    frame = pd.DataFrame(rows)
-    frame["regime"] = frame["regime"].map(lambda r: "off every regime" if r < 0 else f"regime {r}")
-    return frame_table(frame)
+def _share_table(ids, assignment: Assignment) -> dg.MetadataValue:
+    """Each regime's share of the windows, and the share off every regime, in percent."""
+    shares = assignment.shares(ids)
+    off = float(np.mean(assignment.off)) if len(assignment.off) else 0.0
+    return frame_table(pd.DataFrame({"regime": [f"regime {i}" for i in shares] + ["off every regime"],
+                                     "windows %": [round(100 * v, 1) for v in [*shares.values(), off]]}))
 
 
 @dg.asset(group_name=GROUP, kinds={"json"}, metadata={VERSIONED: True}, code_version=CODE_VERSION, owners=OWNERS,
@@ -110,14 +111,14 @@ def latent_regimes(context: dg.AssetExecutionContext, config: LatentRegimesConfi
         if (tuple(model.sensors), model.window_length) != (tuple(autoencoder.sensors), autoencoder.window_length):
             context.log.warning(f"version {name} reads other sensors or window lengths: regimes get new ids")
         else:
-            rows = evenly_spaced(len(z), FIT_WINDOWS)
+            rows = evenly_spaced_positions(len(z), FIT_WINDOWS)
             starts = window_starts(training_windows, audit_latents["window_start"].to_numpy()[rows])
             regimes = keep_ids(regimes, z[rows], previous,
                                _previous_regime(training_windows, starts, autoencoder, model, previous), name)
     assignment = regimes.assign(z)
     context.add_output_metadata({
         "regimes": regimes.count, "summary": regimes.text(), "matched_to": regimes.matched_to or "none",
-        "share": _share_table(regimes, assignment.regime, assignment.off),
+        "share": _share_table(regimes.ids, assignment),
         "bic": frame_table(pd.DataFrame({"regimes": list(regimes.bic), "bic": list(regimes.bic.values())})),
         "off_regime_distance": round(regimes.off_distance, 3),
     })
@@ -249,11 +250,10 @@ def _day_figures(table: pd.DataFrame, events: pd.DataFrame, shown, trained, day:
     """A day page's regime shares and timeline, and its top events' readings."""
     out = {}
     if REGIME in table:
-        counts = table[REGIME].value_counts(normalize=True).sort_index()
-        out["regime_share"] = frame_table(pd.DataFrame({"regime": counts.index.astype(int),
-                                                        "windows %": (100 * counts.to_numpy()).round(1)}))
+        seen = Assignment(table[REGIME].to_numpy(), table[REGIME_DISTANCE].to_numpy(), table[OFF_REGIME].to_numpy())
+        out["regime_share"] = _share_table(sorted(set(seen.regime.tolist())), seen)
         out["regime_timeline"] = image(regime_timeline_png(table["window_end"], table[REGIME].to_numpy(),
-                                                           table["off_regime"].to_numpy(), f"Regimes, {day}"),
+                                                           table[OFF_REGIME].to_numpy(), f"Regimes, {day}"),
                                        "regime of each window over the day")
     if len(events):
         top = events.sort_values("peak_score", ascending=False).head(EVENT_PLOTS)

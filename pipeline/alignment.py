@@ -127,7 +127,7 @@ def align_with_published(trained, windows, published, version: str) -> tuple[Ali
     """Fit the map from `trained`'s latents to the `published` model's (both TrainedAutoencoder) on reference
     windows of `windows` (the new model's span) and bake it into `trained.model`. Returns the alignment, or
     None and why the two cannot be aligned."""
-    from pipeline.latents import latents_of
+    from pipeline.latents import latents_by, latents_of
     from pipeline.usefulness import evenly_spaced_positions
     from pipeline.windows import gather_windows
 
@@ -140,8 +140,7 @@ def align_with_published(trained, windows, published, version: str) -> tuple[Ali
         return None, f"not aligned with the published version {version}: fewer than 2 windows to fit the map on"
     x = gather_windows(windows.values, starts, index.window_length)
     # the published model reads readings scaled with its own training span's scaler
-    x_published = published.scaler.apply(trained.scaler.invert(x))
-    alignment = fit_alignment(latents_of(trained.model, x), latents_of(published.model, x_published), version)
+    alignment = fit_alignment(latents_of(trained.model, x), latents_by(published, x, trained.scaler), version)
     bake_alignment(trained.model, alignment)
     return alignment, alignment.text()
 

@@ -106,6 +106,12 @@ def latents_of(model, x: np.ndarray, batch_size: int = EncodingSettings.batch_si
     return np.concatenate(parts) if parts else np.empty((0, int(both.outputs[0].shape[-1])), np.float32)
 
 
+def latents_by(other, x: np.ndarray, scaler) -> np.ndarray:
+    """The latents that `other` (a TrainedAutoencoder) gives windows `x` gathered as scaled by `scaler` (another
+    model's): the readings are scaled with `other`'s own scaler first."""
+    return latents_of(other.model, other.scaler.apply(scaler.invert(x)))
+
+
 def _encoder(model, xla: bool):
     """The model's encoder and decoder outputs as one model, built once per model and kind: the audit and the
     scoring of a run share its compilation."""

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from pipeline.usefulness import evenly_spaced_positions
+
 MAX_REGIMES = 8
 FIT_WINDOWS = 5000  # audit windows the mixture is fitted on, evenly spaced (fitting cost grows with windows)
 OFF_QUANTILE = 0.995  # audit windows nearer their regime than this quantile are in it; farther ones are off regime
@@ -120,7 +122,7 @@ def fit_regimes(z: np.ndarray, max_regimes: int = MAX_REGIMES, seed: int = 0,
         raise ValueError(f"{len(z)} windows: too few to find regimes (at least {MIN_WINDOWS_PER_REGIME})")
     if not np.isfinite(z).all():
         raise ValueError("latents are not all finite")
-    sample = z[evenly_spaced(len(z), fit_windows)]
+    sample = z[evenly_spaced_positions(len(z), fit_windows)]
     counts = range(1, max(1, min(max_regimes, len(sample) // MIN_WINDOWS_PER_REGIME)) + 1)
     best, bic = None, {}
     for k in counts:
@@ -131,11 +133,6 @@ def fit_regimes(z: np.ndarray, max_regimes: int = MAX_REGIMES, seed: int = 0,
     regimes = LatentRegimes(np.arange(best.n_components), best.weights_, best.means_, best.covariances_, 0.0, bic)
     regimes.off_distance = float(np.quantile(regimes.assign(sample).distance, OFF_QUANTILE))
     return regimes
-
-
-def evenly_spaced(n: int, limit: int) -> np.ndarray:
-    """Indices of at most `limit` of `n` items, evenly spaced, in order."""
-    return np.unique(np.linspace(0, n - 1, min(limit, n)).round().astype(np.int64)) if n else np.zeros(0, np.int64)
 
 
 def keep_ids(regimes: LatentRegimes, z: np.ndarray, previous: LatentRegimes, previous_assignment: Assignment,

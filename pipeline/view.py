@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from pipeline.usefulness import evenly_spaced_positions
 from pipeline.view_page import PAGE
 
 VIEW_FILE = "view.html"
@@ -76,7 +77,7 @@ def view_sample(n: int, limit: int, scores: np.ndarray | None = None, must: np.n
     chosen = np.unique(np.concatenate(keep))[:limit]
     rest = limit - len(chosen)
     if rest > 0:
-        spaced = np.unique(np.linspace(0, n - 1, min(n, rest)).round().astype(np.int64)) if n else []
+        spaced = evenly_spaced_positions(n, rest)
         chosen = np.unique(np.concatenate([chosen, spaced]))
     while len(chosen) > limit:  # evenly spaced ones that fell on chosen ones leave room only approximately
         chosen = np.delete(chosen, np.linspace(0, len(chosen) - 1, len(chosen) - limit).round().astype(np.int64))
@@ -99,7 +100,7 @@ def view_html(windows: ViewWindows, sensors: list[str], title: str, sampling: st
     peak_score, sensor_1..) are listed and link to their windows."""
     from plotly.offline import get_plotlyjs
 
-    n, w, s = windows.readings.shape if windows.readings.ndim == 3 else (len(windows.z), 0, len(sensors))
+    n, w, s = windows.readings.shape
     both = np.concatenate([windows.readings.reshape(-1, s), windows.reconstruction.reshape(-1, s)]) if n else \
         np.zeros((1, s))
     finite = np.where(np.isfinite(both), both, np.nan)
