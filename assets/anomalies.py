@@ -10,11 +10,12 @@ from pydantic import Field
 from assets.metadata import GROUP, OWNERS, RANGE_IN_ONE_RUN, frame_table, image, per_day, stage_tags
 from assets.partitions import DAYS
 from assets.resources import DataRoot
+from pipeline.detectors import Detector
 from pipeline.events import EventSettings, EventTable, latent_events
-from pipeline.latents import ANOMALY_SCORE, MODEL_VERSION
+from pipeline.latents import ANOMALY_SCORE, DETECTOR, MODEL_VERSION
 from pipeline.plots import anomaly_timeline_png
 
-CODE_VERSION = "1"  # bump when what this module computes changes (assets/metadata.py)
+CODE_VERSION = "2"  # bump when what this module computes changes (assets/metadata.py)
 
 _D = EventSettings  # defaults live in one place: the core's settings
 
@@ -56,11 +57,16 @@ def _version(latents: pd.DataFrame) -> str:
     return str(latents[MODEL_VERSION].iloc[0]) if len(latents) and MODEL_VERSION in latents else "none"
 
 
+def _detector(latents: pd.DataFrame) -> str:
+    """The detector whose figures made a day's anomaly scores (a table without the column: the autoencoder)."""
+    return str(latents[DETECTOR].iloc[0]) if len(latents) and DETECTOR in latents else Detector.autoencoder.value
+
+
 def _day_metadata(day: str, latents: pd.DataFrame, events: pd.DataFrame, folder) -> dict:
     """What one day's page shows: its own events, table, timeline and folder."""
     metadata = {
         "events": len(events), "dagster/row_count": len(events), "path": dg.MetadataValue.path(str(folder)),
-        "model_version": _version(latents),
+        "model_version": _version(latents), "detector": _detector(latents),
         "anomalous_windows": int(latents[ANOMALY_SCORE].gt(1.0).sum()) if len(latents) else 0,
         "events_table": frame_table(_shown(events)),
     }
@@ -73,9 +79,10 @@ def _day_metadata(day: str, latents: pd.DataFrame, events: pd.DataFrame, folder)
 
 @dg.asset(group_name=GROUP, kinds={"parquet"}, code_version=CODE_VERSION, owners=OWNERS, tags=stage_tags("events"),
           partitions_def=DAYS, backfill_policy=RANGE_IN_ONE_RUN,
-          description="A day's anomaly events: windows whose reconstruction error exceeds the published model's "
-                      "threshold (anomaly_score > 1), merged into events (start, end, duration_s, windows, "
-                      "peak_score, mean_score, peak_at, and the top sensors with their share of the error). In "
+          description="A day's anomaly events: windows whose detector figure (the reconstruction error by default) "
+                      "exceeds the published model's threshold (anomaly_score > 1), merged into events (start, end, "
+                      "duration_s, windows, peak_score, mean_score, peak_at, the top sensors with their share of "
+                      "the figure, the detector and model version that raised it). In "
                       "`<data root>/store/anomaly_events/<day>/events.parquet`; the events table and a timeline "
                       "plot on the materialisation.")
 def anomaly_events(context: dg.AssetExecutionContext, config: AnomalyEventsConfig, data_root: DataRoot,
@@ -92,7 +99,7 @@ def anomaly_events(context: dg.AssetExecutionContext, config: AnomalyEventsConfi
         events = day_events(day, latents, settings)
         out[day] = EventTable(events)
         context.log.info(f"{day}: {len(events)} event(s) in {len(latents)} windows scored by model "
-                         f"{_version(latents)}")
+                         f"{_version(latents)}, detector {_detector(latents)}")
     per_day(context, {day: _day_metadata(day, tables[day], out[day].frame,
                                          data_root.day_folder("anomaly_events", day)) for day in days})
     context.add_output_metadata({"days_in_run": len(days)})

@@ -42,7 +42,7 @@ from pipeline.view import (
 )
 from pipeline.windows import TrainingWindows, gather_windows
 
-CODE_VERSION = "1"  # bump when what this module computes changes (assets/metadata.py)
+CODE_VERSION = "2"  # bump when what this module computes changes (assets/metadata.py)
 EVENT_PLOTS = 3  # events per day whose readings are drawn on the day's page
 
 
@@ -142,7 +142,7 @@ def latent_view(context: dg.AssetExecutionContext, config: ViewConfig, audit_lat
     scores = audit_latents[ANOMALY_SCORE].to_numpy() if ANOMALY_SCORE in audit_latents else None
     rows = view_sample(len(audit_latents), limit, scores)
     starts = window_starts(training_windows, audit_latents["window_start"].to_numpy()[rows])
-    shown = view_windows(autoencoder.model, training_windows, starts, autoencoder.calibration, latent_regimes)
+    shown = view_windows(autoencoder, training_windows, starts, latent_regimes)
     sampling = _sampling(len(rows), len(audit_latents), "audit windows of the training span")
     days = training_windows.day_names()
     notes = [f"Model trained on {days[0]} to {days[-1]}; {latent_regimes.text()}.", autoencoder.alignment_text]
@@ -188,7 +188,7 @@ def _day_shown(data_root: DataRoot, day: str, latents: pd.DataFrame, events: pd.
     rows = view_sample(len(latents), limit, latents[ANOMALY_SCORE].to_numpy(),
                        _peaks(latents["window_end"].to_numpy(), events))
     starts = window_starts(windows, latents["window_start"].to_numpy()[rows])
-    return view_windows(trained.model, windows, starts, trained.calibration, regimes), rows
+    return view_windows(trained, windows, starts, regimes), rows
 
 
 def _peaks(ends: np.ndarray, events: pd.DataFrame) -> np.ndarray | None:

@@ -36,7 +36,7 @@ DAY_ALIVE_CHECK = "day_latents_alive"
 DRIFT_CHECK = "no_drift"
 INFORMATIVE_CHECK = "latent_space_informative"
 COMPARABLE_CHECK = "latent_space_comparable"
-CODE_VERSION = "6"  # bump when what this module computes changes (assets/metadata.py)
+CODE_VERSION = "7"  # bump when what this module computes changes (assets/metadata.py)
 
 
 class AuditLatentsConfig(dg.Config):
@@ -89,8 +89,9 @@ def _day_metadata(table: LatentTable, folder) -> dict:
 def _anomaly_metadata(table: LatentTable) -> dict:
     if table.calibration is None or not len(table):
         return {}
-    flagged = int((table.calibration.scores(table.reconstruction_error) > 1.0).sum())
-    return {"anomaly_threshold": round(float(table.calibration.threshold), 6), "anomalous_windows": flagged,
+    flagged = int((table.anomaly_scores() > 1.0).sum())
+    return {"detector": table.calibration.detector,
+            "anomaly_threshold": round(float(table.calibration.threshold), 6), "anomalous_windows": flagged,
             "anomalous_fraction": round(flagged / len(table), 6)}
 
 
@@ -121,7 +122,7 @@ def audit_latents(context: dg.AssetExecutionContext, config: AuditLatentsConfig,
 
     starts = evenly_spaced((training_windows.index, "all"), config.audit_windows)
     enc = encode_windows(autoencoder.model, training_windows, config.batch_size, log=context.log.info,
-                         starts=starts)
+                         starts=starts, scorer=autoencoder.scorer)
     table = latent_table(training_windows, enc, starts=starts, calibration=autoencoder.calibration)
     context.log.info(f"encoded {len(table)} windows into {enc.z.shape[1]} latent dimensions; plotting")
     metadata = _latent_metadata(table, enc, training_windows.sensors)
@@ -281,7 +282,7 @@ def latent_vectors(context: dg.AssetExecutionContext, config: LatentVectorsConfi
             out[day] = LatentTable.empty(dims, trained.sensors, version, trained.calibration, regimes is not None)
             context.log.warning(f"{day}: no window (no readings, or none long enough)")
             continue
-        enc = encode_windows(trained.model, windows, config.batch_size, log=context.log.info)
+        enc = encode_windows(trained.model, windows, config.batch_size, log=context.log.info, scorer=trained.scorer)
         out[day] = latent_table(windows, enc, model_version=version, calibration=trained.calibration)
         if regimes is not None:
             out[day].regimes = regimes.assign(enc.z)

@@ -7,13 +7,14 @@ from pydantic import Field
 
 from assets.metadata import GROUP, OWNERS, image, stage_tags
 from assets.resources import VERSIONED, DataRoot, claim_version, lock_failure, storage_failures
+from pipeline.detectors import Detector
 from pipeline.model import Architecture, Encoder, TrainedAutoencoder, TrainingConfig
 from pipeline.span import SpanWindows
 from pipeline.storage import ArtifactDamaged, ArtifactMissing, LockTimeout, StorageError
 from pipeline.store import load_artifact
 from pipeline.versions import PublishedStateError
 
-CODE_VERSION = "4"  # bump when what this module computes changes (assets/metadata.py)
+CODE_VERSION = "5"  # bump when what this module computes changes (assets/metadata.py)
 
 _D = TrainingConfig  # defaults live in one place: the core's TrainingConfig
 
@@ -40,6 +41,10 @@ class AutoencoderConfig(dg.Config):
                                       "validation windows' reconstruction errors...")
     threshold_margin: float = Field(_D.threshold_margin, description="...times this margin. Saved with the model "
                                     "and used unchanged on every day it scores")
+    detector: Detector = Field(Detector(_D.detector), description="What the anomaly score is made from: "
+                               "'autoencoder' (the model's reconstruction error), 'pca' (a PCA's of the same "
+                               "windows) or 'zscore' (the largest per-sensor mean |z|); calibrated and scored the "
+                               "same way (docs/anomalies.md)")
 
 
 @dg.asset(group_name=GROUP, kinds={"tensorflow", "keras"}, metadata={VERSIONED: True}, code_version=CODE_VERSION,

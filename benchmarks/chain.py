@@ -131,8 +131,8 @@ def plain(raw_dir: Path, root: Path, stride: int, epochs: int, windows_per_epoch
     catalog.save_versioned("latent_regimes", run_id, regimes)
     done("latent_regimes")
     limit = max_points(trained.window_length, len(trained.sensors))
-    rows = view_sample(len(table), limit, trained.calibration.scores(enc.errors))
-    shown = view_windows(trained.model, windows, starts[rows], trained.calibration, regimes)
+    rows = view_sample(len(table), limit, trained.calibration.scores(enc.anomaly_figures))
+    shown = view_windows(trained, windows, starts[rows], regimes)
     catalog.save_versioned("latent_view", run_id, LatentView(view_html(shown, list(windows.sensors), "audit",
                                                                        "sampled"), len(rows), len(table)))
     done("latent_view")
@@ -150,17 +150,17 @@ def plain(raw_dir: Path, root: Path, stride: int, epochs: int, windows_per_epoch
     done("latent_vectors")
     for day, day_table in zip(days, tables, strict=True):
         events = find_events(day_table.window_start, day_table.window_end,
-                             trained.calibration.scores(day_table.reconstruction_error), day_table.sensor_errors,
+                             day_table.anomaly_scores(), day_table.sensor_errors,
                              day_table.sensors)
         catalog.save_day("anomaly_events", day, EventTable(events))
-        scores = trained.calibration.scores(day_table.reconstruction_error)
+        scores = day_table.anomaly_scores()
         anomaly_timeline_png(day_table.window_end, scores, events, day)  # as the asset draws each day's
         day_events.append(events)
     done("anomaly_events")
     for day, day_table, w, events in zip(days, tables, day_inputs, day_events, strict=True):
-        scores = trained.calibration.scores(day_table.reconstruction_error)
+        scores = day_table.anomaly_scores()
         rows = view_sample(len(day_table), limit, scores)
-        shown = view_windows(trained.model, w, w.index.starts[rows], trained.calibration, regimes)
+        shown = view_windows(trained, w, w.index.starts[rows], regimes)
         catalog.save_day("day_latent_view", day, LatentView(view_html(shown, list(w.sensors), day, "sampled"),
                                                             len(rows), len(day_table)))
         r = day_table.regimes

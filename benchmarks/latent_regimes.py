@@ -103,7 +103,7 @@ def main() -> None:
             row |= {"same id": float(np.mean(before == after)), "ARI with first": adjusted_rand_score(before, after)}
         t = time.perf_counter()
         shown = view_sample(len(starts), max_points(windows.index.window_length, len(windows.sensors)))
-        html = view_html(view_windows(trained.model, windows, starts[shown], trained.calibration, regimes),
+        html = view_html(view_windows(trained, windows, starts[shown], regimes),
                          list(windows.sensors), "benchmark", "sampled")
         row |= {"view s": time.perf_counter() - t, "view MB": len(html.encode()) / 2**20}
         rows.append(row)

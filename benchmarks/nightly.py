@@ -129,7 +129,7 @@ def step_night(root: Path, day_index: int, training_days: int, epochs: int, stri
     table = latent_table(scored, enc, model_version="night", calibration=trained.calibration)
     catalog.save_day("latent_vectors", day, table)
     drift_report(trained.calibration, enc.z, enc.errors)  # the no_drift check
-    events = find_events(table.window_start, table.window_end, trained.calibration.scores(enc.errors),
+    events = find_events(table.window_start, table.window_end, trained.calibration.scores(enc.anomaly_figures),
                          enc.sensor_errors, scored.sensors)
     catalog.save_day("anomaly_events", day, EventTable(events))
     seconds = time.perf_counter() - t0

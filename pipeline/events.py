@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pipeline.latents import ANOMALY_SCORE, MODEL_VERSION, SENSOR_ERROR_PREFIX
+from pipeline.detectors import Detector
+from pipeline.latents import ANOMALY_SCORE, DETECTOR, MODEL_VERSION, SENSOR_ERROR_PREFIX, SENSOR_SCORE_PREFIX
 
 EVENTS_FILE = "events.parquet"
 EVENT_COLUMNS = ["start", "end", "duration_s", "windows", "peak_score", "mean_score", "peak_at"]
@@ -82,9 +83,10 @@ def find_events(window_start, window_end, scores, sensor_errors: np.ndarray | No
 def latent_events(latents: pd.DataFrame, settings: EventSettings = EventSettings(),
                   day: str | None = None) -> pd.DataFrame:
     """The events of a latent table as stored (pipeline.latents columns: window times, anomaly_score,
-    error_<sensor>, model_version), each labelled with its `day` and the model version that scored it (so a
-    file read alone says where it came from). Refuses a table without anomaly scores (its model was saved
-    without a threshold) or with windows whose score is NaN."""
+    error_<sensor> or another detector's score_<sensor>, detector, model_version), each labelled with its
+    `day`, the model version that scored it and the detector whose figures raised it (so a file read alone says
+    where it came from). Refuses a table without anomaly scores (its model was saved without a threshold) or
+    with windows whose score is NaN."""
     if ANOMALY_SCORE not in latents.columns:
         raise ValueError("the latents have no anomaly_score: the model that scored them was saved before "
                          "thresholds existed")
@@ -93,11 +95,17 @@ def latent_events(latents: pd.DataFrame, settings: EventSettings = EventSettings
         first = latents["window_start"][latents[ANOMALY_SCORE].isna()].iloc[0]
         raise ValueError(f"{unscored} of {len(latents)} windows have no anomaly_score (NaN), the first starting "
                          f"{first}: the model's reconstruction of them is not finite, so they cannot be judged")
-    sensors = [c[len(SENSOR_ERROR_PREFIX):] for c in latents.columns if c.startswith(SENSOR_ERROR_PREFIX)]
-    errors = latents[[SENSOR_ERROR_PREFIX + s for s in sensors]].to_numpy() if sensors else None
+    # each sensor's part: the detector's own figures when it is not the autoencoder
+    prefix = SENSOR_SCORE_PREFIX if any(c.startswith(SENSOR_SCORE_PREFIX) for c in latents.columns) \
+        else SENSOR_ERROR_PREFIX
+    sensors = [c[len(prefix):] for c in latents.columns if c.startswith(prefix)]
+    errors = latents[[prefix + s for s in sensors]].to_numpy() if sensors else None
     events = find_events(latents["window_start"], latents["window_end"], latents[ANOMALY_SCORE], errors, sensors,
                          settings)
     version = latents[MODEL_VERSION].iloc[0] if MODEL_VERSION in latents.columns and len(latents) else None
+    detector = str(latents[DETECTOR].iloc[0]) if DETECTOR in latents.columns and len(latents) else \
+        Detector.autoencoder.value
+    events.insert(0, DETECTOR, pd.Series([detector] * len(events), index=events.index, dtype=object))
     events.insert(0, MODEL_VERSION, pd.Series([version] * len(events), index=events.index, dtype=object))
     events.insert(0, "day", pd.Series([day] * len(events), index=events.index, dtype=object))
     return events

@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 from pipeline.alignment import Alignment
 from pipeline.contract import Contract
 from pipeline.days import ValidatedDay
+from pipeline.detectors import WindowScorer
 from pipeline.events import EVENTS_FILE, EventTable
 from pipeline.latents import LatentTable
 from pipeline.model import TrainedAutoencoder, TrainingConfig
@@ -126,19 +127,22 @@ def _save_model(m: TrainedAutoencoder, d: Path) -> None:
               "alignment_note": m.alignment_note}
     (d / "params.json").write_text(json.dumps(params, indent=2))
     (d / "history.json").write_text(json.dumps(m.history, indent=2))
+    for name, array in m.scorer.arrays().items():  # the detector's fitted state (config.detector names it)
+        np.save(d / f"{name}.npy", array)
 
 
 def _load_model(d: Path) -> TrainedAutoencoder:
     import keras
 
     params = json.loads((d / "params.json").read_text())
-    config = {"encoder": "lstm", **params["config"]}  # saved before the encoder was a setting: the LSTM one
+    config = TrainingConfig(**{"encoder": "lstm", **params["config"]})  # saved before the encoder was a setting
+    arrays = {name: np.load(d / f"{name}.npy") for name in ("pca_mean", "pca_basis") if (d / f"{name}.npy").exists()}
     return TrainedAutoencoder(
-        keras.saving.load_model(d / MODEL_FILE), TrainingConfig(**config),
+        keras.saving.load_model(d / MODEL_FILE), config,
         json.loads((d / "history.json").read_text()), tuple(params["sensors"]), _scaler(params["scaler"]),
         Calibration.from_dict(params["calibration"]) if params.get("calibration") else None,
         Alignment.from_dict(params["alignment"]) if params.get("alignment") else None,
-        params.get("alignment_note", ""),
+        params.get("alignment_note", ""), WindowScorer(config.detector, **arrays),
     )
 
 

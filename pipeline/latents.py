@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from pipeline.detectors import Detector, WindowScorer
 from pipeline.model import LATENT_LAYER
 from pipeline.regimes import OFF_REGIME, REGIME, REGIME_DISTANCE, Assignment
 from pipeline.threshold import Calibration
@@ -23,7 +24,9 @@ from pipeline.windows import TrainingWindows, gather_windows
 
 LATENT_PREFIX = "z_"
 SENSOR_ERROR_PREFIX = "error_"  # error_<sensor>: the window's reconstruction error in that sensor
+SENSOR_SCORE_PREFIX = "score_"  # score_<sensor>: that sensor's figure over the threshold, with another detector
 MODEL_VERSION = "model_version"
+DETECTOR = "detector"  # the detector whose figures made anomaly_score, when not the autoencoder
 ANOMALY_SCORE = "anomaly_score"
 IS_ANOMALY = "is_anomaly"
 ROW_GROUP = 1 << 17  # rows per Parquet row group of the latent table
@@ -53,6 +56,14 @@ class Encoding:
     sensor_errors: np.ndarray  # (windows, sensors) float32: each window's mean |x - x_hat| per sensor
     windows: np.ndarray | None = None  # (windows, window_length, sensors): what was encoded, when kept
     reconstructions: np.ndarray | None = None  # the same shape: the model's reconstruction of each, when kept
+    # another detector's figures than the reconstruction error (pipeline.detectors), when one was given
+    figures: np.ndarray | None = None  # (windows,)
+    sensor_figures: np.ndarray | None = None  # (windows, sensors)
+
+    @property
+    def anomaly_figures(self) -> np.ndarray:
+        """What the threshold applies to: the detector's window figures (the reconstruction errors by default)."""
+        return self.errors if self.figures is None else self.figures
 
     def error_by_sensor(self, sensors, validation_only: bool = False) -> dict[str, float]:
         """Mean absolute reconstruction error per sensor over all windows (or the validation ones)."""
@@ -64,9 +75,10 @@ class Encoding:
 
 def encode_windows(model, windows: TrainingWindows, batch_size: int = EncodingSettings.batch_size,
                    log: Callable[[str], None] = lambda msg: None, starts: np.ndarray | None = None,
-                   keep: bool = False) -> Encoding:
+                   keep: bool = False, scorer: WindowScorer | None = None) -> Encoding:
     """Encode every window (or those at `starts`), in time order, in batches; no more than one batch of
-    windows is in memory, unless `keep` keeps every window and its reconstruction (for a few, pipeline.view)."""
+    windows is in memory, unless `keep` keeps every window and its reconstruction (for a few, pipeline.view).
+    With a `scorer` other than the autoencoder's, its figures are computed from the same batches."""
     index = windows.index
     starts = index.starts if starts is None else starts
     n, sensors = len(starts), len(windows.sensors)
@@ -75,6 +87,8 @@ def encode_windows(model, windows: TrainingWindows, batch_size: int = EncodingSe
     errors = np.empty(n, dtype=np.float32)
     validation = starts >= index.split_row
     by_sensor = np.empty((n, sensors), dtype=np.float32)
+    other = scorer is not None and not scorer.uses_model
+    figures = (np.empty(n, np.float32), np.empty((n, sensors), np.float32)) if other else (None, None)
     kept = (np.empty((n, index.window_length, sensors), np.float32), np.empty((n, index.window_length, sensors),
                                                                                np.float32)) if keep else (None, None)
     batch_size = max(1, min(batch_size, n))  # one batch shape throughout: XLA compiles once
@@ -90,11 +104,14 @@ def encode_windows(model, windows: TrainingWindows, batch_size: int = EncodingSe
         z[i : i + k] = np.asarray(z_batch)[:k]
         errors[i : i + k] = per_sensor.mean(axis=1)
         by_sensor[i : i + k] = per_sensor
+        if other:
+            figures[1][i : i + k] = scorer.sensor_figures(x, x_hat)
+            figures[0][i : i + k] = scorer.window_figures(figures[1][i : i + k])
         if keep:
             kept[0][i : i + k], kept[1][i : i + k] = x, x_hat
         if b % every == 0 or i + batch_size >= n:
             log(f"encoded {min(i + batch_size, n)}/{n} windows")
-    return Encoding(z, errors, validation, by_sensor, *kept)
+    return Encoding(z, errors, validation, by_sensor, *kept, *figures)
 
 
 def latents_of(model, x: np.ndarray, batch_size: int = EncodingSettings.batch_size) -> np.ndarray:
@@ -132,7 +149,8 @@ def _encoder(model, xla: bool):
 class LatentTable:
     """One row per window, as columns: window_start, window_end, z_0..z_{k-1}, reconstruction_error, then with
     the model's calibration anomaly_score and is_anomaly, with per-sensor errors error_<sensor> for each
-    sensor, with the version's regimes regime, regime_distance and off_regime, and model_version when scored
+    sensor, with a detector other than the autoencoder (pipeline.detectors) score_<sensor> for each sensor and
+    detector, with the version's regimes regime, regime_distance and off_regime, and model_version when scored
     with a published model."""
 
     window_start: np.ndarray  # datetime64[ns]
@@ -144,6 +162,8 @@ class LatentTable:
     sensors: tuple[str, ...] = ()
     sensor_errors: np.ndarray | None = None  # (windows, sensors)
     regimes: Assignment | None = None  # each window's regime (pipeline.regimes), when the version has regimes
+    figures: np.ndarray | None = None  # another detector's window figures, which anomaly_score is made from
+    sensor_figures: np.ndarray | None = None  # (windows, sensors): its figures per sensor
 
     def __len__(self) -> int:
         return len(self.z)
@@ -153,9 +173,19 @@ class LatentTable:
               calibration: Calibration | None = None, regimes: bool = False) -> LatentTable:
         """A table without windows (a day with no readings, or none long enough), with every column."""
         times = np.empty(0, "datetime64[ns]")
+        other = calibration is not None and calibration.detector != Detector.autoencoder
         return cls(times, times, np.empty((0, dims), np.float32), np.empty(0, np.float32), model_version,
                    calibration, tuple(sensors), np.empty((0, len(sensors)), np.float32),
-                   Assignment(np.empty(0, np.int16), np.empty(0), np.empty(0, bool)) if regimes else None)
+                   Assignment(np.empty(0, np.int16), np.empty(0), np.empty(0, bool)) if regimes else None,
+                   *((np.empty(0, np.float32), np.empty((0, len(sensors)), np.float32)) if other else ()))
+
+    def anomaly_scores(self) -> np.ndarray:
+        """Each window's anomaly_score: its detector figure over the calibration's threshold."""
+        return self.calibration.scores(self.reconstruction_error if self.figures is None else self.figures)
+
+    @property
+    def _other_detector(self) -> bool:
+        return self.calibration is not None and self.sensor_figures is not None
 
     def _fields(self) -> list[tuple[str, pa.DataType]]:
         # UTC on disk, said in the file (a reader need not guess); in memory the pipeline keeps naive UTC
@@ -166,6 +196,9 @@ class LatentTable:
             out += [(ANOMALY_SCORE, pa.float32()), (IS_ANOMALY, pa.bool_())]
         if self.sensor_errors is not None:
             out += [(f"{SENSOR_ERROR_PREFIX}{s}", pa.float32()) for s in self.sensors]
+        if self._other_detector:
+            out += [(f"{SENSOR_SCORE_PREFIX}{s}", pa.float32()) for s in self.sensors]
+            out.append((DETECTOR, pa.dictionary(pa.int8(), pa.string())))
         if self.regimes is not None:
             out += [(REGIME, pa.int16()), (REGIME_DISTANCE, pa.float32()), (OFF_REGIME, pa.bool_())]
         if self.model_version:
@@ -184,27 +217,36 @@ class LatentTable:
         for i in range(0, len(self), rows):
             part = slice(i, i + rows)
             arrays = [self.window_start[part], self.window_end[part], *self.z[part].T, self.reconstruction_error[part]]
+            n = len(arrays[0])
             if self.calibration is not None:
-                score = self.calibration.scores(self.reconstruction_error[part])
+                figures = self.reconstruction_error if self.figures is None else self.figures
+                score = self.calibration.scores(figures[part])
                 arrays += [score, score > 1.0]
             if self.sensor_errors is not None:
                 arrays += list(self.sensor_errors[part].T)
+            if self._other_detector:
+                arrays += list(self.calibration.scores(self.sensor_figures[part]).T)
+                arrays.append(_one_value(self.calibration.detector, n))
             if self.regimes is not None:
                 r = self.regimes
                 arrays += [r.regime[part], r.distance[part], r.off[part]]
-            columns = [pa.array(a, type=f.type) for a, f in zip(arrays, schema, strict=False)]
             if self.model_version:
-                n = len(arrays[0])
-                columns.append(pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int8)),
-                                                              pa.array([self.model_version])))
+                arrays.append(_one_value(self.model_version, n))
+            columns = [a if isinstance(a, pa.Array) else pa.array(a, type=f.type)
+                       for a, f in zip(arrays, schema, strict=True)]
             yield pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
+def _one_value(value: str, n: int) -> pa.DictionaryArray:
+    """A column holding one string in every row, stored once (a dictionary)."""
+    return pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int8)), pa.array([value]))
 
 
 def latent_table(windows: TrainingWindows, encoding: Encoding, model_version: str | None = None,
                  starts: np.ndarray | None = None, calibration: Calibration | None = None) -> LatentTable:
     """The latent table of the windows encoded (all of them, or those at `starts`), with anomaly scores when
-    the model's `calibration` is given."""
+    the model's `calibration` is given (made from the encoding's detector figures when it has them)."""
     starts = windows.index.starts if starts is None else starts
     return LatentTable(windows.timestamps[starts], windows.timestamps[starts + windows.index.window_length - 1],
                        encoding.z, encoding.errors, model_version, calibration, tuple(windows.sensors),
-                       encoding.sensor_errors)
+                       encoding.sensor_errors, figures=encoding.figures, sensor_figures=encoding.sensor_figures)

@@ -13,10 +13,11 @@ Keras is imported inside the builders: importing TensorFlow costs seconds, and t
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 
 from pipeline.alignment import Alignment
+from pipeline.detectors import DETECTORS, Detector, WindowScorer
 from pipeline.threshold import Calibration, ThresholdRule
 
 
@@ -56,6 +57,9 @@ class TrainingConfig:
     # The anomaly threshold: margin x this quantile of the validation windows' errors (pipeline.threshold).
     threshold_quantile: float = ThresholdRule.quantile
     threshold_margin: float = ThresholdRule.margin
+    # what the anomaly score is made from (pipeline.detectors): the model's reconstruction error, a PCA's, or
+    # the per-sensor z-score; calibrated and scored the same way
+    detector: str = Detector.autoencoder.value
 
     def __post_init__(self):
         if self.architecture not in ARCHITECTURES:
@@ -65,6 +69,9 @@ class TrainingConfig:
         if self.encoder not in ENCODERS:
             raise ValueError(f"encoder must be one of {tuple(map(str, ENCODERS))}, got {self.encoder!r}")
         object.__setattr__(self, "encoder", str(self.encoder))
+        if self.detector not in DETECTORS:
+            raise ValueError(f"detector must be one of {tuple(map(str, DETECTORS))}, got {self.detector!r}")
+        object.__setattr__(self, "detector", str(self.detector))
         for name in ("latent_dim", "units", "epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -164,6 +171,8 @@ class TrainedAutoencoder:
     # none to align with, or it could not be, as `alignment_note` says
     alignment: Alignment | None = None
     alignment_note: str = ""
+    # the detector (config.detector, fitted) whose window figures the calibration's threshold applies to
+    scorer: WindowScorer = field(default_factory=WindowScorer)
 
     @property
     def alignment_text(self) -> str:

@@ -1,9 +1,10 @@
 """The anomaly threshold, calibrated when the model is trained, and the reference that drift is measured from.
 
-Rule: threshold = margin x the `quantile` of the reconstruction errors of the validation windows, the last
-stretch of the training span that the model did not train on (the training windows when there is none). A
-window is anomalous when its error exceeds the threshold; its `anomaly_score` is error / threshold, so 1.0
-means "at the threshold" whatever the model version or the units of its errors.
+Rule: threshold = margin x the `quantile` of the detector's figures (pipeline.detectors; by default the
+reconstruction errors) of the validation windows, the last stretch of the training span that the model did not
+train on (the training windows when there is none). A window is anomalous when its figure exceeds the
+threshold; its `anomaly_score` is figure / threshold, so 1.0 means "at the threshold" whatever the model
+version, the detector or the units of its figures.
 
 The calibration is saved with the model (params.json) and used unchanged on every day it scores, so a day's
 flags do not depend on what else is in that day. It also keeps the training reference that pipeline.drift
@@ -17,6 +18,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+
+from pipeline.detectors import FIGURE_TEXT, Detector
 
 DECILES = np.linspace(0.1, 0.9, 9)
 ERROR_QUANTILES = (0.5, 0.9, 0.99)
@@ -52,14 +55,15 @@ class Calibration:
     # per latent dimension: the largest PSI of one training day against the span's other days, the day-to-day
     # variation that is normal (a day of high load differs from the span's mix); empty when no day had enough
     day_psi: list[float] = field(default_factory=list)
+    detector: str = Detector.autoencoder.value  # whose window figures the threshold applies to
 
-    def scores(self, errors: np.ndarray) -> np.ndarray:
-        """anomaly_score: the reconstruction error over the threshold (above 1: anomalous)."""
-        return (np.asarray(errors, dtype=np.float64) / self.threshold).astype(np.float32)
+    def scores(self, figures: np.ndarray) -> np.ndarray:
+        """anomaly_score: the detector's window figure over the threshold (above 1: anomalous)."""
+        return (np.asarray(figures, dtype=np.float64) / self.threshold).astype(np.float32)
 
     def rule_text(self) -> str:
-        return (f"{self.margin:g} x the {self.quantile:.3g} quantile of the reconstruction errors of "
-                f"{self.windows} {self.source} windows = {self.threshold:.4g}")
+        return (f"{self.margin:g} x the {self.quantile:.3g} quantile of the {FIGURE_TEXT[Detector(self.detector)]} "
+                f"of {self.windows} {self.source} windows = {self.threshold:.4g}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -71,10 +75,10 @@ class Calibration:
 
 def calibrate(errors: np.ndarray, z: np.ndarray, rule: ThresholdRule = ThresholdRule(),
               source: str = "validation", days: np.ndarray | None = None,
-              reference_errors: np.ndarray | None = None) -> Calibration:
-    """The calibration from the calibration windows' reconstruction `errors` (the threshold) and the reference
-    windows of the training span: their latents `z` (windows, dims), their `reference_errors` (default: the
-    calibration errors) and `days`, the day of each."""
+              reference_errors: np.ndarray | None = None, detector: str = Detector.autoencoder.value) -> Calibration:
+    """The calibration from the calibration windows' `errors` (the `detector`'s window figures: the threshold)
+    and the reference windows of the training span: their latents `z` (windows, dims), their reconstruction
+    `reference_errors` (default: the calibration errors) and `days`, the day of each."""
 
     errors = np.asarray(errors, dtype=np.float64)
     finite = errors[np.isfinite(errors)]
@@ -95,7 +99,8 @@ def calibrate(errors: np.ndarray, z: np.ndarray, rule: ThresholdRule = Threshold
     ref = finite if reference_errors is None else np.asarray(reference_errors, dtype=np.float64)
     ref = ref[np.isfinite(ref)]
     return Calibration(threshold, rule.quantile, rule.margin, len(finite), source,
-                       {f"p{round(q * 100)}": float(np.quantile(ref, q)) for q in ERROR_QUANTILES}, edges, day_psi)
+                       {f"p{round(q * 100)}": float(np.quantile(ref, q)) for q in ERROR_QUANTILES}, edges, day_psi,
+                       str(detector))
 
 
 def psi(values: np.ndarray, inner_edges) -> float:

@@ -16,6 +16,7 @@ import keras
 import numpy as np
 
 from pipeline.alignment import align_with_published
+from pipeline.detectors import Detector, WindowScorer, fit_scorer
 from pipeline.latents import EncodingSettings, encode_windows
 from pipeline.model import TrainedAutoencoder, TrainingConfig, build_autoencoder
 from pipeline.threshold import Calibration, calibrate
@@ -23,7 +24,7 @@ from pipeline.usefulness import pca_basis
 from pipeline.windows import TrainingWindows, array_chunks, fit_scaler_chunks, gather_windows
 
 PROGRESS_EVERY_S = 30.0
-PCA_WINDOWS = 5000  # training windows the linear encoder's starting PCA is computed on
+PCA_WINDOWS = 5000  # training windows the linear encoder's starting PCA (and the pca detector) is computed on
 
 
 class TrainingDiverged(RuntimeError):
@@ -174,8 +175,19 @@ def train_autoencoder(windows: TrainingWindows, config: TrainingConfig,
     else:
         trained.alignment, trained.alignment_note = align_with_published(trained, windows, published[1], published[0])
     log(trained.alignment_text)
-    trained.calibration = calibrate_threshold(model, windows, config, val_starts, log)
+    trained.scorer = fit_detector(windows, config)
+    trained.calibration = calibrate_threshold(model, windows, config, val_starts, log, trained.scorer)
     return trained
+
+
+def fit_detector(windows: TrainingWindows, config: TrainingConfig) -> WindowScorer:
+    """The `config.detector` fitted on the training windows: the pca one on at most PCA_WINDOWS of them, evenly
+    spaced, with as many components as the latent space has dimensions (pipeline.detectors)."""
+    if config.detector != Detector.pca:
+        return WindowScorer(config.detector)
+    starts = evenly_spaced((windows.index, "train"), PCA_WINDOWS)
+    return fit_scorer(config.detector, gather_windows(windows.values, starts, windows.index.window_length),
+                      config.latent_dim)
 
 
 def encoder_start(windows: TrainingWindows, stats, dimensions: int) -> tuple[np.ndarray, np.ndarray]:
@@ -189,17 +201,20 @@ def encoder_start(windows: TrainingWindows, stats, dimensions: int) -> tuple[np.
 
 
 def calibrate_threshold(model, windows: TrainingWindows, config: TrainingConfig, val_starts: np.ndarray,
-                        log: Callable[[str], None] = lambda msg: None) -> Calibration:
-    """The anomaly threshold from the fitted model's errors on the validation windows it did not train on (on
-    training windows when there is no validation span), and the drift reference: the errors and latents of
-    windows spread evenly over the whole span (the data the model describes)."""
+                        log: Callable[[str], None] = lambda msg: None,
+                        scorer: WindowScorer | None = None) -> Calibration:
+    """The anomaly threshold from the detector's figures (`scorer`; default the fitted model's reconstruction
+    errors) of the validation windows the model did not train on (training windows when there is no
+    validation span), and the drift reference: the errors and latents of windows spread evenly over the whole
+    span (the data the model describes)."""
+    scorer = scorer if scorer is not None else WindowScorer()
     source = "validation" if len(val_starts) else "training"
     starts = val_starts if len(val_starts) else evenly_spaced((windows.index, "train"), config.validation_windows)
     batch = EncodingSettings.batch_size  # the audit's batch shape: in one process both share one compilation
-    errors = encode_windows(model, windows, batch, starts=starts).errors
+    errors = encode_windows(model, windows, batch, starts=starts, scorer=scorer).anomaly_figures
     spread = evenly_spaced((windows.index, "all"), config.validation_windows)
     span = encode_windows(model, windows, batch, starts=spread)
     days = np.asarray(windows.timestamps[spread + windows.index.window_length - 1], "datetime64[D]")
-    calibration = calibrate(errors, span.z, config.threshold_rule(), source, days, span.errors)
+    calibration = calibrate(errors, span.z, config.threshold_rule(), source, days, span.errors, scorer.detector)
     log(f"anomaly threshold: {calibration.rule_text()}")
     return calibration

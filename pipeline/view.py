@@ -39,10 +39,10 @@ class ViewWindows:
     end: np.ndarray
     z: np.ndarray  # (n, k)
     error: np.ndarray  # (n,) reconstruction error, scaled units
-    sensor_errors: np.ndarray  # (n, sensors)
+    sensor_errors: np.ndarray  # (n, sensors): each sensor's figure of the detector (reconstruction error by default)
     readings: np.ndarray  # (n, window_length, sensors), raw units
     reconstruction: np.ndarray  # (n, window_length, sensors), raw units
-    score: np.ndarray | None = None  # (n,) anomaly score (error / threshold), when the model has a threshold
+    score: np.ndarray | None = None  # (n,) anomaly score (figure / threshold), when the model has a threshold
     regime: np.ndarray | None = None  # (n,) regime id
     off_regime: np.ndarray | None = None  # (n,) bool
 
@@ -167,18 +167,21 @@ def window_starts(windows, window_start) -> np.ndarray:
     return starts[pos]
 
 
-def view_windows(model, windows, starts: np.ndarray, calibration=None, regimes=None) -> ViewWindows:
-    """The windows at `starts` of `windows` (scaled as `model` was trained), encoded and reconstructed by
-    `model`, readings and reconstructions in raw units."""
+def view_windows(trained, windows, starts: np.ndarray, regimes=None) -> ViewWindows:
+    """The windows at `starts` of `windows` (scaled as the model of `trained`, a TrainedAutoencoder, was
+    trained), encoded and reconstructed by it, readings and reconstructions in raw units; scores and top
+    sensors by its detector's figures."""
     from pipeline.latents import encode_windows
 
-    enc = encode_windows(model, windows, starts=starts, keep=True)
+    enc = encode_windows(trained.model, windows, starts=starts, keep=True, scorer=trained.scorer)
+    calibration = trained.calibration
     w = windows.index.window_length
     assignment = regimes.assign(enc.z) if regimes is not None else None
     return ViewWindows(
         start=np.asarray(windows.timestamps[starts], "datetime64[ns]"),
         end=np.asarray(windows.timestamps[starts + w - 1], "datetime64[ns]"),
-        z=enc.z, error=enc.errors, sensor_errors=enc.sensor_errors,
+        z=enc.z, error=enc.errors,
+        sensor_errors=enc.sensor_errors if enc.sensor_figures is None else enc.sensor_figures,
         readings=windows.scaler.invert(enc.windows), reconstruction=windows.scaler.invert(enc.reconstructions),
-        score=calibration.scores(enc.errors) if calibration is not None else None,
+        score=calibration.scores(enc.anomaly_figures) if calibration is not None else None,
         regime=assignment.regime if assignment else None, off_regime=assignment.off if assignment else None)
