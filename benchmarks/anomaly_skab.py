@@ -116,40 +116,34 @@ BASELINES = ("PCA-3", "per-sensor z-score", "Isolation Forest")
 
 def baseline_recording(split: dict, rule) -> dict[str, dict]:
     """The same recording scored by the simple detectors, on the model's windows (same scaler, same segments)
-    with the model's threshold rule on their errors of the same validation windows, as `score_recording` returns:
-    - PCA-3: the window's reconstruction from 3 principal components of the fit span's training windows
-      (flattened), mean |x - x_hat| per sensor;
-    - per-sensor z-score: the window's mean |z| per sensor (z on the fit span), its score the max over sensors;
+    with the model's threshold rule on their figures of the same validation windows, as `score_recording`
+    returns:
+    - PCA-3 and the per-sensor z-score: the product's `pca` and `zscore` detectors (pipeline.detectors), the
+      PCA fitted on the fit span's training windows with 3 components, as the model has 3 dimensions;
     - Isolation Forest (scikit-learn, 200 trees, seed 0) on each window's per-sensor mean and std, its score
       above the training windows' median; the z-score's per-sensor figures name the top sensors."""
     from sklearn.ensemble import IsolationForest
 
+    from pipeline.detectors import WindowScorer, fit_scorer
     from pipeline.threshold import calibrate
-    from pipeline.usefulness import pca_basis
     from pipeline.windows import gather_windows
 
     fit, scored = split["fit"], split["scored"]
     wl = fit.index.window_length
     x, x_train, x_val = (gather_windows(scored.values, st, wl) for st in
                          (scored.index.starts, fit.index.train_starts, fit.index.validation_starts))
-    mean, basis = pca_basis(x_train.reshape(len(x_train), -1), 3)
-
-    def pca_errors(w):
-        flat = w.reshape(len(w), -1)
-        return np.abs(flat - ((flat - mean) @ basis @ basis.T + mean)).reshape(w.shape).mean(axis=1)
+    scorers = {"PCA-3": fit_scorer("pca", x_train, 3), "per-sensor z-score": WindowScorer("zscore")}
+    per_sensor = {name: (sc.sensor_figures(x), sc.sensor_figures(x_val)) for name, sc in scorers.items()}
+    errors = {name: tuple(sc.window_figures(f) for f in per_sensor[name]) for name, sc in scorers.items()}
 
     def features(w):
         return np.concatenate([w.mean(axis=1), w.std(axis=1)], axis=1)
 
     forest = IsolationForest(n_estimators=200, random_state=0).fit(features(x_train))
     typical = float(np.median(-forest.score_samples(features(x_train))))
-    per_sensor = {"PCA-3": (pca_errors(x), pca_errors(x_val)),
-                  "per-sensor z-score": (np.abs(x).mean(axis=1), np.abs(x_val).mean(axis=1))}
-    errors = {"PCA-3": (per_sensor["PCA-3"][0].mean(axis=1), per_sensor["PCA-3"][1].mean(axis=1)),
-              "per-sensor z-score": tuple(e.max(axis=1) for e in per_sensor["per-sensor z-score"]),
-              # its anomaly score above the training windows' median: a zero for the threshold rule's margin
-              "Isolation Forest": tuple(np.maximum(-forest.score_samples(features(w)) - typical, 0.0)
-                                        for w in (x, x_val))}
+    # its anomaly score above the training windows' median: a zero for the threshold rule's margin
+    errors["Isolation Forest"] = tuple(np.maximum(-forest.score_samples(features(w)) - typical, 0.0)
+                                       for w in (x, x_val))
     per_sensor["Isolation Forest"] = per_sensor["per-sensor z-score"]
     out = {}
     for name in BASELINES:
