@@ -13,6 +13,7 @@ from pipeline.store import load_artifact, save_artifact
 from pipeline.synthetic import SENSORS, generate
 from pipeline.threshold import ThresholdRule, calibrate
 from pipeline.windows import make_training_windows, scoring_windows
+from tests.helpers import SAMPLE_DAYS, TINY_RUN_CONFIG, day_latents, materialize
 
 RNG = np.random.default_rng(0)
 
@@ -129,3 +130,22 @@ def test_a_model_trained_with_the_pca_detector_calibrates_on_it_and_keeps_it_thr
     events = latent_events(load_artifact(tmp_path / "latents"))
     hit = events[(events.start <= pd.Timestamp(times[1440 + 630])) & (events.end >= pd.Timestamp(times[1440 + 630]))]
     assert len(hit) == 1 and hit.sensor_1.iloc[0] == "oil_pressure" and hit.detector.iloc[0] == "pca", events
+
+
+@pytest.mark.slow
+def test_the_chain_scores_days_with_the_detector_set_on_the_autoencoder_and_says_which(data_root):
+    ops = {**TINY_RUN_CONFIG["ops"], "autoencoder": {"config": {**TINY_RUN_CONFIG["ops"]["autoencoder"]["config"],
+                                                                "detector": "zscore"}}}
+    result = materialize(data_root, run_config={"ops": ops})
+    assert result.success
+    [model] = result.asset_materializations_for_node("autoencoder")
+    assert "largest per-sensor mean |z-scores|" in model.metadata["anomaly_threshold_rule"].value
+    day = SAMPLE_DAYS[-1]
+    scored = pd.read_parquet(day_latents(data_root, day))
+    assert (scored[DETECTOR] == "zscore").all()
+    figures = scored[[f"score_{s}" for s in SENSORS]].to_numpy()
+    np.testing.assert_allclose(scored["anomaly_score"], figures.max(axis=1), rtol=1e-5)  # the largest sensor's
+    pages = {e.partition: e.metadata for e in result.asset_materializations_for_node("anomaly_events")}
+    assert pages[day]["detector"].value == "zscore"
+    events = pd.read_parquet(data_root / "store" / "anomaly_events" / day / "events.parquet")
+    assert (events.detector == "zscore").all()
