@@ -13,6 +13,7 @@ import io
 import numpy as np
 
 from pipeline.latents import LATENT_PREFIX
+from pipeline.usefulness import evenly_spaced_positions
 
 FIGSIZE = (6.0, 4.0)
 DPI = 90
@@ -22,13 +23,6 @@ MAX_SCATTER_POINTS = 5000
 def png_markdown(png: bytes, alt: str) -> str:
     """Markdown that shows `png` inline (a data URI), as the Dagster UI renders it."""
     return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode('ascii')})"
-
-
-def even_sample(n: int, max_points: int = MAX_SCATTER_POINTS) -> np.ndarray:
-    """Indices of at most `max_points` of `n` items, evenly spaced, first and last included, in order."""
-    if n <= max_points:
-        return np.arange(n)
-    return np.unique(np.linspace(0, n - 1, max_points).round().astype(np.int64))
 
 
 def _figure(projection: str | None = None):
@@ -88,7 +82,7 @@ def latent_scatter_png(z: np.ndarray, colour: np.ndarray, colour_label: str, tit
     at most `max_points` windows, evenly spaced in time, which the title says."""
     z = np.asarray(z, dtype=np.float64)
     n = len(z)
-    keep = even_sample(n, max_points)
+    keep = evenly_spaced_positions(n, max_points)
     coords, names = project_3d(z[keep])
     colour = np.asarray(colour, dtype=np.float64)[keep]
     shown = f"all {n} windows" if len(keep) == n else f"{len(keep)} of {n} windows, evenly spaced"
@@ -121,7 +115,7 @@ def anomaly_timeline_png(times, scores: np.ndarray, events, title: str) -> bytes
     """Anomaly score over time (log scale), the threshold at 1, and the events shaded."""
     fig, ax = _figure()
     ts = np.asarray(times, dtype="datetime64[ns]")
-    keep = even_sample(len(ts), 20_000)
+    keep = evenly_spaced_positions(len(ts), 20_000)
     ax.plot(ts[keep], np.maximum(np.asarray(scores)[keep], 1e-3), lw=0.8, color="tab:blue", label="anomaly score")
     ax.axhline(1.0, color="tab:red", ls="--", lw=1, label="threshold")
     for k, (first, last) in enumerate(zip(events["start"], events["end"], strict=True)):
@@ -140,7 +134,7 @@ def regime_timeline_png(times, regime: np.ndarray, off: np.ndarray, title: str) 
     """Each window's regime over time, windows off every regime marked."""
     fig, ax = _figure()
     ts = np.asarray(times, dtype="datetime64[ns]")
-    keep = np.union1d(even_sample(len(ts), MAX_SCATTER_POINTS), np.flatnonzero(off)[:MAX_SCATTER_POINTS])
+    keep = np.union1d(evenly_spaced_positions(len(ts), MAX_SCATTER_POINTS), np.flatnonzero(off)[:MAX_SCATTER_POINTS])
     regime, off = np.asarray(regime)[keep], np.asarray(off, dtype=bool)[keep]
     ax.scatter(ts[keep][~off], regime[~off], s=3, c=regime[~off], cmap="tab10", vmin=0, vmax=9)
     if off.any():

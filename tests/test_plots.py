@@ -11,13 +11,13 @@ from pipeline.plots import (
     DPI,
     FIGSIZE,
     anomaly_timeline_png,
-    even_sample,
     hours_since_start,
     latent_scatter_png,
     loss_curve_png,
     png_markdown,
     project_3d,
 )
+from pipeline.usefulness import evenly_spaced_positions
 
 SIZE = (int(FIGSIZE[0] * DPI), int(FIGSIZE[1] * DPI))
 
@@ -30,9 +30,9 @@ def png_size(png: bytes) -> tuple[int, int]:
         return image.size
 
 
-def test_even_sample_keeps_everything_up_to_the_limit_then_spaces_evenly():
-    assert list(even_sample(7, 10)) == list(range(7))
-    keep = even_sample(12_001, 5000)
+def test_evenly_spaced_positions_keep_everything_up_to_the_limit_then_space_evenly():
+    assert list(evenly_spaced_positions(7, 10)) == list(range(7))
+    keep = evenly_spaced_positions(12_001, 5000)
     assert len(keep) == 5000 and keep[0] == 0 and keep[-1] == 12_000
     assert (np.diff(keep) > 0).all() and set(np.diff(keep)) <= {2, 3}
 
