@@ -38,10 +38,12 @@ class AutoencoderConfig(dg.Config):
     validation_windows: int = Field(_D.validation_windows, description="Validation windows (evenly spaced in "
                                     "time) the validation loss is measured on; 0 means all of them")
     threshold_quantile: float = Field(_D.threshold_quantile, description="Anomaly threshold: this quantile of the "
-                                      "validation windows' reconstruction errors...")
-    threshold_margin: float = Field(_D.threshold_margin, description="...times this margin. Saved with the model "
-                                    "and used unchanged on every day it scores")
-    detector: Detector = Field(Detector(_D.detector), description="What the anomaly score is made from: "
+                                      "validation windows' figures of the detector...")
+    threshold_margin: float | None = Field(_D.threshold_margin, description="...times this margin (empty: the "
+                                          "detector's own, 2.5 for level, 1.5 for the others). Saved with the "
+                                          "model and used unchanged on every day it scores")
+    detector: Detector = Field(Detector(_D.detector), description="What the anomaly score is made from: 'level' "
+                               "(each sensor's window mean against a prediction interval of the training span's), "
                                "'autoencoder' (the model's reconstruction error), 'pca' (a PCA's of the same "
                                "windows) or 'zscore' (the largest per-sensor mean |z|); calibrated and scored the "
                                "same way (docs/anomalies.md)")

@@ -1,18 +1,23 @@
 """Detectors: what figure of a window its anomaly score is made from (the `detector` setting).
 
-Every detector gives each window a figure per sensor and one for the window, in the windows' scaled units
-(z-scores of the training span by default); the threshold (pipeline.threshold) is set on the window figures of
-the validation windows and saved with the model, so every detector is calibrated and scored the same way, and
-events name the sensors of largest figure (pipeline.events).
+Every detector gives each window a figure per sensor and one for the window; the threshold (pipeline.threshold)
+is margin x a quantile of the window figures of the validation windows, saved with the model, so every detector
+is calibrated and scored the same way, and events name the sensors of largest figure (pipeline.events).
 
-- `autoencoder` (default): the model's reconstruction error, mean |x - x_hat| per sensor, their mean.
+- `level` (default): each sensor's window mean against the training span's, in units of a 99 % prediction
+  interval for a new window mean; the window's figure the largest sensor's. The interval is as wide as the
+  spread of the training windows' means times Student's t for the number of independent levels the span
+  holds: a sensor that drifts slowly (its window means persist for many windows) has shown few levels in the
+  span, so the interval is wide and its drift no false alarm, while a sensor that moves fast has shown many
+  and is held to them. On a long span every sensor has shown many, and this is a plain level test.
+- `autoencoder`: the model's reconstruction error, mean |x - x_hat| per sensor, their mean.
 - `pca`: the reconstruction error of a PCA with as many components as the latent space has dimensions, fitted
   on the training windows (flattened) when the model is: the linear model of the same windows.
-- `zscore`: each sensor's mean |z| over the window, the window's figure the largest of them: how far the
-  readings are from the training span's mean, one sensor at a time, with no model at all.
+- `zscore`: each sensor's mean |z| over the window, the window's figure the largest of them.
 
-Measured side by side on SKAB (docs/anomalies.md): none of them wins everywhere, which is why it is a setting
-a user can compare on their own data.
+Measured side by side on SKAB (docs/anomalies.md): `level` has the best F1 at a false-alarm rate below 15 %; the
+autoencoder's error is diluted over sensors and rows when one sensor's level shifts, and marks every slow drift.
+A change of a window's shape that keeps its means is seen by the reconstruction errors only.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import numpy as np
 
 
 class Detector(StrEnum):
+    level = "level"
     autoencoder = "autoencoder"
     pca = "pca"
     zscore = "zscore"
@@ -31,19 +37,30 @@ class Detector(StrEnum):
 
 DETECTORS = tuple(Detector)
 # what each detector's window figure is, in words (the threshold's rule text says it)
-FIGURE_TEXT = {Detector.autoencoder: "reconstruction errors",
+FIGURE_TEXT = {Detector.level: "largest per-sensor level deviations (window mean off the training span's, in "
+                               "prediction intervals)",
+               Detector.autoencoder: "reconstruction errors",
                Detector.pca: "PCA reconstruction errors",
                Detector.zscore: "largest per-sensor mean |z-scores|"}
+# the threshold margin each detector is used with unless one is set (`threshold_margin`): measured on SKAB, the
+# level figures of the validation windows (the end of a short span) sit closer to its later normal windows'
+MARGINS = {Detector.level: 2.5, Detector.autoencoder: 1.5, Detector.pca: 1.5, Detector.zscore: 1.5}
+LEVEL_QUANTILE = 0.99  # the prediction interval of the level detector
+MIN_LEVELS = 2.0  # the fewest independent levels a span counts as holding (Student's t needs one degree of freedom)
+TINY_SPREAD = 1e-6  # a sensor constant over the span: any change of its level counts
 
 
 @dataclass
 class WindowScorer:
-    """A detector ready to score windows: its kind and, for `pca`, the fitted centre (features,) and basis
-    (features, components) of the flattened training windows."""
+    """A detector ready to score windows: its kind and its fitted state: for `pca` the centre (features,) and
+    basis (features, components) of the flattened training windows, for `level` each sensor's centre and
+    tolerance (sensors,), the half-width of its prediction interval."""
 
     detector: str = Detector.autoencoder.value
     pca_mean: np.ndarray | None = None
     pca_basis: np.ndarray | None = None
+    level_centre: np.ndarray | None = None
+    level_tolerance: np.ndarray | None = None
 
     def __post_init__(self):
         if self.detector not in DETECTORS:
@@ -51,6 +68,8 @@ class WindowScorer:
         self.detector = str(self.detector)
         if self.detector == Detector.pca and (self.pca_mean is None or self.pca_basis is None):
             raise ValueError("the pca detector needs its fitted centre and basis")
+        if self.detector == Detector.level and (self.level_centre is None or self.level_tolerance is None):
+            raise ValueError("the level detector needs its fitted centres and tolerances")
 
     @property
     def uses_model(self) -> bool:
@@ -69,31 +88,64 @@ class WindowScorer:
             codes = (flat - self.pca_mean) @ self.pca_basis
             back = codes @ self.pca_basis.T + self.pca_mean
             return np.abs(flat - back).reshape(x.shape).mean(axis=1).astype(np.float32)
+        if self.detector == Detector.level:
+            return (np.abs(x.mean(axis=1, dtype=np.float64) - self.level_centre) / self.level_tolerance).astype(
+                np.float32)
         return np.abs(x).mean(axis=1, dtype=np.float32)
 
     def window_figures(self, per_sensor: np.ndarray) -> np.ndarray:
-        """(windows,) float32: the window's figure from its per-sensor ones (the largest sensor's for zscore,
-        their mean otherwise)."""
+        """(windows,) float32: the window's figure from its per-sensor ones (the largest sensor's for level and
+        zscore, their mean for the reconstruction errors)."""
         per_sensor = np.asarray(per_sensor, dtype=np.float32)
-        return per_sensor.max(axis=1) if self.detector == Detector.zscore else per_sensor.mean(axis=1)
+        largest = self.detector in (Detector.level, Detector.zscore)
+        return per_sensor.max(axis=1) if largest else per_sensor.mean(axis=1)
 
     def arrays(self) -> dict[str, np.ndarray]:
         """What is saved with the model besides the detector's name (pipeline.formats: one .npy each)."""
-        if self.detector != Detector.pca:
-            return {}
-        return {"pca_mean": np.asarray(self.pca_mean), "pca_basis": np.asarray(self.pca_basis)}
+        names = {Detector.pca: ("pca_mean", "pca_basis"), Detector.level: ("level_centre", "level_tolerance")}
+        return {name: np.asarray(getattr(self, name)) for name in names.get(Detector(self.detector), ())}
 
 
-def fit_scorer(detector: str, x_train: np.ndarray, components: int) -> WindowScorer:
+ARRAY_NAMES = ("pca_mean", "pca_basis", "level_centre", "level_tolerance")
+
+
+def fit_scorer(detector: str, x_train: np.ndarray | None, components: int = 3,
+               train_rows: int | None = None) -> WindowScorer:
     """The detector fitted on training windows `x_train` (windows, rows, sensors), scaled as scored windows are:
     for `pca`, the centre and first `components` principal directions of the flattened windows (as many as fit
-    in them); the others learn nothing beyond the scaler."""
-    if detector != Detector.pca:
+    in them); for `level`, each sensor's level tolerance (`level_tolerance`) over the `train_rows` rows the
+    windows were drawn from (default: as many as stride-1 windows cover); the others learn nothing beyond the
+    scaler."""
+    if detector not in (Detector.pca, Detector.level):
         return WindowScorer(detector)
+    x = np.asarray(x_train, dtype=np.float64)
+    if len(x) < 2:
+        raise ValueError(f"the {detector} detector needs at least 2 training windows, got {len(x)}")
+    if detector == Detector.level:
+        rows = len(x) + x.shape[1] - 1 if train_rows is None else train_rows
+        return WindowScorer(detector, level_centre=x.mean(axis=(0, 1)), level_tolerance=level_tolerance(x, rows))
     from pipeline.usefulness import pca_basis
 
-    flat = np.asarray(x_train, dtype=np.float64).reshape(len(x_train), -1)
-    if len(flat) < 2:
-        raise ValueError(f"the pca detector needs at least 2 training windows, got {len(flat)}")
+    flat = x.reshape(len(x), -1)
     mean, basis = pca_basis(flat, min(components, *flat.shape))
     return WindowScorer(detector, mean, basis)
+
+
+def level_tolerance(x: np.ndarray, rows: int, quantile: float = LEVEL_QUANTILE) -> np.ndarray:
+    """Per sensor, the half-width of a `quantile` prediction interval for a new window's mean, from training
+    windows `x` (windows, rows, sensors) drawn from `rows` rows: the spread of their means times Student's t
+    for the independent levels the rows hold, times sqrt(1 + 1/levels) (a new value, not the mean).
+
+    How many levels: a window mean's variance over the mean variance within a window, times the window length,
+    is about the number of rows over which a sensor's level persists (about 1 for white noise, hundreds for a
+    temperature that creeps); rows / max(that, window length) independent levels were seen, at least
+    MIN_LEVELS."""
+    from scipy.stats import t
+
+    length = x.shape[1]
+    means = x.mean(axis=1)
+    spread = np.maximum(means.std(axis=0), TINY_SPREAD)
+    within = np.maximum(x.var(axis=1).mean(axis=0), TINY_SPREAD**2)
+    persistence = length * np.square(spread) / within
+    levels = np.maximum(rows / np.maximum(persistence, length), MIN_LEVELS)
+    return spread * t.ppf(0.5 + quantile / 2, levels - 1) * np.sqrt(1 + 1 / levels)

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from pipeline.alignment import Alignment
 from pipeline.contract import Contract
 from pipeline.days import ValidatedDay
-from pipeline.detectors import WindowScorer
+from pipeline.detectors import ARRAY_NAMES, WindowScorer
 from pipeline.events import EVENTS_FILE, EventTable
 from pipeline.latents import LatentTable
 from pipeline.model import TrainedAutoencoder, TrainingConfig
@@ -136,7 +136,7 @@ def _load_model(d: Path) -> TrainedAutoencoder:
 
     params = json.loads((d / "params.json").read_text())
     config = TrainingConfig(**{"encoder": "lstm", **params["config"]})  # saved before the encoder was a setting
-    arrays = {name: np.load(d / f"{name}.npy") for name in ("pca_mean", "pca_basis") if (d / f"{name}.npy").exists()}
+    arrays = {name: np.load(d / f"{name}.npy") for name in ARRAY_NAMES if (d / f"{name}.npy").exists()}
     return TrainedAutoencoder(
         keras.saving.load_model(d / MODEL_FILE), config,
         json.loads((d / "history.json").read_text()), tuple(params["sensors"]), _scaler(params["scaler"]),

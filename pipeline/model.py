@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 
 from pipeline.alignment import Alignment
-from pipeline.detectors import DETECTORS, Detector, WindowScorer
+from pipeline.detectors import DETECTORS, MARGINS, Detector, WindowScorer
 from pipeline.threshold import Calibration, ThresholdRule
 
 
@@ -54,12 +54,13 @@ class TrainingConfig:
     # the time between validation checks, progress and early stopping does not grow with the data.
     windows_per_epoch: int = 100_000
     validation_windows: int = 20_000  # validation loss on at most this many, evenly spaced in time (0: all)
-    # The anomaly threshold: margin x this quantile of the validation windows' errors (pipeline.threshold).
+    # The anomaly threshold: margin x this quantile of the validation windows' figures (pipeline.threshold);
+    # no margin: the detector's own (pipeline.detectors.MARGINS).
     threshold_quantile: float = ThresholdRule.quantile
-    threshold_margin: float = ThresholdRule.margin
-    # what the anomaly score is made from (pipeline.detectors): the model's reconstruction error, a PCA's, or
-    # the per-sensor z-score; calibrated and scored the same way
-    detector: str = Detector.autoencoder.value
+    threshold_margin: float | None = None
+    # what the anomaly score is made from (pipeline.detectors): each sensor's level against a prediction
+    # interval, the model's reconstruction error, a PCA's, or the per-sensor z-score; calibrated and scored alike
+    detector: str = Detector.level.value
 
     def __post_init__(self):
         if self.architecture not in ARCHITECTURES:
@@ -83,7 +84,8 @@ class TrainingConfig:
         self.threshold_rule()  # refuses a bad quantile or margin
 
     def threshold_rule(self) -> ThresholdRule:
-        return ThresholdRule(self.threshold_quantile, self.threshold_margin)
+        margin = MARGINS[Detector(self.detector)] if self.threshold_margin is None else self.threshold_margin
+        return ThresholdRule(self.threshold_quantile, margin)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -181,13 +181,14 @@ def train_autoencoder(windows: TrainingWindows, config: TrainingConfig,
 
 
 def fit_detector(windows: TrainingWindows, config: TrainingConfig) -> WindowScorer:
-    """The `config.detector` fitted on the training windows: the pca one on at most PCA_WINDOWS of them, evenly
-    spaced, with as many components as the latent space has dimensions (pipeline.detectors)."""
-    if config.detector != Detector.pca:
+    """The `config.detector` fitted on at most PCA_WINDOWS training windows, evenly spaced (pipeline.detectors):
+    the pca one with as many components as the latent space has dimensions, the level one over the rows of
+    the training span."""
+    if config.detector not in (Detector.pca, Detector.level):
         return WindowScorer(config.detector)
     starts = evenly_spaced((windows.index, "train"), PCA_WINDOWS)
     return fit_scorer(config.detector, gather_windows(windows.values, starts, windows.index.window_length),
-                      config.latent_dim)
+                      config.latent_dim, train_rows=int(windows.index.split_row))
 
 
 def encoder_start(windows: TrainingWindows, stats, dimensions: int) -> tuple[np.ndarray, np.ndarray]:

@@ -54,7 +54,9 @@ def test_whole_chain_materialises_and_check_passes(data_root):
     by_sensor = audit.metadata["reconstruction_error_by_sensor"].value.records
     assert len(by_sensor) == 9 and all(r.data["all_windows"] > 0 for r in by_sensor)
     assert list(table.columns) == ["window_start", "window_end", "z_0", "z_1", "z_2", "reconstruction_error",
-                                   "anomaly_score", "is_anomaly", *(f"error_{s}" for s in SENSORS)]
+                                   "anomaly_score", "is_anomaly", *(f"error_{s}" for s in SENSORS),
+                                   *(f"score_{s}" for s in SENSORS), "detector"]
+    assert (table["detector"] == "level").all()  # the default detector
     # 2 daily files of 1440 rows at 60 s; windows of 12 rows never cross a file: 1429 windows per file
     assert len(table) == 2 * (1440 - 12 + 1)
     version = VersionStore(data_root).published().name

@@ -53,6 +53,47 @@ def test_pca_reconstructs_windows_of_its_subspace_and_names_the_sensor_that_leav
     assert fit_scorer("pca", train[:3], components=10).pca_basis.shape[1] == 3  # no more components than windows
 
 
+def _span(rows: int, drift_per_row: float, rng) -> np.ndarray:
+    """Two sensors over `rows` rows: a creeping one (a slow trend plus a little noise, like a temperature)
+    and a noisy one that does not drift; both scaled to unit spread, as the windows' z-scoring does."""
+    t = np.arange(rows)
+    creeping = drift_per_row * t + 0.05 * rng.normal(size=rows)
+    noisy = rng.normal(size=rows)
+    x = np.column_stack([creeping, noisy])
+    return (x - x.mean(axis=0)) / x.std(axis=0)
+
+
+def _windows(series: np.ndarray, length: int = 30) -> np.ndarray:
+    return np.stack([series[i : i + length] for i in range(len(series) - length + 1)])
+
+
+def test_level_detector_lets_a_slow_drift_pass_and_still_flags_a_real_fault():
+    rng = np.random.default_rng(1)
+    span = _span(400, 0.01, rng)
+    scorer = fit_scorer("level", _windows(span[:320]), train_rows=320)
+    # the creeping sensor's levels persist for hundreds of rows: few independent levels, a wide interval
+    assert scorer.level_tolerance[0] > 10 * scorer.level_tolerance[1]
+    later = np.tile(span[-30:], (1, 1))  # a window long after, the creep gone on: 4 of its spans' spreads away
+    drifted = later.copy()
+    drifted[:, 0] += 4.0
+    fault = later.copy()
+    fault[:, 1] += 4.0  # the fast sensor's level 4 spreads off for a whole window
+    figures = scorer.sensor_figures(np.stack([drifted, fault]))
+    assert figures[0, 0] < 1.0 < figures[1, 1]  # drift inside its interval; the fault far outside its own
+    assert scorer.window_figures(figures)[1] == figures[1].max()
+    # the z-score of the same windows sees the drift as far as the fault: it would flag both
+    z = WindowScorer("zscore").sensor_figures(np.stack([drifted, fault]))
+    assert z[0, 0] > 3.0 and z[1, 1] > 3.0
+
+
+def test_level_detector_on_a_long_span_is_a_plain_level_test():
+    rng = np.random.default_rng(2)
+    span = _span(40_000, 0.0, rng)  # no drift, many levels
+    scorer = fit_scorer("level", _windows(span[:20_000])[::7], train_rows=20_000)
+    spread = _windows(span[:20_000]).mean(axis=1).std(axis=0)
+    np.testing.assert_allclose(scorer.level_tolerance / spread, 2.576, rtol=0.01)  # the normal's 99 % interval
+
+
 def test_unknown_or_unfitted_detectors_are_refused_naming_the_setting():
     with pytest.raises(ValueError, match="detector must be one of"):
         TrainingConfig(detector="isolation_forest")
@@ -60,8 +101,11 @@ def test_unknown_or_unfitted_detectors_are_refused_naming_the_setting():
         WindowScorer("median")
     with pytest.raises(ValueError, match="fitted centre and basis"):
         WindowScorer("pca")
-    with pytest.raises(ValueError, match="at least 2 training windows"):
-        fit_scorer("pca", np.zeros((1, 4, 2)), components=2)
+    with pytest.raises(ValueError, match="fitted centres and tolerances"):
+        WindowScorer("level")
+    for detector in ("pca", "level"):
+        with pytest.raises(ValueError, match="at least 2 training windows"):
+            fit_scorer(detector, np.zeros((1, 4, 2)), components=2)
 
 
 def _table(detector: str) -> LatentTable:
