@@ -73,7 +73,7 @@ def test_webserver_loads_runs_and_records_plots_and_metadata(tmp_path, data_root
         assert latents["dagster/row_count"]["intValue"] == 1429  # the valid day at 60 s, windows of 12
         assert [c["name"] for c in latents["dagster/column_schema"]["schema"]["columns"]] == [
             "window_start", "window_end", "z_0", "z_1", "z_2", "reconstruction_error", "anomaly_score", "is_anomaly",
-            *(f"error_{s}" for s in SENSORS)]
+            *(f"error_{s}" for s in SENSORS), *(f"score_{s}" for s in SENSORS), "detector"]
         assert model["anomaly_threshold"]["floatValue"] > 0 and "validation windows" in \
             model["anomaly_threshold_rule"]["text"]
         events = server.latest_metadata("anomaly_events")
