@@ -94,7 +94,7 @@ def score_recording(split: dict, training) -> tuple[dict, dict]:
     enc = encode_windows(trained.model, split["scored"], scorer=trained.scorer)
     validation = encode_windows(trained.model, fit, starts=fit.index.validation_starts).sensor_errors
     ours = {**_window_keys(split), "errors": enc.anomaly_figures, "calibration": trained.calibration,
-            "sensor_errors": enc.sensor_errors if enc.sensor_figures is None else enc.sensor_figures,
+            "sensor_errors": enc.anomaly_sensor_figures,
             "seconds": seconds}
     own_rule = replace(training, detector="autoencoder", threshold_margin=None).threshold_rule()
     model = {**_window_keys(split), "errors": enc.errors, "sensor_errors": enc.sensor_errors,

@@ -119,7 +119,7 @@ def plain(raw_dir: Path, root: Path, stride: int, epochs: int, windows_per_epoch
     loss_curve_png(trained.history)
     done("autoencoder")
     starts = evenly_spaced((windows.index, "all"), 50_000)
-    enc = encode_windows(trained.model, windows, starts=starts)
+    enc = encode_windows(trained.model, windows, starts=starts, scorer=trained.scorer)
     table = latent_table(windows, enc, starts=starts, calibration=trained.calibration)
     catalog.save_versioned("audit_latents", run_id, table)
     latent_scatter_png(enc.z, hours_since_start(table.window_start), "hours", "by time")
@@ -139,7 +139,7 @@ def plain(raw_dir: Path, root: Path, stride: int, epochs: int, windows_per_epoch
     scored, tables, day_inputs, day_events = 0, [], [], []
     for i, day in enumerate(days):
         w = day_windows(validated[i], validated[i - 1] if i else None, trained.scaler, trained.window_length, stride)
-        e = encode_windows(trained.model, w)
+        e = encode_windows(trained.model, w, scorer=trained.scorer)
         day_table = latent_table(w, e, model_version="plain", calibration=trained.calibration)
         catalog.save_day("latent_vectors", day, day_table)
         drift_report(trained.calibration, e.z, e.errors)
@@ -150,7 +150,7 @@ def plain(raw_dir: Path, root: Path, stride: int, epochs: int, windows_per_epoch
     done("latent_vectors")
     for day, day_table in zip(days, tables, strict=True):
         events = find_events(day_table.window_start, day_table.window_end,
-                             day_table.anomaly_scores(), day_table.sensor_errors,
+                             day_table.anomaly_scores(), day_table.anomaly_sensor_figures,
                              day_table.sensors)
         catalog.save_day("anomaly_events", day, EventTable(events))
         scores = day_table.anomaly_scores()

@@ -117,7 +117,7 @@ def step_night(root: Path, day_index: int, training_days: int, epochs: int, stri
 
     t0 = time.perf_counter()
     starts = evenly_spaced((windows.index, "all"), 50_000)
-    audit = encode_windows(trained.model, windows, starts=starts)
+    audit = encode_windows(trained.model, windows, starts=starts, scorer=trained.scorer)
     assert judge_latents(audit.z, reconstruction_errors=audit.errors).passed
     figures["audit_seconds"] = time.perf_counter() - t0
 
@@ -125,12 +125,12 @@ def step_night(root: Path, day_index: int, training_days: int, epochs: int, stri
     scored = day_windows(catalog.day("validated_readings", day),
                          catalog.day("validated_readings", day_name(day_index - 1)),
                          trained.scaler, trained.window_length, stride)
-    enc = encode_windows(trained.model, scored)
+    enc = encode_windows(trained.model, scored, scorer=trained.scorer)
     table = latent_table(scored, enc, model_version="night", calibration=trained.calibration)
     catalog.save_day("latent_vectors", day, table)
     drift_report(trained.calibration, enc.z, enc.errors)  # the no_drift check
-    events = find_events(table.window_start, table.window_end, trained.calibration.scores(enc.anomaly_figures),
-                         enc.sensor_errors, scored.sensors)
+    events = find_events(table.window_start, table.window_end, table.anomaly_scores(), table.anomaly_sensor_figures,
+                         scored.sensors)
     catalog.save_day("anomaly_events", day, EventTable(events))
     seconds = time.perf_counter() - t0
     figures.update(scoring_seconds=seconds, scored_windows=len(enc.z), windows_per_s=len(enc.z) / seconds,

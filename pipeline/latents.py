@@ -65,6 +65,11 @@ class Encoding:
         """What the threshold applies to: the detector's window figures (the reconstruction errors by default)."""
         return self.errors if self.figures is None else self.figures
 
+    @property
+    def anomaly_sensor_figures(self) -> np.ndarray:
+        """Their per-sensor figures, which name an event's sensors (the reconstruction errors by default)."""
+        return self.sensor_errors if self.sensor_figures is None else self.sensor_figures
+
     def error_by_sensor(self, sensors, validation_only: bool = False) -> dict[str, float]:
         """Mean absolute reconstruction error per sensor over all windows (or the validation ones)."""
         errors = self.sensor_errors[self.validation] if validation_only else self.sensor_errors
@@ -182,6 +187,12 @@ class LatentTable:
     def anomaly_scores(self) -> np.ndarray:
         """Each window's anomaly_score: its detector figure over the calibration's threshold."""
         return self.calibration.scores(self.reconstruction_error if self.figures is None else self.figures)
+
+    @property
+    def anomaly_sensor_figures(self) -> np.ndarray | None:
+        """(windows, sensors): the per-sensor figures the anomaly score is made from, which name an event's
+        sensors (the detector's; the reconstruction errors for the autoencoder)."""
+        return self.sensor_errors if self.sensor_figures is None else self.sensor_figures
 
     @property
     def _other_detector(self) -> bool:

@@ -181,7 +181,7 @@ def view_windows(trained, windows, starts: np.ndarray, regimes=None) -> ViewWind
         start=np.asarray(windows.timestamps[starts], "datetime64[ns]"),
         end=np.asarray(windows.timestamps[starts + w - 1], "datetime64[ns]"),
         z=enc.z, error=enc.errors,
-        sensor_errors=enc.sensor_errors if enc.sensor_figures is None else enc.sensor_figures,
+        sensor_errors=enc.anomaly_sensor_figures,
         readings=windows.scaler.invert(enc.windows), reconstruction=windows.scaler.invert(enc.reconstructions),
         score=calibration.scores(enc.anomaly_figures) if calibration is not None else None,
         regime=assignment.regime if assignment else None, off_regime=assignment.off if assignment else None)
