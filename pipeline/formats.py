@@ -135,7 +135,8 @@ def _load_model(d: Path) -> TrainedAutoencoder:
     import keras
 
     params = json.loads((d / "params.json").read_text())
-    config = TrainingConfig(**{"encoder": "lstm", **params["config"]})  # saved before the encoder was a setting
+    # saved before the encoder or the detector was a setting: the LSTM encoder, the reconstruction error
+    config = TrainingConfig(**{"encoder": "lstm", "detector": "autoencoder", **params["config"]})
     arrays = {name: np.load(d / f"{name}.npy") for name in ARRAY_NAMES if (d / f"{name}.npy").exists()}
     return TrainedAutoencoder(
         keras.saving.load_model(d / MODEL_FILE), config,

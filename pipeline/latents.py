@@ -184,9 +184,14 @@ class LatentTable:
                    Assignment(np.empty(0, np.int16), np.empty(0), np.empty(0, bool)) if regimes else None,
                    *((np.empty(0, np.float32), np.empty((0, len(sensors)), np.float32)) if other else ()))
 
+    @property
+    def anomaly_figures(self) -> np.ndarray:
+        """What the threshold applies to: the detector's window figures (the reconstruction errors by default)."""
+        return self.reconstruction_error if self.figures is None else self.figures
+
     def anomaly_scores(self) -> np.ndarray:
         """Each window's anomaly_score: its detector figure over the calibration's threshold."""
-        return self.calibration.scores(self.reconstruction_error if self.figures is None else self.figures)
+        return self.calibration.scores(self.anomaly_figures)
 
     @property
     def anomaly_sensor_figures(self) -> np.ndarray | None:
@@ -230,8 +235,7 @@ class LatentTable:
             arrays = [self.window_start[part], self.window_end[part], *self.z[part].T, self.reconstruction_error[part]]
             n = len(arrays[0])
             if self.calibration is not None:
-                figures = self.reconstruction_error if self.figures is None else self.figures
-                score = self.calibration.scores(figures[part])
+                score = self.calibration.scores(self.anomaly_figures[part])
                 arrays += [score, score > 1.0]
             if self.sensor_errors is not None:
                 arrays += list(self.sensor_errors[part].T)

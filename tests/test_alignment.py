@@ -110,15 +110,21 @@ def test_models_that_cannot_be_aligned_say_why(windows, first):
     assert alignment is None and "trained on sensors" in note and "v1" in note
 
 
-def test_a_model_saved_before_encoders_and_alignment_loads_as_what_it_was(windows, tmp_path):
+def test_a_model_saved_before_encoders_alignment_and_detectors_loads_as_what_it_was(windows, tmp_path):
     import json
 
-    old = train_autoencoder(windows, TrainingConfig(**{**CONFIG.to_dict(), "encoder": "lstm"}))
+    old = train_autoencoder(windows, TrainingConfig(**{**CONFIG.to_dict(), "encoder": "lstm",
+                                                        "detector": "autoencoder"}))
     save_artifact(old, tmp_path / "m")
     params_file = next((tmp_path / "m").rglob("params.json"))
     params = json.loads(params_file.read_text())
     del params["config"]["encoder"], params["alignment"], params["alignment_note"]
+    del params["config"]["detector"], params["calibration"]["detector"]
+    params["config"]["threshold_margin"] = 1.5  # a margin was always set then
     params_file.write_text(json.dumps(params))
     loaded = load_artifact(tmp_path / "m")
     assert loaded.config.encoder == "lstm" and loaded.alignment is None
     assert "saved before latents were aligned" in loaded.alignment_text
+    # its threshold is on the reconstruction errors, as it was calibrated: not the level detector's
+    assert loaded.config.detector == loaded.scorer.detector == loaded.calibration.detector == "autoencoder"
+    assert loaded.calibration == old.calibration
