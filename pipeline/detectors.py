@@ -36,6 +36,7 @@ class Detector(StrEnum):
 
 
 DETECTORS = tuple(Detector)
+FITTED = (Detector.level, Detector.pca)  # the detectors that learn from the training windows beyond the scaler
 # what each detector's window figure is, in words (the threshold's rule text says it)
 FIGURE_TEXT = {Detector.level: "largest per-sensor level deviations (window mean off the training span's, in "
                                "prediction intervals)",
@@ -116,7 +117,7 @@ def fit_scorer(detector: str, x_train: np.ndarray | None, components: int = 3,
     in them); for `level`, each sensor's level tolerance (`level_tolerance`) over the `train_rows` rows the
     windows were drawn from (default: as many as stride-1 windows cover); the others learn nothing beyond the
     scaler."""
-    if detector not in (Detector.pca, Detector.level):
+    if detector not in FITTED:
         return WindowScorer(detector)
     x = np.asarray(x_train, dtype=np.float64)
     if len(x) < 2:

@@ -16,7 +16,7 @@ import keras
 import numpy as np
 
 from pipeline.alignment import align_with_published
-from pipeline.detectors import Detector, WindowScorer, fit_scorer
+from pipeline.detectors import FITTED, WindowScorer, fit_scorer
 from pipeline.latents import EncodingSettings, encode_windows
 from pipeline.model import TrainedAutoencoder, TrainingConfig, build_autoencoder
 from pipeline.threshold import Calibration, calibrate
@@ -184,7 +184,7 @@ def fit_detector(windows: TrainingWindows, config: TrainingConfig) -> WindowScor
     """The `config.detector` fitted on at most PCA_WINDOWS training windows, evenly spaced (pipeline.detectors):
     the pca one with as many components as the latent space has dimensions, the level one over the rows of
     the training span."""
-    if config.detector not in (Detector.pca, Detector.level):
+    if config.detector not in FITTED:  # nothing to gather
         return WindowScorer(config.detector)
     starts = evenly_spaced((windows.index, "train"), PCA_WINDOWS)
     return fit_scorer(config.detector, gather_windows(windows.values, starts, windows.index.window_length),
