@@ -21,7 +21,8 @@ class PublishedModelConfig(dg.Config):
                                "deleted, never the published one nor one a run may still be writing")
 
 
-@dg.asset(group_name=GROUP, kinds={"keras"}, deps=[audit_latents, "latent_regimes"], code_version=CODE_VERSION,
+@dg.asset(group_name=GROUP, kinds={"keras"}, deps=[audit_latents, "latent_regimes", "latent_view"],
+          code_version=CODE_VERSION,
           owners=OWNERS, tags=stage_tags("publish"),
           description="The published model: `<data root>/published/` points at the newest version whose audit "
                       "latents passed the blocking check (the model in `published/autoencoder/`, the audit latents "

@@ -46,6 +46,23 @@ def test_the_graph_its_partitions_jobs_and_nightly_schedule(tmp_path):
     assert {j.name for j in defs.resolve_sensor_def("nightly_follow_up").jobs} == {"retrain", "score_days"}
 
 
+def test_publishing_is_the_retrain_runs_last_step(tmp_path):
+    """published_model releases the run's own store copies (the training windows): every other asset of the
+    retrain job must come before it, or a step on another worker (Celery) can find them gone."""
+    defs = build_definitions(str(tmp_path))
+    graph = defs.resolve_asset_graph()
+    retrain = {k.to_user_string() for k in defs.resolve_job_def("retrain").asset_layer.selected_asset_keys}
+    before = {k.to_user_string() for k in graph.upstream_key_iterator(dg.AssetKey("published_model"))}
+
+    def ancestors(keys: set[str]) -> set[str]:
+        found = set(keys)
+        for key in keys:
+            found |= ancestors({k.to_user_string() for k in graph.upstream_key_iterator(dg.AssetKey(key))})
+        return found
+
+    assert retrain - {"published_model"} <= ancestors(before), retrain - {"published_model"} - ancestors(before)
+
+
 def test_loading_the_code_location_imports_no_heavy_library():
     """The webserver and the daemon load the location often: TensorFlow, Keras, GX, matplotlib and Plotly are
     only imported by the steps that use them."""
