@@ -121,7 +121,7 @@ def anomaly_timeline_png(times, scores: np.ndarray, events, title: str) -> bytes
     for k, (first, last) in enumerate(zip(events["start"], events["end"], strict=True)):
         ax.axvspan(first, last, color="tab:orange", alpha=0.3, label="event" if k == 0 else None)
     ax.set_yscale("log")
-    ax.set_ylabel("reconstruction error / threshold")
+    ax.set_ylabel("anomaly score (figure / threshold)")
     ax.set_title(f"{title}: {len(events)} event(s)", fontsize=10, pad=20)
     ax.grid(alpha=0.3)
     # outside the axes, below the title: a fixed corner would sit over the scores of some day

@@ -124,7 +124,7 @@ axesSelect.onchange = draw;  // the plot's listeners outlive Plotly.react
 function showWindow(i) {
   document.getElementById("window").innerHTML = `<b>window ${iso(D.start[i])} → ${iso(D.end[i])}</b><br>` +
     hover[i].split("<br>").slice(1).join(" · ");
-  const shown = D.top_sensors[i];  // the sensors of largest error first
+  const shown = D.top_sensors[i];  // the sensors of largest detector figure first
   const step = W > 1 ? (D.end[i] - D.start[i]) / (W - 1) : 0;  // rows drawn evenly spaced from start to end
   const times = [...Array(W).keys()].map(t => new Date(D.start[i] + t * step));
   const data = [], layout = {grid: {rows: shown.length, columns: 1, pattern: "independent"}, showlegend: true,
