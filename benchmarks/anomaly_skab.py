@@ -96,11 +96,16 @@ def score_recording(split: dict, training) -> tuple[dict, dict]:
     ours = {**_window_keys(split), "errors": enc.anomaly_figures, "calibration": trained.calibration,
             "sensor_errors": enc.anomaly_sensor_figures,
             "seconds": seconds}
-    own_rule = replace(training, detector="autoencoder", threshold_margin=None).threshold_rule()
     model = {**_window_keys(split), "errors": enc.errors, "sensor_errors": enc.sensor_errors,
-             "calibration": calibrate(validation.mean(axis=1), enc.z, own_rule),
+             "calibration": calibrate(validation.mean(axis=1), enc.z, autoencoder_rule(training)),
              "seconds": seconds, "validation_sensor_errors": validation}
     return ours, model
+
+
+def autoencoder_rule(training):
+    """The threshold rule of the autoencoder detector with `training`'s settings (its own margin unless one is
+    set, as every row of the run)."""
+    return replace(training, detector="autoencoder").threshold_rule()
 
 
 def _window_keys(split: dict) -> dict:
@@ -255,7 +260,7 @@ def main(argv: list[str] | None = None) -> None:
                           "training_seconds": sum(b[0]["seconds"] for b in both)}), flush=True)
         for combine in args.combinations:
             flags = decide([b[1] for b in both], args.train_rows, events,
-                           score=combined_score(combine, replace(training, detector="autoencoder").threshold_rule()))
+                           score=combined_score(combine, autoencoder_rule(training)))
             alternatives.setdefault(f"sensor-normalised {combine}", []).append(rates(*flags))
     order = [ours, *([model] if model in rows else []), *BASELINES]
     found = {name: [rates(*decide(runs, args.train_rows, events)) for runs in rows[name]] for name in order}

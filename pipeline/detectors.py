@@ -36,15 +36,20 @@ class Detector(StrEnum):
 
 
 DETECTORS = tuple(Detector)
-FITTED = (Detector.level, Detector.pca)  # the detectors that learn from the training windows beyond the scaler
+# the fitted state of the detectors that learn from the training windows beyond the scaler (one .npy each)
+STATE = {Detector.level: ("level_centre", "level_tolerance"), Detector.pca: ("pca_mean", "pca_basis")}
+FITTED = tuple(STATE)
+ARRAY_NAMES = tuple(name for names in STATE.values() for name in names)
+LARGEST = (Detector.level, Detector.zscore)  # a window's figure is its largest sensor's (else their mean)
 # what each detector's window figure is, in words (the threshold's rule text says it)
 FIGURE_TEXT = {Detector.level: "largest per-sensor level deviations (window mean off the training span's, in "
                                "prediction intervals)",
                Detector.autoencoder: "reconstruction errors",
                Detector.pca: "PCA reconstruction errors",
                Detector.zscore: "largest per-sensor mean |z-scores|"}
-# the threshold margin each detector is used with unless one is set (`threshold_margin`): measured on SKAB, the
-# level figures of the validation windows (the end of a short span) sit closer to its later normal windows'
+# the threshold margin each detector is used with unless one is set (`threshold_margin`); the level detector's
+# chosen on SKAB: the validation windows are a short stretch, and their level figures spread less than those of
+# the normal windows after them (docs/anomalies.md)
 MARGINS = {Detector.level: 2.5, Detector.autoencoder: 1.5, Detector.pca: 1.5, Detector.zscore: 1.5}
 LEVEL_QUANTILE = 0.99  # the prediction interval of the level detector
 MIN_LEVELS = 2.0  # the fewest independent levels a span counts as holding (Student's t needs one degree of freedom)
@@ -67,10 +72,9 @@ class WindowScorer:
         if self.detector not in DETECTORS:
             raise ValueError(f"detector must be one of {tuple(map(str, DETECTORS))}, got {self.detector!r}")
         self.detector = str(self.detector)
-        if self.detector == Detector.pca and (self.pca_mean is None or self.pca_basis is None):
-            raise ValueError("the pca detector needs its fitted centre and basis")
-        if self.detector == Detector.level and (self.level_centre is None or self.level_tolerance is None):
-            raise ValueError("the level detector needs its fitted centres and tolerances")
+        missing = [name for name in STATE.get(Detector(self.detector), ()) if getattr(self, name) is None]
+        if missing:
+            raise ValueError(f"the {self.detector} detector needs its fitted state: {', '.join(missing)} missing")
 
     @property
     def uses_model(self) -> bool:
@@ -98,16 +102,11 @@ class WindowScorer:
         """(windows,) float32: the window's figure from its per-sensor ones (the largest sensor's for level and
         zscore, their mean for the reconstruction errors)."""
         per_sensor = np.asarray(per_sensor, dtype=np.float32)
-        largest = self.detector in (Detector.level, Detector.zscore)
-        return per_sensor.max(axis=1) if largest else per_sensor.mean(axis=1)
+        return per_sensor.max(axis=1) if self.detector in LARGEST else per_sensor.mean(axis=1)
 
     def arrays(self) -> dict[str, np.ndarray]:
         """What is saved with the model besides the detector's name (pipeline.formats: one .npy each)."""
-        names = {Detector.pca: ("pca_mean", "pca_basis"), Detector.level: ("level_centre", "level_tolerance")}
-        return {name: np.asarray(getattr(self, name)) for name in names.get(Detector(self.detector), ())}
-
-
-ARRAY_NAMES = ("pca_mean", "pca_basis", "level_centre", "level_tolerance")
+        return {name: np.asarray(getattr(self, name)) for name in STATE.get(Detector(self.detector), ())}
 
 
 def fit_scorer(detector: str, x_train: np.ndarray | None, components: int = 3,

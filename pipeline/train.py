@@ -141,7 +141,9 @@ def train_autoencoder(windows: TrainingWindows, config: TrainingConfig,
     # The model standardises with the training span's statistics, streamed: no float64 copy of the span.
     stats = fit_scaler_chunks(array_chunks(windows.values), index.split_row, "zscore")
     linear = config.architecture == "default" and config.encoder == "linear"
-    pca = encoder_start(windows, stats, config.latent_dim) if linear else None
+    # the linear encoder's start and the detector learn from the same training windows: gathered once
+    sample = training_sample(windows) if linear or config.detector in FITTED else None
+    pca = encoder_start(windows, stats, config.latent_dim, sample) if linear else None
     model = build_autoencoder(config, index.window_length, len(windows.sensors), stats.mean, stats.std, pca)
     train = WindowBatches(windows.values, (index, "train"), index.window_length, config.batch_size,
                           shuffle=True, seed=config.seed, sample=config.windows_per_epoch)
@@ -175,27 +177,32 @@ def train_autoencoder(windows: TrainingWindows, config: TrainingConfig,
     else:
         trained.alignment, trained.alignment_note = align_with_published(trained, windows, published[1], published[0])
     log(trained.alignment_text)
-    trained.scorer = fit_detector(windows, config)
+    trained.scorer = fit_detector(windows, config, sample)
     trained.calibration = calibrate_threshold(model, windows, config, val_starts, log, trained.scorer)
     return trained
 
 
-def fit_detector(windows: TrainingWindows, config: TrainingConfig) -> WindowScorer:
-    """The `config.detector` fitted on at most PCA_WINDOWS training windows, evenly spaced (pipeline.detectors):
-    the pca one with as many components as the latent space has dimensions, the level one over the rows of
-    the training span."""
+def training_sample(windows: TrainingWindows) -> np.ndarray:
+    """At most PCA_WINDOWS training windows, evenly spaced, gathered (windows, rows, sensors)."""
+    return gather_windows(windows.values, evenly_spaced((windows.index, "train"), PCA_WINDOWS),
+                          windows.index.window_length)
+
+
+def fit_detector(windows: TrainingWindows, config: TrainingConfig, sample: np.ndarray | None = None) -> WindowScorer:
+    """The `config.detector` fitted on the training sample (`training_sample`, given or gathered;
+    pipeline.detectors): the pca one with as many components as the latent space has dimensions, the level one
+    over the rows of the training span."""
     if config.detector not in FITTED:  # nothing to gather
         return WindowScorer(config.detector)
-    starts = evenly_spaced((windows.index, "train"), PCA_WINDOWS)
-    return fit_scorer(config.detector, gather_windows(windows.values, starts, windows.index.window_length),
-                      config.latent_dim, train_rows=int(windows.index.split_row))
+    return fit_scorer(config.detector, training_sample(windows) if sample is None else sample, config.latent_dim,
+                      train_rows=int(windows.index.split_row))
 
 
-def encoder_start(windows: TrainingWindows, stats, dimensions: int) -> tuple[np.ndarray, np.ndarray]:
-    """The linear encoder's start: the PCA (centre, basis) of at most PCA_WINDOWS training windows, evenly spaced,
-    standardised as the model's first layer standardises them (`stats`), flattened."""
-    starts = evenly_spaced((windows.index, "train"), PCA_WINDOWS)
-    x = gather_windows(windows.values, starts, windows.index.window_length).astype(np.float64)
+def encoder_start(windows: TrainingWindows, stats, dimensions: int,
+                  sample: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The linear encoder's start: the PCA (centre, basis) of the training sample (`training_sample`, given or
+    gathered), standardised as the model's first layer standardises them (`stats`), flattened."""
+    x = (training_sample(windows) if sample is None else sample).astype(np.float64)
     std = np.where(np.asarray(stats.std) > 1e-12, stats.std, 1.0)
     flat = ((x - np.asarray(stats.mean)) / std).reshape(len(x), -1)
     return pca_basis(flat, dimensions)

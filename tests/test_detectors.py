@@ -99,10 +99,10 @@ def test_unknown_or_unfitted_detectors_are_refused_naming_the_setting():
         TrainingConfig(detector="isolation_forest")
     with pytest.raises(ValueError, match="detector must be one of"):
         WindowScorer("median")
-    with pytest.raises(ValueError, match="fitted centre and basis"):
+    with pytest.raises(ValueError, match="pca detector needs its fitted state: pca_mean, pca_basis missing"):
         WindowScorer("pca")
-    with pytest.raises(ValueError, match="fitted centres and tolerances"):
-        WindowScorer("level")
+    with pytest.raises(ValueError, match="level detector needs its fitted state: level_tolerance missing"):
+        WindowScorer("level", level_centre=np.zeros(2))
     for detector in ("pca", "level"):
         with pytest.raises(ValueError, match="at least 2 training windows"):
             fit_scorer(detector, np.zeros((1, 4, 2)), components=2)
