@@ -9,6 +9,7 @@ from pipeline.detectors import WindowScorer, fit_scorer
 from pipeline.events import latent_events
 from pipeline.latents import DETECTOR, LatentTable, encode_windows, latent_table
 from pipeline.model import TrainingConfig
+from pipeline.storage import ArtifactDamaged
 from pipeline.store import load_artifact, save_artifact
 from pipeline.synthetic import SENSORS, generate
 from pipeline.threshold import ThresholdRule, calibrate
@@ -160,6 +161,11 @@ def test_a_model_trained_with_the_pca_detector_calibrates_on_it_and_keeps_it_thr
     back = load_artifact(tmp_path / "model")
     np.testing.assert_array_equal(back.scorer.pca_basis, trained.scorer.pca_basis)
     assert back.calibration == trained.calibration and back.config.detector == "pca"
+    save_artifact(trained, tmp_path / "damaged")
+    next((tmp_path / "damaged").rglob("pca_basis.npy")).unlink()  # its fitted state lost
+    with pytest.raises(ArtifactDamaged, match="pca_basis missing") as refused:
+        load_artifact(tmp_path / "damaged")
+    assert "damaged" in str(refused.value)  # the folder is named
 
     later = values[1440:].copy()
     i = SENSORS.index("oil_pressure")
