@@ -26,7 +26,7 @@ from benchmarks.chain import model_config
 from benchmarks.harness import PROJECT, ratio
 from benchmarks.machine_data import machine_files
 from pipeline.ingest import raw_days
-from tests.fanout import BIN, Processes, redis_database, wait_for_runs
+from tests.fanout import BIN, Processes, create_instance_tables, redis_database, wait_for_runs
 from tests.postgres import DEPLOY_INSTANCE, postgres_database
 
 
@@ -43,6 +43,7 @@ def one_pass(raw_dir: Path, workers: int, scratch: Path, stride: int, tf_threads
                "PYTHONPATH": str(PROJECT), "TF_CPP_MIN_LOG_LEVEL": "3",
                **({"TF_NUM_INTRAOP_THREADS": str(tf_threads), "TF_NUM_INTEROP_THREADS": str(tf_threads)}
                   if tf_threads else {})}
+        create_instance_tables(env)
         procs = Processes(scratch / "logs", env)
         dagster = [str(BIN / "dagster")]
 

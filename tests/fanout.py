@@ -44,6 +44,14 @@ def redis_database():
         client.close()
 
 
+def create_instance_tables(env: dict) -> None:
+    """Dagster's tables in a new database, made once before the processes start (docs/deploying.md): each process
+    that finds none creates them, and two doing it at once collide (`type "run_tags" already exists`)."""
+    done = subprocess.run([str(BIN / "dagster"), "instance", "migrate"], check=False, cwd=PROJECT_ROOT,
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+
+
 class Processes:
     """Long-running processes started for one test, each in its own session, their output in log files."""
 

@@ -15,7 +15,7 @@ import pytest
 
 from pipeline.storage import location
 from pipeline.store import load_artifact
-from tests.fanout import BIN, Processes, redis_database, step_workers, wait_for_runs
+from tests.fanout import BIN, Processes, create_instance_tables, redis_database, step_workers, wait_for_runs
 from tests.helpers import (
     DAY_ASSETS,
     PROJECT_ROOT,
@@ -47,6 +47,7 @@ def test_a_backfill_of_days_fans_out_over_two_celery_workers(tmp_path):
         env = {**os.environ, **s3, **pg, "DAGSTER_HOME": str(home), "PIPELINE_DATA_DIR": url,
                "PIPELINE_EXECUTOR": "celery", "PIPELINE_CELERY_BROKER": broker, "PIPELINE_CELERY_BACKEND": broker,
                "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+        create_instance_tables(env)
         procs = Processes(tmp_path / "logs", env)
         try:
             for name in ("worker-a", "worker-b"):
