@@ -134,6 +134,8 @@ def _save_model(m: TrainedAutoencoder, d: Path) -> None:
 def _load_model(d: Path) -> TrainedAutoencoder:
     import keras
 
+    import pipeline.novelty  # noqa: F401  (registers the novelty encoder's layer with Keras)
+
     params = json.loads((d / "params.json").read_text())
     # saved before the encoder or the detector was a setting: the LSTM encoder, the reconstruction error
     config = TrainingConfig(**{"encoder": "lstm", "detector": "autoencoder", **params["config"]})

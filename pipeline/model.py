@@ -1,10 +1,12 @@
 """The LSTM autoencoder: a healthy default, and the classic relu architecture kept as the `seed` variant.
 
 The default's code is, by default, a linear map of the whole window that starts as the training windows' PCA,
-decoded by an LSTM (encoder 'linear'); encoder 'lstm' makes it from an LSTM's last state instead. Measured on
-SKAB and the sample (docs/latent_quality.md), the linear code keeps neighbourhoods as well as a PCA of the same
-windows and two seeds agree on it (CKA 0.98), where the LSTM's folds windows unlike the training ones into a
-small region and differs from seed to seed (CKA 0.75), at the same reconstruction-error AUC.
+its last dimension the window's novelty (how far it lies outside the training windows' principal directions),
+decoded by an LSTM (encoder 'novelty'); encoder 'linear' is the map alone, 'lstm' makes the code from an
+LSTM's last state. Measured on SKAB and the sample (docs/latent_quality.md), the linear code keeps
+neighbourhoods as well as a PCA of the same windows and two seeds agree on it (CKA 0.98), where the LSTM's
+folds windows unlike the training ones into a small region and differs from seed to seed (CKA 0.75); only with
+the novelty coordinate does a window's distance to the training codes tell SKAB's anomalies.
 
 Both name their bottleneck layer `latent`, so the encoder is always `model.get_layer("latent").output`.
 Keras is imported inside the builders: importing TensorFlow costs seconds, and the Dagster code location
@@ -29,6 +31,9 @@ class Architecture(StrEnum):
 class Encoder(StrEnum):
     """What makes the default architecture's latent code from a window (the decoder is the same LSTM)."""
 
+    # the linear map's k-1 dimensions, and as the last one the window's novelty: how far it lies outside the
+    # training windows' principal directions (pipeline.novelty)
+    novelty = "novelty"
     linear = "linear"  # a linear map of the whole window, starting as the training windows' PCA
     lstm = "lstm"  # the last state of an LSTM over the window, then the linear latent layer
 
@@ -42,7 +47,7 @@ LATENT_LAYER = "latent"
 class TrainingConfig:
     architecture: str = Architecture.default.value
     # the default architecture's (docs/latent_quality.md, "Against a linear baseline"); the seed one has its own LSTMs
-    encoder: str = Encoder.linear.value
+    encoder: str = Encoder.novelty.value
     latent_dim: int = 3
     units: int = 64  # LSTM width of the default architecture; the seed one uses n_sensors, as it always did
     epochs: int = 30
@@ -120,9 +125,11 @@ def build_default_autoencoder(window_length: int, n_sensors: int, latent_dim: in
     raw sensors in the hundreds would otherwise saturate the tanh units and the model would barely learn.
     With z-scored windows the two layers are close to the identity.
 
-    Encoder 'linear': the code is a linear map of the whole window, starting as `pca`, (centre, basis) of the
-    standardised training windows flattened (`pipeline.usefulness.pca_basis`): it extrapolates to windows unlike
-    the training ones as a projection does, where the encoder 'lstm' (an LSTM's last state) folds them in."""
+    Encoder 'linear': the code is a linear map of the whole window, starting as `pca` (a
+    `pipeline.novelty.EncoderStart` of the standardised training windows flattened): it extrapolates to windows
+    unlike the training ones as a projection does, where the encoder 'lstm' (an LSTM's last state) folds them in.
+    Encoder 'novelty': the same map takes the window and its novelty (`pipeline.novelty.Novelty`), starting as
+    the PCA's first latent_dim - 1 components and the novelty, scaled to their spread, as the last dimension."""
     import keras
     import numpy as np
     from keras import layers
@@ -133,12 +140,13 @@ def build_default_autoencoder(window_length: int, n_sensors: int, latent_dim: in
     x = layers.Normalization(mean=mean, variance=var, name="standardise")(inputs)
     if encoder == "lstm":
         z = layers.Dense(latent_dim, name=LATENT_LAYER)(layers.LSTM(units)(x))
+    elif encoder == "novelty":
+        z = _novelty_code(layers.Flatten()(x), latent_dim, pca)
     elif pca is None:
         z = layers.Dense(latent_dim, name=LATENT_LAYER)(layers.Flatten()(x))
     else:
-        centre, basis = (np.asarray(a, dtype=np.float64) for a in pca)
-        z = layers.Dense(latent_dim, name=LATENT_LAYER, kernel_initializer=keras.initializers.Constant(basis),
-                         bias_initializer=keras.initializers.Constant(-centre @ basis))(layers.Flatten()(x))
+        z = layers.Dense(latent_dim, name=LATENT_LAYER, kernel_initializer=keras.initializers.Constant(pca.basis),
+                         bias_initializer=keras.initializers.Constant(-pca.centre @ pca.basis))(layers.Flatten()(x))
     x = layers.RepeatVector(window_length)(z)
     x = layers.LSTM(units, return_sequences=True)(x)
     x = layers.TimeDistributed(layers.Dense(n_sensors))(x)
@@ -148,10 +156,33 @@ def build_default_autoencoder(window_length: int, n_sensors: int, latent_dim: in
     return model
 
 
+def _novelty_code(flat, latent_dim: int, start):
+    """The latent layer of the novelty encoder on the flattened window; without a `start`, random directions and
+    an unstandardised novelty (a model built only to time it)."""
+    import keras
+    import numpy as np
+    from keras import layers
+
+    from pipeline.novelty import EncoderStart, Novelty
+
+    size = int(flat.shape[-1])
+    if start is None:
+        basis = np.linalg.qr(np.random.default_rng(0).standard_normal((size, latent_dim - 1)))[0]
+        start = EncoderStart(np.zeros(size), basis)
+    novelty = Novelty(latent_dim - 1, start.residual_mean, start.residual_std, name="novelty")
+    feature = novelty(flat)
+    novelty.set_weights([start.centre, start.basis])
+    kernel = np.zeros((size + 1, latent_dim))
+    kernel[:size, :-1], kernel[size, -1] = start.basis, start.spread
+    bias = np.concatenate([-start.centre @ start.basis, [0.0]])
+    return layers.Dense(latent_dim, name=LATENT_LAYER, kernel_initializer=keras.initializers.Constant(kernel),
+                        bias_initializer=keras.initializers.Constant(bias))(layers.Concatenate()([flat, feature]))
+
+
 def build_autoencoder(config: TrainingConfig, window_length: int, n_sensors: int, mean=None, std=None, pca=None):
-    """`mean`/`std`: per-sensor statistics of the training span, `pca` the linear encoder's start (encoder
-    'linear'; without it a random start, as for a model built only to time it), used by the default
-    architecture only."""
+    """`mean`/`std`: per-sensor statistics of the training span, `pca` the linear encoder's start (encoders
+    'novelty' and 'linear', a `pipeline.novelty.EncoderStart`; without it a random start, as for a model built
+    only to time it), used by the default architecture only."""
     if config.architecture == "seed":
         return build_seed_autoencoder(window_length, n_sensors, config.latent_dim, config.learning_rate)
     return build_default_autoencoder(window_length, n_sensors, config.latent_dim, config.units,

@@ -19,8 +19,8 @@ from pipeline.alignment import align_with_published
 from pipeline.detectors import FITTED, WindowScorer, fit_scorer
 from pipeline.latents import EncodingSettings, encode_windows
 from pipeline.model import TrainedAutoencoder, TrainingConfig, build_autoencoder
+from pipeline.novelty import EncoderStart, code_start
 from pipeline.threshold import Calibration, calibrate
-from pipeline.usefulness import pca_basis
 from pipeline.windows import TrainingWindows, array_chunks, fit_scaler_chunks, gather_windows
 
 PROGRESS_EVERY_S = 30.0
@@ -140,10 +140,10 @@ def train_autoencoder(windows: TrainingWindows, config: TrainingConfig,
     index = windows.index
     # The model standardises with the training span's statistics, streamed: no float64 copy of the span.
     stats = fit_scaler_chunks(array_chunks(windows.values), index.split_row, "zscore")
-    linear = config.architecture == "default" and config.encoder == "linear"
+    linear = config.architecture == "default" and config.encoder in ("novelty", "linear")
     # the linear encoder's start and the detector learn from the same training windows: gathered once
     sample = training_sample(windows) if linear or config.detector in FITTED else None
-    pca = encoder_start(windows, stats, config.latent_dim, sample) if linear else None
+    pca = encoder_start(windows, stats, config.latent_dim, sample, config.encoder == "novelty") if linear else None
     model = build_autoencoder(config, index.window_length, len(windows.sensors), stats.mean, stats.std, pca)
     train = WindowBatches(windows.values, (index, "train"), index.window_length, config.batch_size,
                           shuffle=True, seed=config.seed, sample=config.windows_per_epoch)
@@ -198,14 +198,15 @@ def fit_detector(windows: TrainingWindows, config: TrainingConfig, sample: np.nd
                       train_rows=int(windows.index.split_row))
 
 
-def encoder_start(windows: TrainingWindows, stats, dimensions: int,
-                  sample: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """The linear encoder's start: the PCA (centre, basis) of the training sample (`training_sample`, given or
-    gathered), standardised as the model's first layer standardises them (`stats`), flattened."""
+def encoder_start(windows: TrainingWindows, stats, dimensions: int, sample: np.ndarray | None = None,
+                  novelty: bool = False) -> EncoderStart:
+    """The linear encoder's start (with the novelty coordinate's, `novelty`): from the PCA of the training sample
+    (`training_sample`, given or gathered), standardised as the model's first layer standardises them (`stats`),
+    flattened."""
     x = (training_sample(windows) if sample is None else sample).astype(np.float64)
     std = np.where(np.asarray(stats.std) > 1e-12, stats.std, 1.0)
     flat = ((x - np.asarray(stats.mean)) / std).reshape(len(x), -1)
-    return pca_basis(flat, dimensions)
+    return code_start(flat, dimensions, novelty)
 
 
 def calibrate_threshold(model, windows: TrainingWindows, config: TrainingConfig, val_starts: np.ndarray,

@@ -8,6 +8,7 @@ from scipy.stats import ortho_group
 from pipeline.alignment import COMPARABLE, align_with_published, bake_alignment, fit_alignment
 from pipeline.latents import encode_windows, latents_of
 from pipeline.model import TrainingConfig, build_autoencoder
+from pipeline.novelty import EncoderStart
 from pipeline.store import load_artifact, save_artifact
 from pipeline.synthetic import SENSORS, generate
 from pipeline.train import train_autoencoder
@@ -62,9 +63,9 @@ def test_a_different_structure_is_said_not_to_be_comparable():
         fit_alignment(old[:10], old[:11], "v1")
 
 
-@pytest.mark.parametrize("encoder", ["linear", "lstm"])
+@pytest.mark.parametrize("encoder", ["novelty", "linear", "lstm"])
 def test_a_baked_map_moves_the_latents_and_leaves_the_reconstructions_unchanged(windows, encoder):
-    pca = (np.zeros(10 * len(SENSORS)), np.eye(10 * len(SENSORS))[:, :3])
+    pca = EncoderStart(np.zeros(10 * len(SENSORS)), np.eye(10 * len(SENSORS))[:, :2 if encoder == "novelty" else 3])
     model = build_autoencoder(TrainingConfig(encoder=encoder, latent_dim=3, units=8), 10, len(SENSORS), pca=pca)
     x = gather_windows(windows.values, windows.index.starts[:300], 10)
     z, x_hat = latents_of(model, x), model.predict(x, verbose=0)

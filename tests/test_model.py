@@ -4,8 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.latents import encode_windows, latent_table
+from pipeline.latents import encode_windows, latent_table, latents_of
 from pipeline.model import TrainingConfig, build_autoencoder
+from pipeline.novelty import EncoderStart
 from pipeline.store import load_artifact, save_artifact
 from pipeline.synthetic import SENSORS, generate
 from pipeline.train import TrainingDiverged, WindowBatches, evenly_spaced, train_autoencoder
@@ -30,15 +31,15 @@ def test_seed_architecture_is_the_classic_one_layer_for_layer():
     assert model.loss == "mae" and model.get_layer("latent").return_sequences is False
 
 
-@pytest.mark.parametrize("encoder", ["linear", "lstm"])
+@pytest.mark.parametrize("encoder", ["novelty", "linear", "lstm"])
 def test_default_architecture_has_a_linear_latent_layer(encoder):
-    pca = (np.zeros(30 * 9), np.eye(30 * 9)[:, :4])
+    pca = EncoderStart(np.zeros(30 * 9), np.eye(30 * 9)[:, :3 if encoder == "novelty" else 4])
     model = build_autoencoder(TrainingConfig(encoder=encoder, latent_dim=4, units=16), 30, 9, pca=pca)
     latent = model.get_layer("latent")
     assert type(latent).__name__ == "Dense" and latent.activation.__name__ == "linear"
     assert latent.units == 4 and model.output_shape == (None, 30, 9)
     lstms = [l for l in model.layers if type(l).__name__ == "LSTM"]
-    assert all(l.activation.__name__ == "tanh" for l in lstms) and len(lstms) == (1 if encoder == "linear" else 2)
+    assert all(l.activation.__name__ == "tanh" for l in lstms) and len(lstms) == (2 if encoder == "lstm" else 1)
 
 
 def test_bad_training_config_is_explained():
@@ -164,3 +165,36 @@ def test_the_linear_encoder_starts_as_the_training_windows_pca(windows):
         TrainingConfig(encoder="cnn")
     unstarted = build_autoencoder(config, 10, len(SENSORS))  # a random start, as for timing a model
     assert [type(l).__name__ for l in unstarted.layers[1:4]] == ["Normalization", "Flatten", "Dense"]
+
+
+def test_the_novelty_encoder_keeps_how_far_a_window_lies_outside_the_training_windows(windows, tmp_path):
+    from pipeline.novelty import log_residual
+    from pipeline.train import encoder_start
+    from pipeline.usefulness import pca_codes
+    from pipeline.windows import fit_scaler_chunks
+
+    config = TrainingConfig(encoder="novelty", latent_dim=3, units=8)
+    stats = fit_scaler_chunks(lambda: iter([windows.values]), windows.index.split_row, "zscore")
+    start = encoder_start(windows, stats, 3, novelty=True)
+    model = build_autoencoder(config, 10, len(SENSORS), stats.mean, stats.std, start)
+    x = gather_windows(windows.values, windows.index.train_starts, 10)
+    z = encode_windows(model, windows, starts=windows.index.train_starts).z
+    flat = ((x - np.asarray(stats.mean)) / np.asarray(stats.std)).reshape(len(x), -1)
+    # before any training: the PCA's first two codes, and the novelty scaled to their spread
+    assert np.allclose(z[:, :2], pca_codes(flat, 2), atol=1e-3)
+    novelty = (log_residual(flat, start.centre, start.basis) - start.residual_mean) / start.residual_std
+    assert np.allclose(z[:, 2], novelty * start.spread, atol=1e-3)
+    assert abs(z[:, 2].mean()) < 1e-3 and np.isclose(z[:, 2].std(), z[:, :2].std(axis=0).mean(), rtol=1e-3)
+    # a window unlike every training one (one sensor stuck far from its usual relation to the others) is far out
+    # on the novelty coordinate, though the principal directions may put it among the others
+    odd = x[:50].copy()
+    odd[:, :, 3] += 4 * np.asarray(stats.std)[3]
+    z_odd = latents_of(model, odd)
+    assert (z_odd[:, 2] > z[:, 2].max()).all()
+    trained = train_autoencoder(windows, TrainingConfig(epochs=2, units=8, batch_size=64))
+    assert trained.config.encoder == "novelty" and np.isfinite(trained.history["loss"]).all()
+    save_artifact(trained, tmp_path / "m")  # the novelty layer and its fixed directions saved with the model
+    loaded = load_artifact(tmp_path / "m")
+    assert np.allclose(latents_of(loaded.model, odd), latents_of(trained.model, odd), atol=1e-5)
+    unstarted = build_autoencoder(config, 10, len(SENSORS))  # a random start, as for timing a model
+    assert np.isfinite(latents_of(unstarted, odd)).all()
