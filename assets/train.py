@@ -14,7 +14,7 @@ from pipeline.storage import ArtifactDamaged, ArtifactMissing, LockTimeout, Stor
 from pipeline.store import load_artifact
 from pipeline.versions import PublishedStateError
 
-CODE_VERSION = "5"  # bump when what this module computes changes (assets/metadata.py)
+CODE_VERSION = "6"  # bump when what this module computes changes (assets/metadata.py)
 
 _D = TrainingConfig  # defaults live in one place: the core's TrainingConfig
 
@@ -23,9 +23,10 @@ class AutoencoderConfig(dg.Config):
     architecture: Architecture = Field(Architecture(_D.architecture),
                                        description="'default' (an encoder, a linear latent layer, an LSTM "
                                                    "decoder) or 'seed' (the classic relu architecture)")
-    encoder: Encoder = Field(Encoder(_D.encoder), description="The default architecture's encoder: 'lstm' (an "
-                             "LSTM's last state) or 'linear' (a linear map of the window, starting as the training "
-                             "windows' PCA; docs/latent_quality.md)")
+    encoder: Encoder = Field(Encoder(_D.encoder), description="The default architecture's encoder: 'novelty' (a "
+                             "linear map of the window, starting as the training windows' PCA, its last dimension "
+                             "how far the window lies outside their principal directions), 'linear' (the map "
+                             "alone) or 'lstm' (an LSTM's last state); docs/latent_quality.md")
     latent_dim: int = Field(_D.latent_dim, description="Size of the latent space")
     units: int = Field(_D.units, description="LSTM width of the default architecture")
     epochs: int = Field(_D.epochs, description="Maximum epochs; early stopping may end sooner")

@@ -4,7 +4,8 @@ on the windows after the fit span:
 
 - trustworthiness and continuity (pipeline.usefulness, 10 neighbours, at most 2,000 windows);
 - k-NN AUC: each window's mean distance to its 5 nearest fit-span codes, as a score of the SKAB anomaly labels
-  (a window is anomalous when its last reading is), ROC-AUC per recording.
+  (a window is anomalous when its last reading is), ROC-AUC per recording; "window k-NN AUC" is the same on the
+  whole windows (flattened), what a code's distances could at best reproduce.
 
 "PCA" is the check's baseline (pipeline.usefulness: fit on the windows measured); "fit-span PCA" is fit on the
 fit span's windows only, as the model was, and projects the later ones (the k-NN AUC's PCA too); both with as
@@ -97,7 +98,7 @@ def variant_builder(name: str):
 
 
 COLUMNS = ("trust", "PCA trust", "fit-span PCA trust", "continuity", "PCA continuity", "k-NN AUC", "PCA k-NN AUC",
-           "centroid AUC", "PCA centroid AUC", "error AUC", "spread after/fit", "cross-seed CKA",
+           "window k-NN AUC", "centroid AUC", "PCA centroid AUC", "error AUC", "spread after/fit", "cross-seed CKA",
            "agreement unaligned", "agreement aligned")
 
 
@@ -185,7 +186,8 @@ def measure(source, seeds: list[int], show_probe: bool, settings: dict) -> list[
     cka, unaligned, aligned = ((statistics.median(col) for col in zip(*cross, strict=True)) if cross
                                else [float("nan")] * 3)
     return [t, u.pca_trustworthiness, fit_pca_trust, c, u.pca_continuity, knn, auc(knn_scores, p_ref, p_test),
-            centroid, auc(centroid_scores, p_ref, p_test), error, spread, cka, unaligned, aligned]
+            auc(knn_scores, flat_ref, flat_test), centroid, auc(centroid_scores, p_ref, p_test), error, spread, cka,
+            unaligned, aligned]
 
 
 def main() -> None:
