@@ -145,7 +145,8 @@ def latent_view(context: dg.AssetExecutionContext, config: ViewConfig, audit_lat
     shown = view_windows(autoencoder, training_windows, starts, latent_regimes)
     sampling = _sampling(len(rows), len(audit_latents), "audit windows of the training span")
     days = training_windows.day_names()
-    notes = [f"Model trained on {days[0]} to {days[-1]}; {latent_regimes.text()}.", autoencoder.alignment_text]
+    notes = [f"Model trained on {days[0]} to {days[-1]}; {latent_regimes.text()}.", autoencoder.alignment_text,
+             autoencoder.code_text]
     view = LatentView(view_html(shown, sensors, "Latent space of the new model", sampling, notes=notes),
                       len(rows), len(audit_latents))
     context.add_output_metadata({"points": view.points, "windows": view.windows, "megabytes": view.megabytes})
@@ -234,7 +235,8 @@ def day_latent_view(context: dg.AssetExecutionContext, config: ViewConfig, data_
         shown_by_day[day] = (shown.take(share), day_events, len(table))
         out[day] = LatentView(view_html(shown, list(trained.sensors), f"Latent space of {day}",
                                         _sampling(len(rows), len(table), f"windows of {day}"), day_events,
-                                        [f"Scored by model version {version}."]), len(rows), len(table))
+                                        [f"Scored by model version {version}.", trained.code_text]),
+                              len(rows), len(table))
         metadata[day] = {"points": len(rows), "megabytes": out[day].megabytes, **_day_figures(table, day_events,
                                                                                               shown, trained, day)}
     per_day(context, {d: {**m, "view": file_link(data_root.day_folder("day_latent_view", d) / VIEW_FILE)}

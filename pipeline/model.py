@@ -214,6 +214,16 @@ class TrainedAutoencoder:
         return self.alignment_note or "not aligned: saved before latents were aligned across versions"
 
     @property
+    def code_text(self) -> str:
+        """What the code's dimensions are, in words, for the views."""
+        if self.config.architecture != "default" or self.config.encoder != "novelty":
+            return ""
+        last = f"z_{self.config.latent_dim - 1}"
+        return (f"{last} is the window's novelty: the higher, the less the window is like the training windows "
+                f"(its log residual off their principal directions); the other dimensions are the linear code of "
+                "what it shares with them.")
+
+    @property
     def window_length(self) -> int:
         return int(self.model.input_shape[1])
 

@@ -106,7 +106,7 @@ def view_html(windows: ViewWindows, sensors: list[str], title: str, sampling: st
     finite = np.where(np.isfinite(both), both, np.nan)
     lo, hi = np.nan_to_num(np.nanmin(finite, axis=0)), np.nan_to_num(np.nanmax(finite, axis=0))
     data = {
-        "title": title, "sampling": sampling, "notes": list(notes), "sensors": list(sensors),
+        "title": title, "sampling": sampling, "notes": [n for n in notes if n], "sensors": list(sensors),
         "n": int(n), "window_length": int(w), "dims": int(windows.z.shape[1]),
         "start": _ms(windows.start), "end": _ms(windows.end),
         "z": np.round(windows.z.astype(np.float64), 4).T.tolist(),

@@ -193,6 +193,7 @@ def test_the_novelty_encoder_keeps_how_far_a_window_lies_outside_the_training_wi
     assert (z_odd[:, 2] > z[:, 2].max()).all()
     trained = train_autoencoder(windows, TrainingConfig(epochs=2, units=8, batch_size=64))
     assert trained.config.encoder == "novelty" and np.isfinite(trained.history["loss"]).all()
+    assert trained.code_text.startswith("z_2 is the window's novelty")  # what the views say of it
     save_artifact(trained, tmp_path / "m")  # the novelty layer and its fixed directions saved with the model
     loaded = load_artifact(tmp_path / "m")
     assert np.allclose(latents_of(loaded.model, odd), latents_of(trained.model, odd), atol=1e-5)

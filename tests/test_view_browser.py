@@ -65,6 +65,9 @@ def test_the_views_render_and_lead_from_a_point_or_an_event_to_the_readings(data
             assert page.evaluate(f"{MAP}.data[0].x.length") == data["n"] > 0
             page.wait_for(f"{MAP}.querySelector('canvas') !== null", timeout=30)  # WebGL drew it
         assert open_view(page, views[0])["n"] == shown.metadata["points"].value
+        for path in views[:2]:  # the version's and the day's pages say what the novelty dimension is
+            open_view(page, path)
+            assert "z_2 is the window's novelty" in page.evaluate("document.getElementById('notes').innerText")
 
         data = open_view(page, views[1])
         n, sensors = data["n"], data["sensors"]
