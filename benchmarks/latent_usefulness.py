@@ -23,6 +23,7 @@ PCA; the decoder the default's) or `spread_penalty` (PENALTY x ||cov(z) - I||^2 
 
     PYTHONPATH=. .venv/bin/python benchmarks/latent_usefulness.py --files 8 [--seeds 0 1 2] [--variant linear_path]
     PYTHONPATH=. .venv/bin/python benchmarks/latent_usefulness.py --sample --seeds 0 1 2   # the shipped sample
+    PYTHONPATH=. .venv/bin/python benchmarks/latent_usefulness.py --codes   # codes without a model, SKAB, ~20 s
 """
 
 from __future__ import annotations
@@ -190,6 +191,50 @@ def measure(source, seeds: list[int], show_probe: bool, settings: dict) -> list[
             unaligned, aligned]
 
 
+CODES = ("whole windows", "window means", "fit-span PCA-1", "fit-span PCA-3", "fit-span PCA-8",
+         "PCA-3 of the same windows", "fit-span PCA-2 + novelty")
+
+
+def codes_without_a_model(source) -> list[float]:
+    """k-NN AUC and trustworthiness (on the windows after the fit span) of codes made without training, for one
+    recording: which codes of the windows can tell SKAB's anomalies by distance to the fit span's codes."""
+    from sklearn.manifold import trustworthiness
+    from sklearn.metrics import roc_auc_score
+
+    from pipeline.novelty import code_start, log_residual
+    from pipeline.usefulness import NEIGHBOURS, SAMPLE, evenly_spaced_positions, pca_basis
+    from pipeline.windows import WindowSettings, gather_windows, make_training_windows, scoring_windows
+
+    values, times, sensors, bounds, labels, n = source
+    w = WindowSettings()
+    fit = make_training_windows(values[:n], times[:n], sensors, w.window_length, w.stride, w.validation_fraction,
+                                w.scaling, np.minimum(bounds, n))
+    scored = scoring_windows(values, times, sensors, fit.scaler, w.window_length, 1, bounds)
+    starts = scored.index.starts
+    ref, test = starts[starts + w.window_length <= n], starts[starts >= n]
+    x_ref, x_test = (gather_windows(scored.values, s, w.window_length) for s in (ref, test))
+    flat_ref, flat_test = x_ref.reshape(len(ref), -1), x_test.reshape(len(test), -1)
+    y = labels[test + w.window_length - 1]
+    if not 0 < y.sum() < len(y):
+        return [float("nan")] * 2 * len(CODES)
+
+    def pca(fitted_on, k):
+        mean, basis = pca_basis(fitted_on, k)
+        return (flat_ref - mean) @ basis, (flat_test - mean) @ basis
+
+    start = code_start(flat_ref, 3, novelty=True)
+
+    def novelty(flat):
+        logs = (log_residual(flat, start.centre, start.basis) - start.residual_mean) / start.residual_std
+        return np.c_[(flat - start.centre) @ start.basis, logs * start.spread]
+
+    codes = [(flat_ref, flat_test), (x_ref.mean(1), x_test.mean(1)), pca(flat_ref, 1), pca(flat_ref, 3),
+             pca(flat_ref, 8), pca(flat_test, 3), (novelty(flat_ref), novelty(flat_test))]
+    keep = evenly_spaced_positions(len(test), SAMPLE)
+    return ([roc_auc_score(y, knn_scores(r, t)) for r, t in codes]
+            + [trustworthiness(flat_test[keep], t[keep], n_neighbors=NEIGHBOURS) for _, t in codes])
+
+
 def main() -> None:
     import pipeline.model
     from pipeline.model import TrainingConfig
@@ -207,6 +252,8 @@ def main() -> None:
     p.add_argument("--probe", action="store_true", help="also print the spread and saturation figures")
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="a TrainingConfig setting other than its default, e.g. --set batch_size=32")
+    p.add_argument("--codes", action="store_true", help="instead of training: the k-NN AUC and trustworthiness "
+                   "of codes made without a model (CODES), on SKAB")
     args = p.parse_args()
     settings = {name: type(getattr(TrainingConfig, name))(value)
                 for name, value in (item.split("=", 1) for item in args.set)}
@@ -218,13 +265,13 @@ def main() -> None:
         files = [f for d in FOLDERS for f in sorted((args.skab_dir / d).glob("*.csv"), key=lambda f: int(f.stem))]
         sources = [(f"{f.parent.name}/{f.name}", lambda f=f: recording(f, args.train_rows))
                    for f in (files[: args.files] if args.files else files)]
-    rows = []
-    print("| recording | " + " | ".join(COLUMNS) + " |")
-    print("|---" * (len(COLUMNS) + 1) + "|")
+    rows, columns = [], ([f"{c} {m}" for m in ("k-NN AUC", "trust") for c in CODES] if args.codes else COLUMNS)
+    print("| recording | " + " | ".join(columns) + " |")
+    print("|---" * (len(columns) + 1) + "|")
     for name, load in sources:
-        rows.append(measure(load(), args.seeds, args.probe, settings))
+        rows.append(codes_without_a_model(load()) if args.codes else measure(load(), args.seeds, args.probe, settings))
         print(f"| {name} | " + " | ".join(f"{v:.3f}" for v in rows[-1]) + " |", flush=True)
-    label = " ".join([args.variant, *args.set, f"seeds {' '.join(map(str, args.seeds))}"])
+    label = "codes" if args.codes else " ".join([args.variant, *args.set, f"seeds {' '.join(map(str, args.seeds))}"])
     for name, average in (("median", statistics.median), ("mean", statistics.mean)):
         values = [average([v for v in col if not np.isnan(v)] or [float("nan")]) for col in zip(*rows, strict=True)]
         print(f"| **{label}, {name} of {len(rows)}** | " + " | ".join(f"**{v:.3f}**" for v in values) + " |")
