@@ -4,8 +4,9 @@ A latent space is only defined up to a rotation, reflection, shift and scale: tw
 structure put it in different frames, so Monday's plot and Tuesday's would not be comparable. When a new model
 is trained while another is published, both encode the same reference windows (the new span's, evenly spaced
 in time) and an orthogonal Procrustes map with one scale and a shift is fitted from the new latents to the
-published ones. The map is a similarity (distances scale uniformly), so neighbourhoods and every quality
-figure of the new space are unchanged.
+published ones (the novelty dimension, which means the same in both, kept as it is: only scaled and
+shifted). The map is a similarity (distances scale uniformly), so neighbourhoods and every quality figure of
+the new space are unchanged.
 
 The map is baked into the new model (`bake_alignment`): its latent layer outputs the aligned coordinates and
 the decoder's first layer undoes the map, so reconstructions are unchanged and every later use of the model
@@ -86,18 +87,22 @@ def agreement(mapped: np.ndarray, target: np.ndarray) -> float:
     return float(1.0 - np.square(np.asarray(mapped) - target).sum() / spread) if spread > 0 else 0.0
 
 
-def fit_alignment(z_new: np.ndarray, z_old: np.ndarray, reference_version: str) -> Alignment:
+def fit_alignment(z_new: np.ndarray, z_old: np.ndarray, reference_version: str,
+                  keep_last: bool = False) -> Alignment:
     """The similarity map from `z_new` to `z_old`, latents of the same windows (rows) by two models with the
-    same number of dimensions (orthogonal Procrustes with scale)."""
+    same number of dimensions (orthogonal Procrustes with scale). `keep_last`: the last dimension means the same
+    in both (the novelty), so it is only scaled and shifted, never turned into the others."""
     a, b = np.asarray(z_new, dtype=np.float64), np.asarray(z_old, dtype=np.float64)
     if a.shape != b.shape:
         raise ValueError(f"latents of {a.shape} and {b.shape}: the same windows and dimensions are needed")
     mean_a, mean_b = a.mean(axis=0), b.mean(axis=0)
     a0, b0 = a - mean_a, b - mean_b
-    u, s, vt = np.linalg.svd(a0.T @ b0)
-    rotation = u @ vt  # argmin over orthogonal R of ||a0 R - b0||
+    turned = a.shape[1] - 1 if keep_last else a.shape[1]
+    u, _, vt = np.linalg.svd(a0[:, :turned].T @ b0[:, :turned])
+    rotation = np.eye(a.shape[1])
+    rotation[:turned, :turned] = u @ vt  # argmin over orthogonal R of ||a0 R - b0||
     norm = np.square(a0).sum()
-    scale = float(s.sum() / norm) if norm > 0 else 1.0
+    scale = float(np.sum((a0 @ rotation) * b0) / norm) if norm > 0 else 1.0
     mapped = a0 @ rotation * scale + mean_b
     return Alignment(reference_version, len(a), rotation.tolist(), scale, mean_a.tolist(), mean_b.tolist(),
                      agreement(mapped, b), agreement(a, b), linear_cka(a, b))
@@ -140,7 +145,8 @@ def align_with_published(trained, windows, published, version: str) -> tuple[Ali
         return None, f"not aligned with the published version {version}: fewer than 2 windows to fit the map on"
     x = gather_windows(windows.values, starts, index.window_length)
     # the published model reads readings scaled with its own training span's scaler
-    alignment = fit_alignment(latents_of(trained.model, x), latents_by(published, x, trained.scaler), version)
+    alignment = fit_alignment(latents_of(trained.model, x), latents_by(published, x, trained.scaler), version,
+                              keep_last=trained.config.encoder == "novelty")
     bake_alignment(trained.model, alignment)
     return alignment, alignment.text()
 
@@ -154,4 +160,8 @@ def _why_not_alignable(trained, published) -> str:
         return f"it reads windows of {published.window_length} rows, this model {trained.window_length}"
     if trained.config.latent_dim != published.config.latent_dim:
         return f"it has {published.config.latent_dim} latent dimensions, this model {trained.config.latent_dim}"
+    novelty = [m.config.encoder == "novelty" for m in (published, trained)]
+    if novelty[0] != novelty[1]:
+        return (f"it has the {published.config.encoder} encoder, this model the {trained.config.encoder} one: only "
+                "one of them has a novelty dimension, so their dimensions mean different things")
     return ""

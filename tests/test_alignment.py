@@ -43,6 +43,22 @@ def test_a_rotated_scaled_shifted_copy_is_mapped_back_exactly():
     assert "comparable with the published version" in fit.text()
 
 
+def test_the_novelty_dimension_is_only_scaled_and_shifted_never_turned_into_the_others():
+    rng = np.random.default_rng(5)
+    old = rng.normal(size=(500, 3)) * [3.0, 1.0, 1.5]
+    turned = np.eye(3)
+    turned[:2, :2] = ortho_group.rvs(2, random_state=3)  # the linear code turned, the novelty kept
+    new = (old @ turned.T) * 0.5 + [1.0, 2.0, -1.0]
+    fit = fit_alignment(new, old, "v1", keep_last=True)
+    assert np.allclose(fit.apply(new), old, atol=1e-9) and fit.scale == pytest.approx(2.0)
+    assert np.allclose(np.asarray(fit.rotation)[-1], [0, 0, 1]) and np.allclose(np.asarray(fit.rotation)[:, -1],
+                                                                                    [0, 0, 1])
+    # a map that would carry the novelty into another dimension is not made: the fit says it does not agree
+    swapped = old[:, [0, 2, 1]]
+    assert fit_alignment(swapped, old, "v1").agreement == pytest.approx(1.0)
+    assert fit_alignment(swapped, old, "v1", keep_last=True).agreement < COMPARABLE
+
+
 def test_a_reflection_is_undone_and_noise_costs_agreement_in_proportion():
     rng = np.random.default_rng(2)
     old = rng.normal(size=(800, 3))
@@ -109,6 +125,9 @@ def test_models_that_cannot_be_aligned_say_why(windows, first):
     fewer = train_autoencoder(shorter_data, CONFIG)
     alignment, note = align_with_published(fewer, shorter_data, first, "v1")
     assert alignment is None and "trained on sensors" in note and "v1" in note
+    linear = train_autoencoder(windows, TrainingConfig(**{**CONFIG.to_dict(), "encoder": "linear"}))
+    alignment, note = align_with_published(linear, windows, first, "v1")
+    assert alignment is None and "only one of them has a novelty dimension" in note
 
 
 def test_a_model_saved_before_encoders_alignment_and_detectors_loads_as_what_it_was(windows, tmp_path):
