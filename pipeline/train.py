@@ -140,10 +140,10 @@ def train_autoencoder(windows: TrainingWindows, config: TrainingConfig,
     index = windows.index
     # The model standardises with the training span's statistics, streamed: no float64 copy of the span.
     stats = fit_scaler_chunks(array_chunks(windows.values), index.split_row, "zscore")
-    linear = config.architecture == "default" and config.encoder in ("novelty", "linear")
+    started = config.architecture == "default" and config.encoder in ("novelty", "linear")  # from the PCA
     # the linear encoder's start and the detector learn from the same training windows: gathered once
-    sample = training_sample(windows) if linear or config.detector in FITTED else None
-    pca = encoder_start(windows, stats, config.latent_dim, sample, config.encoder == "novelty") if linear else None
+    sample = training_sample(windows) if started or config.detector in FITTED else None
+    pca = encoder_start(windows, stats, config.latent_dim, sample, config.encoder == "novelty") if started else None
     model = build_autoencoder(config, index.window_length, len(windows.sensors), stats.mean, stats.std, pca)
     train = WindowBatches(windows.values, (index, "train"), index.window_length, config.batch_size,
                           shuffle=True, seed=config.seed, sample=config.windows_per_epoch)
