@@ -191,17 +191,18 @@ def measure(source, seeds: list[int], show_probe: bool, settings: dict) -> list[
             unaligned, aligned]
 
 
+NOVELTY_WEIGHTS = (0.25, 0.5, 1.0)  # the novelty coordinate's spread as a share of the others' (novelty.WEIGHT)
 CODES = ("whole windows", "window means", "fit-span PCA-1", "fit-span PCA-3", "fit-span PCA-8",
-         "PCA-3 of the same windows", "fit-span PCA-2 + novelty")
+         "PCA-3 of the same windows", *(f"fit-span PCA-2 + novelty x{w}" for w in NOVELTY_WEIGHTS))
 
 
 def codes_without_a_model(source) -> list[float]:
-    """k-NN AUC and trustworthiness (on the windows after the fit span) of codes made without training, for one
-    recording: which codes of the windows can tell SKAB's anomalies by distance to the fit span's codes."""
+    """k-NN AUC, trustworthiness and continuity (on the windows after the fit span) of codes made without
+    training, for one recording: which codes of the windows tell SKAB's anomalies by distance to the fit span's."""
     from sklearn.manifold import trustworthiness
     from sklearn.metrics import roc_auc_score
 
-    from pipeline.novelty import code_start, log_residual
+    from pipeline.novelty import WEIGHT, code_start, log_residual
     from pipeline.usefulness import NEIGHBOURS, SAMPLE, evenly_spaced_positions, pca_basis
     from pipeline.windows import WindowSettings, gather_windows, make_training_windows, scoring_windows
 
@@ -216,7 +217,7 @@ def codes_without_a_model(source) -> list[float]:
     flat_ref, flat_test = x_ref.reshape(len(ref), -1), x_test.reshape(len(test), -1)
     y = labels[test + w.window_length - 1]
     if not 0 < y.sum() < len(y):
-        return [float("nan")] * 2 * len(CODES)
+        return [float("nan")] * 3 * len(CODES)
 
     def pca(fitted_on, k):
         mean, basis = pca_basis(fitted_on, k)
@@ -224,15 +225,17 @@ def codes_without_a_model(source) -> list[float]:
 
     start = code_start(flat_ref, 3, novelty=True)
 
-    def novelty(flat):
+    def novelty(flat, weight):
         logs = (log_residual(flat, start.centre, start.basis) - start.residual_mean) / start.residual_std
-        return np.c_[(flat - start.centre) @ start.basis, logs * start.spread]
+        return np.c_[(flat - start.centre) @ start.basis, logs * start.spread * weight / WEIGHT]
 
     codes = [(flat_ref, flat_test), (x_ref.mean(1), x_test.mean(1)), pca(flat_ref, 1), pca(flat_ref, 3),
-             pca(flat_ref, 8), pca(flat_test, 3), (novelty(flat_ref), novelty(flat_test))]
+             pca(flat_ref, 8), pca(flat_test, 3), *((novelty(flat_ref, w), novelty(flat_test, w))
+                                                    for w in NOVELTY_WEIGHTS)]
     keep = evenly_spaced_positions(len(test), SAMPLE)
     return ([roc_auc_score(y, knn_scores(r, t)) for r, t in codes]
-            + [trustworthiness(flat_test[keep], t[keep], n_neighbors=NEIGHBOURS) for _, t in codes])
+            + [trustworthiness(flat_test[keep], t[keep], n_neighbors=NEIGHBOURS) for _, t in codes]
+            + [trustworthiness(t[keep], flat_test[keep], n_neighbors=NEIGHBOURS) for _, t in codes])
 
 
 def main() -> None:
@@ -265,7 +268,8 @@ def main() -> None:
         files = [f for d in FOLDERS for f in sorted((args.skab_dir / d).glob("*.csv"), key=lambda f: int(f.stem))]
         sources = [(f"{f.parent.name}/{f.name}", lambda f=f: recording(f, args.train_rows))
                    for f in (files[: args.files] if args.files else files)]
-    rows, columns = [], ([f"{c} {m}" for m in ("k-NN AUC", "trust") for c in CODES] if args.codes else COLUMNS)
+    figures = ("k-NN AUC", "trust", "continuity")
+    rows, columns = [], ([f"{c} {m}" for m in figures for c in CODES] if args.codes else COLUMNS)
     print("| recording | " + " | ".join(columns) + " |")
     print("|---" * (len(columns) + 1) + "|")
     for name, load in sources:

@@ -168,7 +168,7 @@ def test_the_linear_encoder_starts_as_the_training_windows_pca(windows):
 
 
 def test_the_novelty_encoder_keeps_how_far_a_window_lies_outside_the_training_windows(windows, tmp_path):
-    from pipeline.novelty import log_residual
+    from pipeline.novelty import WEIGHT, log_residual
     from pipeline.train import encoder_start
     from pipeline.usefulness import pca_codes
     from pipeline.windows import fit_scaler_chunks
@@ -184,7 +184,7 @@ def test_the_novelty_encoder_keeps_how_far_a_window_lies_outside_the_training_wi
     assert np.allclose(z[:, :2], pca_codes(flat, 2), atol=1e-3)
     novelty = (log_residual(flat, start.centre, start.basis) - start.residual_mean) / start.residual_std
     assert np.allclose(z[:, 2], novelty * start.spread, atol=1e-3)
-    assert abs(z[:, 2].mean()) < 1e-3 and np.isclose(z[:, 2].std(), z[:, :2].std(axis=0).mean(), rtol=1e-3)
+    assert abs(z[:, 2].mean()) < 1e-3 and np.isclose(z[:, 2].std(), WEIGHT * z[:, :2].std(axis=0).mean(), rtol=1e-3)
     # a window unlike every training one (one sensor stuck far from its usual relation to the others) is far out
     # on the novelty coordinate, though the principal directions may put it among the others
     odd = x[:50].copy()
