@@ -14,7 +14,7 @@ from pipeline.storage import ArtifactDamaged, ArtifactMissing, LockTimeout, Stor
 from pipeline.store import load_artifact
 from pipeline.versions import PublishedStateError
 
-CODE_VERSION = "6"  # bump when what this module computes changes (assets/metadata.py)
+CODE_VERSION = "7"  # bump when what this module computes changes (assets/metadata.py)
 
 _D = TrainingConfig  # defaults live in one place: the core's TrainingConfig
 

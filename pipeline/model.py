@@ -128,8 +128,9 @@ def build_default_autoencoder(window_length: int, n_sensors: int, latent_dim: in
     Encoder 'linear': the code is a linear map of the whole window, starting as `pca` (a
     `pipeline.novelty.EncoderStart` of the standardised training windows flattened): it extrapolates to windows
     unlike the training ones as a projection does, where the encoder 'lstm' (an LSTM's last state) folds them in.
-    Encoder 'novelty': the same map takes the window and its novelty (`pipeline.novelty.Novelty`), starting as
-    the PCA's first latent_dim - 1 components and the novelty, scaled to their spread, as the last dimension."""
+    Encoder 'novelty': the same map's first latent_dim - 1 dimensions, starting as the PCA's components, and as
+    the last the window's novelty (`pipeline.novelty.Novelty`) scaled to half their spread; training scales and
+    shifts the novelty but never mixes it with the window (`pipeline.novelty.KeepsNoveltyApart`)."""
     import keras
     import numpy as np
     from keras import layers
@@ -163,7 +164,7 @@ def _novelty_code(flat, latent_dim: int, start):
     import numpy as np
     from keras import layers
 
-    from pipeline.novelty import EncoderStart, Novelty
+    from pipeline.novelty import EncoderStart, KeepsNoveltyApart, Novelty
 
     size = int(flat.shape[-1])
     if start is None:
@@ -176,7 +177,8 @@ def _novelty_code(flat, latent_dim: int, start):
     kernel[:size, :-1], kernel[size, -1] = start.basis, start.spread
     bias = np.concatenate([-start.centre @ start.basis, [0.0]])
     return layers.Dense(latent_dim, name=LATENT_LAYER, kernel_initializer=keras.initializers.Constant(kernel),
-                        bias_initializer=keras.initializers.Constant(bias))(layers.Concatenate()([flat, feature]))
+                        bias_initializer=keras.initializers.Constant(bias), kernel_constraint=KeepsNoveltyApart()
+                        )(layers.Concatenate()([flat, feature]))
 
 
 def build_autoencoder(config: TrainingConfig, window_length: int, n_sensors: int, mean=None, std=None, pca=None):

@@ -193,6 +193,14 @@ def test_the_novelty_encoder_keeps_how_far_a_window_lies_outside_the_training_wi
     assert (z_odd[:, 2] > z[:, 2].max()).all()
     trained = train_autoencoder(windows, TrainingConfig(epochs=2, units=8, batch_size=64))
     assert trained.config.encoder == "novelty" and np.isfinite(trained.history["loss"]).all()
+    # training moved the code, but never mixed the window into the novelty nor the novelty into the others
+    kernel = trained.model.get_layer("latent").get_weights()[0]
+    assert not kernel[:-1, -1].any() and not kernel[-1, :-1].any() and kernel[-1, -1] > 0
+    import keras
+
+    novelty = keras.Model(trained.model.inputs[0], trained.model.get_layer("novelty").output)
+    both = np.c_[latents_of(trained.model, odd)[:, 2], np.asarray(novelty(odd))[:, 0]]
+    assert np.corrcoef(both.T)[0, 1] == pytest.approx(1.0, abs=1e-5)
     assert trained.code_text.startswith("z_2 is the window's novelty")  # what the views say of it
     save_artifact(trained, tmp_path / "m")  # the novelty layer and its fixed directions saved with the model
     loaded = load_artifact(tmp_path / "m")
