@@ -168,6 +168,8 @@ def test_the_linear_encoder_starts_as_the_training_windows_pca(windows):
 
 
 def test_the_novelty_encoder_keeps_how_far_a_window_lies_outside_the_training_windows(windows, tmp_path):
+    import keras
+
     from pipeline.novelty import WEIGHT, log_residual
     from pipeline.train import encoder_start
     from pipeline.usefulness import pca_codes
@@ -196,8 +198,6 @@ def test_the_novelty_encoder_keeps_how_far_a_window_lies_outside_the_training_wi
     # training moved the code, but never mixed the window into the novelty nor the novelty into the others
     kernel = trained.model.get_layer("latent").get_weights()[0]
     assert not kernel[:-1, -1].any() and not kernel[-1, :-1].any() and kernel[-1, -1] > 0
-    import keras
-
     novelty = keras.Model(trained.model.inputs[0], trained.model.get_layer("novelty").output)
     both = np.c_[latents_of(trained.model, odd)[:, 2], np.asarray(novelty(odd))[:, 0]]
     assert np.corrcoef(both.T)[0, 1] == pytest.approx(1.0, abs=1e-5)
